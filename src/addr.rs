@@ -1,0 +1,702 @@
+//! SPEC §2: the one address grammar, text → [`Endpoint`], and its resolution
+//! to concrete socket addresses.
+//!
+//! Parsing is pure (no network, no services database) so every form and error
+//! is unit-tested; names and service names are looked up only in [`resolve`],
+//! through getaddrinfo. This module knows strings and `std::net`, never sockets.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::sys::{self, Hints, LookupErrorKind};
+use crate::transport::platform;
+
+/// Stream or datagram: the socket type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// SOCK_STREAM.
+    Stream,
+    /// SOCK_DGRAM.
+    Datagram,
+}
+
+/// Which address families name resolution may return (`-4`, `-6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FamilyFilter {
+    #[default]
+    Any,
+    V4,
+    V6,
+}
+
+/// The host part of an inet address, as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// `:PORT` — every local address (serve) or localhost (send).
+    Unspecified,
+    /// A literal; for IPv6, with its scope id (0 when none).
+    Ip(IpAddr, u32),
+    /// A name for getaddrinfo.
+    Name(String),
+}
+
+/// The port part, as typed: a number or a services-database name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Port {
+    Number(u16),
+    Service(String),
+}
+
+/// Where an endpoint points, before resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An IPv4/IPv6 host and port.
+    Inet { host: Host, port: Port },
+    /// A Unix socket path.
+    Path(PathBuf),
+    /// A Linux abstract-namespace name (without the leading `@`).
+    Abstract(Vec<u8>),
+}
+
+/// A parsed address: its socket type, its target, and the text the user typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub kind: Kind,
+    pub target: Target,
+    pub text: String,
+}
+
+/// A concrete socket address, ready for socket(2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SockTarget {
+    Inet(SocketAddr),
+    Path(PathBuf),
+    Abstract(Vec<u8>),
+}
+
+/// The transport names of SPEC §1, as used in ready lines and tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp4,
+    Tcp6,
+    Udp4,
+    Udp6,
+    Unix,
+    Unixgram,
+}
+
+impl Transport {
+    /// The transport of a concrete address with socket type `kind`.
+    pub fn of(kind: Kind, target: &SockTarget) -> Transport {
+        match (kind, target) {
+            (Kind::Stream, SockTarget::Inet(SocketAddr::V4(_))) => Transport::Tcp4,
+            (Kind::Stream, SockTarget::Inet(SocketAddr::V6(_))) => Transport::Tcp6,
+            (Kind::Datagram, SockTarget::Inet(SocketAddr::V4(_))) => Transport::Udp4,
+            (Kind::Datagram, SockTarget::Inet(SocketAddr::V6(_))) => Transport::Udp6,
+            (Kind::Stream, _) => Transport::Unix,
+            (Kind::Datagram, _) => Transport::Unixgram,
+        }
+    }
+
+    /// The largest datagram this transport carries (SPEC §3), or `None` for streams.
+    pub fn max_datagram(self) -> Option<usize> {
+        match self {
+            Transport::Udp4 => Some(65_507),
+            Transport::Udp6 => Some(65_527),
+            // Bounded in practice by SO_SNDBUF; the send path reports EMSGSIZE.
+            Transport::Unixgram => Some(platform::MAX_UNIX_DATAGRAM),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp4 => "tcp4",
+            Transport::Tcp6 => "tcp6",
+            Transport::Udp4 => "udp4",
+            Transport::Udp6 => "udp6",
+            Transport::Unix => "unix",
+            Transport::Unixgram => "unixgram",
+        })
+    }
+}
+
+/// Formats a concrete address in the grammar, with its prefix: the ready-line form
+/// (`tcp:127.0.0.1:40123`, `udp:[::1]:7`, `unix:/tmp/e.sock`, `unixgram:@echo`).
+pub fn display(kind: Kind, target: &SockTarget) -> String {
+    let prefix = match (kind, target) {
+        (Kind::Stream, SockTarget::Inet(_)) => "tcp",
+        (Kind::Datagram, SockTarget::Inet(_)) => "udp",
+        (Kind::Stream, _) => "unix",
+        (Kind::Datagram, _) => "unixgram",
+    };
+    format!("{prefix}:{}", display_target(target))
+}
+
+/// Formats a concrete address without a prefix (`127.0.0.1:7`, `[::1]:7`, `/tmp/e.sock`, `@echo`).
+pub fn display_target(target: &SockTarget) -> String {
+    match target {
+        SockTarget::Inet(addr) => display_inet(addr),
+        SockTarget::Path(path) => path.display().to_string(),
+        SockTarget::Abstract(name) => format!("@{}", String::from_utf8_lossy(name)),
+    }
+}
+
+fn display_inet(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) if a.scope_id() != 0 => {
+            let scope = nix::net::if_::if_indextoname(a.scope_id())
+                .ok()
+                .and_then(|name| name.into_string().ok())
+                .unwrap_or_else(|| a.scope_id().to_string());
+            format!("[{}%{}]:{}", a.ip(), scope, a.port())
+        }
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// Parses `text` by SPEC §2; `default_kind` comes from `-u` and applies when no prefix says otherwise.
+pub fn parse(text: &str, default_kind: Kind) -> Result<Endpoint, Error> {
+    let bad = |reason: String| Error::address(text, reason);
+    let (prefix, rest) = split_prefix(text);
+    let kind = match prefix {
+        Some(Prefix::Tcp) | Some(Prefix::Unix) => Kind::Stream,
+        Some(Prefix::Udp) | Some(Prefix::Unixgram) => Kind::Datagram,
+        None => default_kind,
+    };
+    if rest.is_empty() {
+        return Err(bad("empty address (try HOST:PORT, /path or @name)".into()));
+    }
+
+    let unix_prefix = matches!(prefix, Some(Prefix::Unix) | Some(Prefix::Unixgram));
+    let inet_prefix = matches!(prefix, Some(Prefix::Tcp) | Some(Prefix::Udp));
+    let target = if let Some(name) = rest.strip_prefix('@') {
+        if inet_prefix {
+            return Err(bad("tcp: and udp: take HOST:PORT, not @name".into()));
+        }
+        parse_abstract(name).map_err(bad)?
+    } else if unix_prefix || rest.contains('/') {
+        if inet_prefix {
+            return Err(bad("tcp: and udp: take HOST:PORT, not a path".into()));
+        }
+        parse_path(rest).map_err(bad)?
+    } else {
+        parse_inet(rest).map_err(bad)?
+    };
+    Ok(Endpoint {
+        kind,
+        target,
+        text: text.to_string(),
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Prefix {
+    Tcp,
+    Udp,
+    Unix,
+    Unixgram,
+}
+
+fn split_prefix(text: &str) -> (Option<Prefix>, &str) {
+    for (name, prefix) in [
+        ("tcp:", Prefix::Tcp),
+        ("udp:", Prefix::Udp),
+        ("unixgram:", Prefix::Unixgram),
+        ("unix:", Prefix::Unix),
+    ] {
+        if let Some(rest) = text.strip_prefix(name) {
+            return (Some(prefix), rest);
+        }
+    }
+    (None, text)
+}
+
+/// The bytes a Unix socket path or abstract name may use: `sun_path` less one
+/// (the terminating NUL for a path, the leading NUL for an abstract name).
+pub fn max_unix_path_len() -> usize {
+    platform::SUN_PATH_CAPACITY - 1
+}
+
+fn parse_path(path: &str) -> Result<Target, String> {
+    if path.len() > max_unix_path_len() {
+        return Err(format!(
+            "Unix socket path is {} bytes; sun_path holds at most {} usable bytes (use a shorter directory)",
+            path.len(),
+            max_unix_path_len()
+        ));
+    }
+    if path.contains('\0') {
+        return Err("a Unix socket path cannot contain a NUL byte".into());
+    }
+    Ok(Target::Path(PathBuf::from(path)))
+}
+
+fn parse_abstract(name: &str) -> Result<Target, String> {
+    if !platform::SUPPORTS_ABSTRACT {
+        return Err(
+            "abstract Unix sockets (@name) are not supported on this platform (use a path)".into(),
+        );
+    }
+    if name.is_empty() {
+        return Err("an abstract socket needs a name after @".into());
+    }
+    if name.len() > max_unix_path_len() {
+        return Err(format!(
+            "abstract name is {} bytes; at most {} fit",
+            name.len(),
+            max_unix_path_len()
+        ));
+    }
+    Ok(Target::Abstract(name.as_bytes().to_vec()))
+}
+
+fn parse_inet(text: &str) -> Result<Target, String> {
+    let (host, port_text) = if let Some(rest) = text.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return Err("missing ']' after the IPv6 address".into());
+        };
+        let Some(port) = after.strip_prefix(':') else {
+            return Err("missing :PORT after ']' (e.g. [::1]:5000)".into());
+        };
+        (parse_ipv6(inside)?, port)
+    } else {
+        let Some((host, port)) = text.rsplit_once(':') else {
+            return Err(
+                "expected HOST:PORT, :PORT, a path containing '/', or @name (e.g. localhost:5000)"
+                    .into(),
+            );
+        };
+        if host.contains(':') {
+            return Err(format!("IPv6 addresses need brackets: [{host}]:{port}"));
+        }
+        let host = if host.is_empty() {
+            Host::Unspecified
+        } else if let Ok(ip) = host.parse::<Ipv4Addr>() {
+            Host::Ip(IpAddr::V4(ip), 0)
+        } else if looks_like_ipv4(host) {
+            return Err(format!("bad IPv4 address {host:?}"));
+        } else {
+            Host::Name(host.to_string())
+        };
+        (host, port)
+    };
+    Ok(Target::Inet {
+        host,
+        port: parse_port(port_text)?,
+    })
+}
+
+fn looks_like_ipv4(host: &str) -> bool {
+    host.chars().all(|c| c.is_ascii_digit() || c == '.') && host.contains('.')
+}
+
+fn parse_ipv6(inside: &str) -> Result<Host, String> {
+    let (ip_text, scope) = match inside.split_once('%') {
+        Some((ip, scope)) => (ip, Some(scope)),
+        None => (inside, None),
+    };
+    let ip: Ipv6Addr = ip_text
+        .parse()
+        .map_err(|_| format!("bad IPv6 address {ip_text:?}"))?;
+    let scope_id = match scope {
+        None => 0,
+        Some("") => return Err("empty scope id after '%'".into()),
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => nix::net::if_::if_nametoindex(s)
+                .map_err(|_| format!("unknown scope {s:?} (no such network interface)"))?,
+        },
+    };
+    Ok(Host::Ip(IpAddr::V6(ip), scope_id))
+}
+
+fn parse_port(text: &str) -> Result<Port, String> {
+    if text.is_empty() {
+        return Err("missing port after ':'".into());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<u32>() {
+            Ok(n) if n <= 65_535 => Ok(Port::Number(n as u16)),
+            _ => Err(format!("port {text} out of range (0-65535)")),
+        };
+    }
+    if text.starts_with('-') {
+        return Err(format!("port {text} out of range (0-65535)"));
+    }
+    Ok(Port::Service(text.to_string()))
+}
+
+/// Whether the caller listens (`:PORT` means every address) or connects (`:PORT` means localhost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Listen,
+    Connect,
+}
+
+/// Resolves `endpoint` to the addresses to bind or try, in getaddrinfo's order, without duplicates.
+pub fn resolve(
+    endpoint: &Endpoint,
+    family: FamilyFilter,
+    role: Role,
+) -> Result<Vec<SockTarget>, Error> {
+    let (host, port) = match &endpoint.target {
+        Target::Path(p) => return Ok(vec![SockTarget::Path(p.clone())]),
+        Target::Abstract(n) => return Ok(vec![SockTarget::Abstract(n.clone())]),
+        Target::Inet { host, port } => (host, port),
+    };
+    let port = lookup_port(endpoint, port)?;
+    let filter_ok = |ip: &IpAddr| match family {
+        FamilyFilter::Any => true,
+        FamilyFilter::V4 => ip.is_ipv4(),
+        FamilyFilter::V6 => ip.is_ipv6(),
+    };
+    let addrs: Vec<SocketAddr> = match host {
+        Host::Ip(ip, scope) => {
+            if !filter_ok(ip) {
+                return Err(Error::address(
+                    &endpoint.text,
+                    format!(
+                        "{} is an {} address but -{} was given",
+                        ip,
+                        if ip.is_ipv4() { "IPv4" } else { "IPv6" },
+                        if ip.is_ipv4() { '6' } else { '4' }
+                    ),
+                ));
+            }
+            vec![match ip {
+                IpAddr::V4(v4) => SocketAddr::new(IpAddr::V4(*v4), port),
+                IpAddr::V6(v6) => SocketAddr::V6(SocketAddrV6::new(*v6, port, 0, *scope)),
+            }]
+        }
+        Host::Unspecified if role == Role::Listen => match family {
+            FamilyFilter::V4 => vec![SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)],
+            _ => vec![SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port)],
+        },
+        Host::Unspecified => lookup_host(endpoint, "localhost", port, family)?,
+        Host::Name(name) => lookup_host(endpoint, name, port, family)?,
+    };
+    let mut unique: Vec<SockTarget> = Vec::new();
+    for addr in addrs {
+        let target = SockTarget::Inet(addr);
+        if !unique.contains(&target) {
+            unique.push(target);
+        }
+    }
+    Ok(unique)
+}
+
+fn socktype(kind: Kind) -> i32 {
+    match kind {
+        Kind::Stream => libc::SOCK_STREAM,
+        Kind::Datagram => libc::SOCK_DGRAM,
+    }
+}
+
+fn lookup_port(endpoint: &Endpoint, port: &Port) -> Result<u16, Error> {
+    let name = match port {
+        Port::Number(n) => return Ok(*n),
+        Port::Service(name) => name,
+    };
+    let hints = Hints {
+        socktype: socktype(endpoint.kind),
+        flags: libc::AI_PASSIVE,
+        ..Hints::default()
+    };
+    let proto = match endpoint.kind {
+        Kind::Stream => "tcp",
+        Kind::Datagram => "udp",
+    };
+    match sys::getaddrinfo(None, Some(name), hints) {
+        Ok(found) if !found.is_empty() => Ok(found[0].addr.port()),
+        _ => Err(Error::address(
+            &endpoint.text,
+            format!(
+                "unknown service {name:?} for {proto} (not in the services database, /etc/services)"
+            ),
+        )),
+    }
+}
+
+fn lookup_host(
+    endpoint: &Endpoint,
+    name: &str,
+    port: u16,
+    family: FamilyFilter,
+) -> Result<Vec<SocketAddr>, Error> {
+    let hints = Hints {
+        family: match family {
+            FamilyFilter::Any => libc::AF_UNSPEC,
+            FamilyFilter::V4 => libc::AF_INET,
+            FamilyFilter::V6 => libc::AF_INET6,
+        },
+        socktype: socktype(endpoint.kind),
+        flags: 0,
+    };
+    match sys::getaddrinfo(Some(name), None, hints) {
+        Ok(found) if !found.is_empty() => Ok(found
+            .into_iter()
+            .map(|info| {
+                let mut addr = info.addr;
+                addr.set_port(port);
+                addr
+            })
+            .collect()),
+        Ok(_) => Err(Error::address(
+            &endpoint.text,
+            format!("{name:?} has no address of the requested family"),
+        )),
+        Err(e) if e.kind == LookupErrorKind::Unavailable => Err(Error::Connect {
+            addr: endpoint.text.clone(),
+            reason: format!(
+                "cannot resolve {name:?}: {} (resolver unavailable)",
+                e.message
+            ),
+        }),
+        Err(e) => Err(Error::address(
+            &endpoint.text,
+            format!("cannot resolve {name:?}: {}", e.message),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Endpoint {
+        parse(text, Kind::Stream).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn err(text: &str) -> String {
+        match parse(text, Kind::Stream) {
+            Ok(e) => panic!("{text} parsed as {e:?}"),
+            Err(e) => {
+                assert_eq!(e.exit_code() as u8, 2, "{e}");
+                e.to_string()
+            }
+        }
+    }
+
+    fn inet(host: Host, port: u16) -> Target {
+        Target::Inet {
+            host,
+            port: Port::Number(port),
+        }
+    }
+
+    #[test]
+    fn ipv4_literal() {
+        let e = ok("127.0.0.1:5000");
+        assert_eq!(e.kind, Kind::Stream);
+        assert_eq!(
+            e.target,
+            inet(Host::Ip("127.0.0.1".parse().unwrap(), 0), 5000)
+        );
+    }
+
+    #[test]
+    fn ipv6_literal_in_brackets() {
+        assert_eq!(
+            ok("[::1]:7").target,
+            inet(Host::Ip("::1".parse().unwrap(), 0), 7)
+        );
+    }
+
+    #[test]
+    fn ipv6_numeric_scope() {
+        assert_eq!(
+            ok("[fe80::1%3]:5000").target,
+            inet(Host::Ip("fe80::1".parse().unwrap(), 3), 5000)
+        );
+    }
+
+    #[test]
+    fn ipv6_named_scope_of_loopback() {
+        let index = nix::net::if_::if_nametoindex("lo").unwrap();
+        assert_eq!(
+            ok("[fe80::1%lo]:5000").target,
+            inet(Host::Ip("fe80::1".parse().unwrap(), index), 5000)
+        );
+    }
+
+    #[test]
+    fn unknown_scope() {
+        assert!(err("[fe80::1%nosuchif0]:5000").contains("unknown scope \"nosuchif0\""));
+    }
+
+    #[test]
+    fn bad_ipv6_literal() {
+        assert!(err("[::zz]:5000").contains("bad IPv6 address \"::zz\""));
+        assert!(err("[::1:5000").contains("missing ']'"));
+        assert!(err("[::1]5000").contains("missing :PORT"));
+    }
+
+    #[test]
+    fn ipv6_without_brackets() {
+        assert!(err("::1:5000").contains("IPv6 addresses need brackets: [::1]:5000"));
+    }
+
+    #[test]
+    fn hostname_and_service() {
+        assert_eq!(
+            ok("localhost:echo").target,
+            Target::Inet {
+                host: Host::Name("localhost".into()),
+                port: Port::Service("echo".into())
+            }
+        );
+    }
+
+    #[test]
+    fn port_only() {
+        assert_eq!(ok(":5000").target, inet(Host::Unspecified, 5000));
+    }
+
+    #[test]
+    fn port_range() {
+        assert!(err("127.0.0.1:65536").contains("port 65536 out of range (0-65535)"));
+        assert!(err("127.0.0.1:99999999999").contains("out of range"));
+        assert!(err("127.0.0.1:").contains("missing port"));
+        assert_eq!(
+            ok("127.0.0.1:65535").target,
+            inet(Host::Ip("127.0.0.1".parse().unwrap(), 0), 65535)
+        );
+    }
+
+    #[test]
+    fn bad_ipv4_literal() {
+        assert!(err("127.0.0.300:5").contains("bad IPv4 address"));
+    }
+
+    #[test]
+    fn missing_port() {
+        assert!(err("localhost").contains("expected HOST:PORT"));
+        assert!(err("").contains("empty address"));
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            ok("/tmp/echo.sock").target,
+            Target::Path("/tmp/echo.sock".into())
+        );
+        assert_eq!(ok("./@echo").target, Target::Path("./@echo".into()));
+        assert_eq!(
+            ok("unix:echo.sock").target,
+            Target::Path("echo.sock".into())
+        );
+        let e = parse("unixgram:echo.sock", Kind::Stream).unwrap();
+        assert_eq!(e.kind, Kind::Datagram);
+    }
+
+    #[test]
+    fn path_length_limit() {
+        let longest = format!("/{}", "a".repeat(max_unix_path_len() - 1));
+        assert_eq!(ok(&longest).target, Target::Path(longest.clone().into()));
+        let too_long = format!("/{}", "a".repeat(max_unix_path_len()));
+        let msg = err(&too_long);
+        assert!(
+            msg.contains(&format!("{} bytes", max_unix_path_len() + 1)),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("at most {}", max_unix_path_len())),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn abstract_names() {
+        if platform::SUPPORTS_ABSTRACT {
+            assert_eq!(ok("@echo").target, Target::Abstract(b"echo".to_vec()));
+            assert_eq!(ok("unix:@echo").target, Target::Abstract(b"echo".to_vec()));
+            let e = ok("unixgram:@echo");
+            assert_eq!(
+                (e.kind, e.target),
+                (Kind::Datagram, Target::Abstract(b"echo".to_vec()))
+            );
+            assert!(err("@").contains("needs a name"));
+        } else {
+            assert!(err("@echo").contains("not supported on this platform"));
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        let e = ok("udp:[::1]:7");
+        assert_eq!(e.kind, Kind::Datagram);
+        assert_eq!(e.target, inet(Host::Ip("::1".parse().unwrap(), 0), 7));
+        let e = parse("tcp:127.0.0.1:7", Kind::Datagram).unwrap();
+        assert_eq!(e.kind, Kind::Stream);
+        assert!(err("tcp:/tmp/x").contains("not a path"));
+        assert!(err("udp:@x").contains("not @name"));
+        assert!(err("tcp:").contains("empty address"));
+    }
+
+    #[test]
+    fn udp_flag_sets_the_default_kind() {
+        let e = parse("127.0.0.1:7", Kind::Datagram).unwrap();
+        assert_eq!(e.kind, Kind::Datagram);
+        let e = parse("/tmp/x", Kind::Datagram).unwrap();
+        assert_eq!(e.kind, Kind::Datagram);
+    }
+
+    #[test]
+    fn ready_line_forms() {
+        let t = SockTarget::Inet("127.0.0.1:40123".parse().unwrap());
+        assert_eq!(display(Kind::Stream, &t), "tcp:127.0.0.1:40123");
+        let t = SockTarget::Inet("[::1]:7".parse().unwrap());
+        assert_eq!(display(Kind::Datagram, &t), "udp:[::1]:7");
+        let t = SockTarget::Path("/tmp/e.sock".into());
+        assert_eq!(display(Kind::Stream, &t), "unix:/tmp/e.sock");
+        let t = SockTarget::Abstract(b"echo".to_vec());
+        assert_eq!(display(Kind::Datagram, &t), "unixgram:@echo");
+    }
+
+    #[test]
+    fn resolve_literals_and_listen_any() {
+        let e = ok("127.0.0.1:5");
+        assert_eq!(
+            resolve(&e, FamilyFilter::Any, Role::Connect).unwrap(),
+            vec![SockTarget::Inet("127.0.0.1:5".parse().unwrap())]
+        );
+        assert_eq!(
+            resolve(&e, FamilyFilter::V6, Role::Connect)
+                .unwrap_err()
+                .exit_code() as u8,
+            2
+        );
+        let any = ok(":5");
+        assert_eq!(
+            resolve(&any, FamilyFilter::Any, Role::Listen).unwrap(),
+            vec![SockTarget::Inet("[::]:5".parse().unwrap())]
+        );
+        assert_eq!(
+            resolve(&any, FamilyFilter::V4, Role::Listen).unwrap(),
+            vec![SockTarget::Inet("0.0.0.0:5".parse().unwrap())]
+        );
+    }
+
+    #[test]
+    fn resolve_service_name_through_the_services_database() {
+        let e = ok("127.0.0.1:echo");
+        assert_eq!(
+            resolve(&e, FamilyFilter::Any, Role::Connect).unwrap(),
+            vec![SockTarget::Inet("127.0.0.1:7".parse().unwrap())]
+        );
+        let e = ok("127.0.0.1:no-such-service-here");
+        let msg = resolve(&e, FamilyFilter::Any, Role::Connect)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("unknown service \"no-such-service-here\""),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! The command line, as clap derive structs: one doc comment per field is its help.
+//!
+//! This module knows clap and the value syntaxes (humantime durations, binary
+//! sizes, octal modes); it never touches a socket, a file or stdout. The man
+//! pages and completions in `man/` and `completions/` are generated from
+//! [`Cli`], so every word here is also documentation.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The whole command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "echokit",
+    version,
+    about = "A dual-stack TCP/UDP/Unix echo toolkit: serve echo, verify an echo, check transports, resolve names",
+    long_about = "echokit serves echo (RFC 862: every byte that arrives goes back), talks to any \
+                  echo server and verifies the echo, checks that IPv4, IPv6 and Unix socket paths \
+                  really work on this machine, and shows what getaddrinfo answers for a name.\n\n\
+                  Addresses use one grammar everywhere: HOST:PORT, [IPv6]:PORT, :PORT, a path \
+                  containing '/', @NAME (Linux abstract socket), optionally behind a transport \
+                  prefix tcp:, udp:, unix: or unixgram:.",
+    after_help = "Exit status: 0 success, 1 echo differed or a check failed, 2 usage error or bad \
+                  address, 3 could not connect, 4 timed out, 5 could not listen."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve echo on one or more addresses (RFC 862)
+    Serve(ServeArgs),
+    /// Send a message to an echo server and verify the echo
+    Send(SendArgs),
+    /// Round-trip payloads through every transport and report PASS/FAIL/SKIP
+    Check(CheckArgs),
+    /// Show what getaddrinfo answers for a name
+    Resolve(ResolveArgs),
+}
+
+/// Flags that decide how an address without a prefix is read (SPEC §2).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct AddrFlags {
+    /// Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix
+    #[arg(short = 'u', long = "udp")]
+    pub udp: bool,
+    /// Resolve names to IPv4 addresses only
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Resolve names to IPv6 addresses only
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
+/// Output flags shared by every command.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct OutputFlags {
+    /// Print JSON lines on stdout instead of human-readable text
+    #[arg(long)]
+    pub json: bool,
+    /// Say more on stderr (repeat for more)
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Say nothing but errors
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// `echokit serve`.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Serve echo on every ADDR at once (default localhost:5000: every address \
+                  localhost resolves to). Once every listener is bound, one ready line per \
+                  listener goes to stdout in the address grammar with its prefix \
+                  (tcp:127.0.0.1:40123, unix:/tmp/e.sock), so a script can start it on port 0 \
+                  and read the real port. Logs go to stderr.\n\n\
+                  SIGINT/SIGTERM close the listeners at once, remove the socket files, let open \
+                  connections finish for up to --drain and exit 0; a second signal exits at \
+                  once. SIGHUP is ignored."
+)]
+pub struct ServeArgs {
+    /// Addresses to listen on: HOST:PORT, [IPv6]:PORT, :PORT, /path, @name, with optional tcp:/udp:/unix:/unixgram: prefix
+    #[arg(value_name = "ADDR")]
+    pub addrs: Vec<String>,
+    #[command(flatten)]
+    pub addr_flags: AddrFlags,
+    /// Length of the queue of connections waiting to be accepted
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub backlog: i32,
+    /// Accept at most N connections at once; extra ones are closed at once and counted
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<usize>,
+    /// Close a connection after this long without a byte in either direction (e.g. 30s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// After SIGINT/SIGTERM, how long open connections may take to finish
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub drain: Duration,
+    /// Answer at most N datagrams per second from one source address (extra ones are dropped and counted)
+    #[arg(long, value_name = "N")]
+    pub udp_rate: Option<u32>,
+    /// Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
+    pub buffer_size: usize,
+    /// Exit once N connections or datagrams have been echoed in full
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Permissions of created Unix socket files, octal as for chmod (600, 0660)
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub mode: Option<u32>,
+    /// Number of event loops (threads) sharing the listeners
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Make IPv6 listeners IPv6-only (IPV6_V6ONLY on; default: off for [::], so IPv4 clients arrive as ::ffff:a.b.c.d)
+    #[arg(long)]
+    pub v6only: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
+}
+
+/// `echokit send`.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Send MESSAGE (the words joined by spaces plus a newline, like echo; -n omits \
+                  the newline), or --file, or stdin when there is no MESSAGE, to the echo server \
+                  at ADDR, and write the echo to stdout byte for byte while checking it against \
+                  what was sent. Exit 1 when the echo differs or ends early.\n\n\
+                  With --count or --interval, repeat the exchange like ping: stdout then carries \
+                  one line per echo and a min/avg/max/mdev/loss summary instead of the data."
+)]
+pub struct SendArgs {
+    /// The echo server: HOST:PORT, [IPv6]:PORT, :PORT (localhost), /path, @name, with optional prefix
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// Words to send, joined by spaces, followed by a newline (default: read stdin)
+    #[arg(value_name = "MESSAGE", conflicts_with = "file")]
+    pub message: Vec<String>,
+    /// Do not append a newline to MESSAGE
+    #[arg(short = 'n')]
+    pub no_newline: bool,
+    /// Send the contents of this file
+    #[arg(short = 'f', long, value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub addr_flags: AddrFlags,
+    /// Give up if the whole exchange takes longer than this (e.g. 5s)
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Give up on a connection attempt after this long
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub retries: u32,
+    /// Repeat the exchange N times and print round-trip times, like ping
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Wait this long between repeated exchanges (default 1s; alone, repeats until interrupted)
+    #[arg(short = 'i', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Read at most this many bytes at a time (with -v, each received chunk is shown)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
+    pub buffer_size: usize,
+    #[command(flatten)]
+    pub output: OutputFlags,
+}
+
+/// `echokit check`.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "With no ADDR: round-trip a set of payloads through every transport on this \
+                  machine (in-process servers on loopback and temporary paths) and print a \
+                  table: transport, address, PASS/FAIL/SKIP, round-trip time, reason. A family \
+                  the machine lacks is SKIP with the reason, unless named by --require, then \
+                  FAIL. With ADDRs: check those echo servers. Exit 1 if anything required fails."
+)]
+pub struct CheckArgs {
+    /// Echo servers to check instead of the in-process ones
+    #[arg(value_name = "ADDR")]
+    pub addrs: Vec<String>,
+    /// Turn SKIP into FAIL for these: ipv4, ipv6, tcp, udp, unix, unixgram, abstract (comma-separated)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub require: Vec<String>,
+    /// Check that Unix sockets can be created in this directory (permissions, path length)
+    #[arg(long, value_name = "DIR")]
+    pub unix_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub addr_flags: AddrFlags,
+    /// Give up on one transport after this long
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub timeout: Duration,
+    /// Buffer size of the in-process servers and clients
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
+    pub buffer_size: usize,
+    #[command(flatten)]
+    pub output: OutputFlags,
+}
+
+/// `echokit resolve`.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Show what getaddrinfo(3) answers for HOST and SERVICE, one row per result in \
+                  the order a client would try them: family, socket type, protocol, canonical \
+                  name, socket address."
+)]
+pub struct ResolveArgs {
+    /// Host name or address literal
+    #[arg(value_name = "HOST")]
+    pub host: String,
+    /// Service name or port number (e.g. http, 80)
+    #[arg(value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// IPv4 results only
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 results only
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Datagram (UDP) results only
+    #[arg(short = 'u', long = "udp", conflicts_with = "tcp")]
+    pub udp: bool,
+    /// Stream (TCP) results only
+    #[arg(long)]
+    pub tcp: bool,
+    /// Ask for the canonical name (AI_CANONNAME)
+    #[arg(long)]
+    pub canonname: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
+}
+
+/// Parses a humantime duration (`500ms`, `2s`, `1m30s`); a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        if seconds.is_finite() && seconds >= 0.0 {
+            return Ok(Duration::from_secs_f64(seconds));
+        }
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (durations look like 500ms, 2s, 1m30s)"))
+}
+
+/// Parses a size with an optional binary suffix: `8`, `512B`, `4K`, `64KiB`, `1MiB`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, suffix) = text.split_at(split);
+    let hint = "sizes look like 8, 4KiB, 64KiB, 1MiB";
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("not a size: {text:?} ({hint})"))?;
+    let unit: usize = match suffix.trim() {
+        "" | "B" | "b" => 1,
+        "K" | "k" | "KiB" | "KB" | "kB" | "kiB" => 1 << 10,
+        "M" | "m" | "MiB" | "MB" => 1 << 20,
+        "G" | "g" | "GiB" | "GB" => 1 << 30,
+        _ => return Err(format!("unknown size suffix {suffix:?} ({hint})")),
+    };
+    let size = number
+        .checked_mul(unit)
+        .ok_or_else(|| format!("size too large: {text}"))?;
+    if size == 0 {
+        return Err("size must be at least 1 byte".to_string());
+    }
+    Ok(size)
+}
+
+/// Parses an octal file mode as chmod takes it: `600`, `0660`.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o7777 => Ok(mode),
+        _ => Err(format!(
+            "not an octal mode: {text:?} (modes look like 600 or 0660)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8"), Ok(8));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("4K"), Ok(4096));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("KiB").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("600"), Ok(0o600));
+        assert_eq!(parse_mode("0660"), Ok(0o660));
+        assert!(parse_mode("999").is_err());
+        assert!(parse_mode("rw").is_err());
+    }
+}

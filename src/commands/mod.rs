@@ -1,0 +1,29 @@
+//! The commands: each turns its arguments into a plan, runs it through the
+//! transport layer and the engine, and returns an exit code or an [`Error`].
+//! This is the only place where the rooms meet.
+
+pub mod check;
+pub mod resolve;
+pub mod send;
+pub mod serve;
+
+use crate::addr::{FamilyFilter, Kind};
+use crate::cli::AddrFlags;
+
+/// The socket type `-u` selects for addresses without a prefix.
+pub fn default_kind(flags: &AddrFlags) -> Kind {
+    if flags.udp {
+        Kind::Datagram
+    } else {
+        Kind::Stream
+    }
+}
+
+/// The family filter of `-4`/`-6`.
+pub fn family(flags: &AddrFlags) -> FamilyFilter {
+    match (flags.ipv4, flags.ipv6) {
+        (true, _) => FamilyFilter::V4,
+        (_, true) => FamilyFilter::V6,
+        _ => FamilyFilter::Any,
+    }
+}

@@ -1,0 +1,546 @@
+//! `echokit send`: send a message, write the echo to stdout byte for byte,
+//! and verify it (SPEC §4 send); with `--count`/`--interval`, repeat like ping.
+
+use std::io::{self, IsTerminal, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::addr::{self, Kind, Role, SockTarget, Transport};
+use crate::cli::SendArgs;
+use crate::engine::client::{ClientError, DatagramError, Source, StreamClient, datagram_exchange};
+use crate::engine::stream::ExchangeError;
+use crate::error::{Error, ExitCode, describe};
+use crate::output::{self, Output};
+use crate::transport::{self, Connection};
+
+/// Payload of a repeated exchange when there is nothing to send: 56 bytes, as ping.
+const DEFAULT_PING_PAYLOAD: usize = 56;
+/// Per-echo wait in repeat mode when no --timeout is given.
+const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `echokit send`.
+pub fn run(args: SendArgs) -> Result<ExitCode, Error> {
+    let out = Output::new(args.output);
+    let endpoint = addr::parse(&args.addr, super::default_kind(&args.addr_flags))?;
+    let targets = addr::resolve(&endpoint, super::family(&args.addr_flags), Role::Connect)?;
+    let plan = Plan {
+        args: &args,
+        out: &out,
+        kind: endpoint.kind,
+        deadline: args.timeout.map(|t| Instant::now() + t),
+    };
+    if args.count.is_some() || args.interval.is_some() {
+        return plan.repeat(&targets);
+    }
+    match endpoint.kind {
+        Kind::Stream => plan.stream_once(&targets),
+        Kind::Datagram => plan.datagram_once(&targets),
+    }
+}
+
+struct Plan<'a> {
+    args: &'a SendArgs,
+    out: &'a Output,
+    kind: Kind,
+    deadline: Option<Instant>,
+}
+
+/// Failures of the addresses tried so far, for "all failed" reports.
+#[derive(Default)]
+struct Failures {
+    parts: Vec<String>,
+    all_timeouts: bool,
+}
+
+impl Failures {
+    fn add(&mut self, target: &SockTarget, err: &Error) {
+        if self.parts.is_empty() {
+            self.all_timeouts = true;
+        }
+        self.all_timeouts &= matches!(err, Error::Timeout { .. });
+        let reason = match err {
+            Error::Connect { reason, .. } => reason.clone(),
+            Error::Timeout { .. } => "timed out".to_string(),
+            other => other.to_string(),
+        };
+        self.parts
+            .push(format!("{}: {reason}", addr::display_target(target)));
+    }
+
+    fn into_error(self, text: &str) -> Error {
+        if self.parts.len() == 1 {
+            // One address: the plain one-line reason.
+            let reason = self.parts[0]
+                .split_once(": ")
+                .map_or(self.parts[0].clone(), |(_, r)| r.to_string());
+            if self.all_timeouts {
+                return Error::timeout(text, "connecting to");
+            }
+            return Error::Connect {
+                addr: text.to_string(),
+                reason,
+            };
+        }
+        if self.all_timeouts {
+            let mut e = Error::timeout(text, "connecting to");
+            if let Error::Timeout { detail, .. } = &mut e {
+                *detail = self.parts.join("; ");
+            }
+            return e;
+        }
+        Error::Connect {
+            addr: text.to_string(),
+            reason: format!("every address failed: {}", self.parts.join("; ")),
+        }
+    }
+}
+
+impl Plan<'_> {
+    fn text(&self) -> &str {
+        &self.args.addr
+    }
+
+    fn connect_timeout(&self) -> Option<Duration> {
+        let left = self
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        match (self.args.connect_timeout, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Connects to the first target that answers, trying each in order.
+    fn connect(&self, targets: &[SockTarget]) -> Result<Connection, Error> {
+        let mut failures = Failures::default();
+        for target in targets {
+            let timeout = self.connect_timeout();
+            if timeout.is_some_and(|t| t.is_zero()) {
+                failures.add(target, &Error::timeout(self.text(), "connecting to"));
+                continue;
+            }
+            match transport::connect(self.kind, target, timeout) {
+                Ok(conn) => return Ok(conn),
+                Err(e) => {
+                    let err = Error::connect(self.text(), &e);
+                    self.out
+                        .verbose(1, &format!("{}: {err}", addr::display_target(target)));
+                    failures.add(target, &err);
+                }
+            }
+        }
+        Err(failures.into_error(self.text()))
+    }
+
+    /// The bytes to send when they are all needed up front (datagrams, repeats).
+    fn payload_in_memory(&self, limit: usize) -> Result<Vec<u8>, Error> {
+        let source = self.source()?;
+        let mut reader: Box<dyn Read> = match source {
+            Source::Bytes(bytes) => return Ok(bytes),
+            Source::Reader(r) => r,
+        };
+        let mut bytes = Vec::new();
+        reader
+            .by_ref()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Io {
+                what: "cannot read the input".into(),
+                source: e,
+            })?;
+        Ok(bytes)
+    }
+
+    fn source(&self) -> Result<Source, Error> {
+        if !self.args.message.is_empty() {
+            let mut bytes = self.args.message.join(" ").into_bytes();
+            if !self.args.no_newline {
+                bytes.push(b'\n');
+            }
+            return Ok(Source::Bytes(bytes));
+        }
+        if let Some(path) = &self.args.file {
+            let file = std::fs::File::open(path).map_err(|e| Error::Io {
+                what: format!("cannot read {}", path.display()),
+                source: e,
+            })?;
+            return Ok(Source::Reader(Box::new(file)));
+        }
+        Ok(Source::Reader(Box::new(io::stdin())))
+    }
+
+    fn sink(&self) -> impl FnMut(&[u8]) -> io::Result<()> + '_ {
+        let show_chunks = self.out.verbose > 0;
+        let write_data = !self.out.quiet && !self.out.json;
+        move |chunk: &[u8]| {
+            if show_chunks {
+                // The classroom demo: every recv() as it arrives.
+                eprintln!(
+                    "echokit: received {} bytes: {:?}",
+                    chunk.len(),
+                    String::from_utf8_lossy(chunk)
+                );
+            }
+            if write_data {
+                self.out.data(chunk)?;
+            }
+            Ok(())
+        }
+    }
+
+    fn stream_once(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+        let conn = self.connect(targets)?;
+        let peer = addr::display(self.kind, &conn.peer);
+        let started = Instant::now();
+        let mut client =
+            StreamClient::new(conn.socket, self.args.buffer_size).map_err(|e| Error::Io {
+                what: "cannot start the event loop".into(),
+                source: e,
+            })?;
+        let source = self.source()?;
+        let mut sink = self.sink();
+        let done = client
+            .exchange(source, &mut sink, self.deadline, true)
+            .map_err(|e| self.client_error(e))?;
+        self.report_once(&peer, done.sent, started.elapsed());
+        Ok(ExitCode::Success)
+    }
+
+    fn datagram_once(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+        let mut failures = Failures::default();
+        for target in targets {
+            let max = Transport::of(Kind::Datagram, target)
+                .max_datagram()
+                .expect("datagram transports have a maximum");
+            let payload = self.payload_in_memory(max)?;
+            check_datagram_size(payload.len(), max, target)?;
+            let conn = match transport::connect(Kind::Datagram, target, None) {
+                Ok(c) => c,
+                Err(e) => {
+                    failures.add(target, &Error::connect(self.text(), &e));
+                    continue;
+                }
+            };
+            let peer = addr::display(Kind::Datagram, &conn.peer);
+            match datagram_exchange(&conn.socket, &payload, &self.waits(), self.deadline) {
+                Ok((reply, rtt)) => {
+                    (self.sink())(&reply).map_err(|e| self.output_error(e))?;
+                    self.report_once(&peer, reply.len() as u64, rtt);
+                    return Ok(ExitCode::Success);
+                }
+                Err(DatagramError::TimedOut { tries }) => {
+                    let mut err = Error::timeout(self.text(), "waiting for the echo from");
+                    if let Error::Timeout { detail, .. } = &mut err {
+                        *detail = format!("no reply to {tries} datagrams");
+                    }
+                    failures.add(target, &err);
+                    if targets.len() == 1 {
+                        return Err(err);
+                    }
+                }
+                Err(DatagramError::Io(e)) => failures.add(target, &Error::connect(self.text(), &e)),
+                Err(other) => return Err(self.datagram_error(other)),
+            }
+        }
+        Err(failures.into_error(self.text()))
+    }
+
+    /// How long to wait for each datagram try: 1s, 2s, 4s… (`--retries` resends).
+    fn waits(&self) -> Vec<Duration> {
+        (0..=self.args.retries.min(30))
+            .map(|i| Duration::from_secs(1u64 << i.min(6)))
+            .collect()
+    }
+
+    fn report_once(&self, peer: &str, bytes: u64, elapsed: Duration) {
+        if self.out.json {
+            self.out.json(&json!({
+                "address": peer,
+                "ok": true,
+                "bytes_sent": bytes,
+                "bytes_received": bytes,
+                "rtt_ms": elapsed.as_secs_f64() * 1000.0,
+            }));
+        } else {
+            self.out.verbose(
+                1,
+                &format!(
+                    "{bytes} bytes echoed by {peer} in {} ms",
+                    output::millis(elapsed)
+                ),
+            );
+        }
+    }
+
+    fn output_error(&self, e: io::Error) -> Error {
+        Error::Io {
+            what: "cannot write to stdout".into(),
+            source: e,
+        }
+    }
+
+    fn verify_error(&self, reason: String) -> Error {
+        Error::Verify {
+            addr: self.text().to_string(),
+            reason,
+        }
+    }
+
+    fn exchange_error(&self, e: ExchangeError) -> Error {
+        match e {
+            ExchangeError::Mismatch {
+                offset,
+                sent,
+                received,
+            } => self.verify_error(format!(
+                "differs at byte {offset}: sent {}, received {}",
+                output::byte(sent),
+                output::byte(received)
+            )),
+            ExchangeError::Longer { offset } => self.verify_error(format!(
+                "is longer than what was sent: an extra byte at offset {offset}"
+            )),
+            ExchangeError::EndedEarly {
+                received,
+                sent,
+                cause,
+            } => {
+                let why = match &cause {
+                    None => "connection closed by the peer".to_string(),
+                    Some(e) => describe(e),
+                };
+                self.verify_error(format!(
+                    "ended early: {received} of {sent} bytes came back ({why})"
+                ))
+            }
+            ExchangeError::Send(e) => Error::connect(self.text(), &e),
+            ExchangeError::Output(e) => self.output_error(e),
+        }
+    }
+
+    fn client_error(&self, e: ClientError) -> Error {
+        match e {
+            ClientError::Exchange(e) => self.exchange_error(e),
+            ClientError::TimedOut { received, sent } => {
+                let mut err = Error::timeout(self.text(), "waiting for the echo from");
+                if let Error::Timeout { detail, .. } = &mut err {
+                    *detail = format!("{received} of {sent} bytes came back");
+                }
+                err
+            }
+            ClientError::Input(e) => Error::Io {
+                what: "cannot read the input".into(),
+                source: e,
+            },
+            ClientError::Poll(e) => Error::Io {
+                what: "event loop failed".into(),
+                source: e,
+            },
+        }
+    }
+
+    fn datagram_error(&self, e: DatagramError) -> Error {
+        match e {
+            DatagramError::Mismatch(e) => self.exchange_error(e),
+            DatagramError::Oversize => {
+                self.verify_error("is a datagram larger than what was sent".to_string())
+            }
+            DatagramError::Io(e) => Error::connect(self.text(), &e),
+            DatagramError::TimedOut { tries } => {
+                let mut err = Error::timeout(self.text(), "waiting for the echo from");
+                if let Error::Timeout { detail, .. } = &mut err {
+                    *detail = format!("no reply to {tries} datagrams");
+                }
+                err
+            }
+        }
+    }
+
+    /// `--count`/`--interval`: ping-like repeated exchanges with per-echo lines and a summary.
+    fn repeat(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted));
+        let mut payload = if self.args.message.is_empty()
+            && self.args.file.is_none()
+            && io::stdin().is_terminal()
+        {
+            Vec::new()
+        } else {
+            let max = match targets.first() {
+                Some(t) if self.kind == Kind::Datagram => Transport::of(Kind::Datagram, t)
+                    .max_datagram()
+                    .unwrap_or(65_507),
+                _ => 64 << 20,
+            };
+            self.payload_in_memory(max)?
+        };
+        if payload.is_empty() {
+            payload = (0..DEFAULT_PING_PAYLOAD)
+                .map(|i| b'a' + (i % 26) as u8)
+                .collect();
+        }
+        if self.kind == Kind::Datagram {
+            if let Some(t) = targets.first() {
+                let max = Transport::of(Kind::Datagram, t)
+                    .max_datagram()
+                    .unwrap_or(65_507);
+                check_datagram_size(payload.len(), max, t)?;
+            }
+        }
+        let conn = self.connect(targets)?;
+        let peer = addr::display(self.kind, &conn.peer);
+        let per_echo = self.args.timeout.unwrap_or(DEFAULT_PING_TIMEOUT);
+        let interval = self.args.interval.unwrap_or(Duration::from_secs(1));
+        let count = self.args.count;
+        if !self.out.json {
+            self.out
+                .line(&format!("ECHO {peer}: {} bytes", payload.len()));
+        }
+        let mut stream = match self.kind {
+            Kind::Stream => Some(
+                StreamClient::new(
+                    conn.socket
+                        .try_clone()
+                        .map_err(|e| Error::connect(self.text(), &e))?,
+                    self.args.buffer_size,
+                )
+                .map_err(|e| Error::Io {
+                    what: "cannot start the event loop".into(),
+                    source: e,
+                })?,
+            ),
+            Kind::Datagram => None,
+        };
+        let mut rtts: Vec<Duration> = Vec::new();
+        let mut sent = 0u64;
+        let mut failure: Option<Error> = None;
+        let started = Instant::now();
+        let mut seq = 0u64;
+        while count.is_none_or(|c| seq < c) && !interrupted.load(Ordering::Relaxed) {
+            seq += 1;
+            sent += 1;
+            let t0 = Instant::now();
+            let result: Result<Duration, Error> = match &mut stream {
+                Some(client) => {
+                    let mut discard = |_: &[u8]| Ok(());
+                    client
+                        .exchange(
+                            Source::Bytes(payload.clone()),
+                            &mut discard,
+                            Some(t0 + per_echo),
+                            false,
+                        )
+                        .map(|_| t0.elapsed())
+                        .map_err(|e| self.client_error(e))
+                }
+                None => datagram_exchange(&conn.socket, &payload, &[per_echo], None)
+                    .map(|(_, rtt)| rtt)
+                    .map_err(|e| self.datagram_error(e)),
+            };
+            match result {
+                Ok(rtt) => {
+                    rtts.push(rtt);
+                    if self.out.json {
+                        self.out.json(&json!({"seq": seq, "bytes": payload.len(), "rtt_ms": rtt.as_secs_f64() * 1000.0, "ok": true}));
+                    } else if !self.out.quiet {
+                        self.out.line(&format!(
+                            "{} bytes from {peer}: seq={seq} time={} ms",
+                            payload.len(),
+                            output::millis(rtt)
+                        ));
+                    }
+                }
+                Err(err) => {
+                    if self.out.json {
+                        self.out
+                            .json(&json!({"seq": seq, "ok": false, "error": err.to_string()}));
+                    } else {
+                        self.out.note(&format!("seq={seq}: {err}"));
+                    }
+                    let fatal = stream.is_some() || !matches!(err, Error::Timeout { .. });
+                    failure = Some(err);
+                    if fatal {
+                        break;
+                    }
+                }
+            }
+            if count.is_some_and(|c| seq >= c) {
+                break;
+            }
+            sleep_unless(&interrupted, interval);
+        }
+        if let Some(client) = &stream {
+            let _ = client.socket().shutdown(std::net::Shutdown::Both);
+        }
+        self.summary(&peer, sent, &rtts, started.elapsed());
+        match failure {
+            None => Ok(ExitCode::Success),
+            Some(err) if rtts.is_empty() => Err(err),
+            Some(Error::Timeout { .. }) => Ok(ExitCode::VerifyFailed),
+            Some(err) => Err(err),
+        }
+    }
+
+    fn summary(&self, peer: &str, sent: u64, rtts: &[Duration], total: Duration) {
+        let received = rtts.len() as u64;
+        let loss = if sent == 0 {
+            0.0
+        } else {
+            100.0 * (sent - received) as f64 / sent as f64
+        };
+        let ms: Vec<f64> = rtts.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        let (min, avg, max, mdev) = if ms.is_empty() {
+            (0.0, 0.0, 0.0, 0.0)
+        } else {
+            let min = ms.iter().cloned().fold(f64::INFINITY, f64::min);
+            let max = ms.iter().cloned().fold(0.0, f64::max);
+            let avg = ms.iter().sum::<f64>() / ms.len() as f64;
+            let var = ms.iter().map(|x| (x - avg) * (x - avg)).sum::<f64>() / ms.len() as f64;
+            (min, avg, max, var.sqrt())
+        };
+        if self.out.json {
+            self.out.json(&json!({
+                "address": peer,
+                "sent": sent,
+                "received": received,
+                "loss_percent": loss,
+                "rtt_ms": {"min": min, "avg": avg, "max": max, "mdev": mdev},
+            }));
+        } else if !self.out.quiet {
+            self.out.line(&format!("--- {peer} echo statistics ---"));
+            self.out.line(&format!(
+                "{sent} sent, {received} received, {loss:.0}% loss, time {}ms",
+                total.as_millis()
+            ));
+            if !ms.is_empty() {
+                self.out.line(&format!(
+                    "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
+                ));
+            }
+        }
+    }
+}
+
+fn check_datagram_size(len: usize, max: usize, target: &SockTarget) -> Result<(), Error> {
+    if len > max {
+        let transport = Transport::of(Kind::Datagram, target);
+        return Err(Error::Usage(format!(
+            "message is {len} bytes; a {transport} datagram carries at most {max} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn sleep_unless(flag: &AtomicBool, total: Duration) {
+    let until = Instant::now() + total;
+    while !flag.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}

@@ -1,0 +1,270 @@
+//! `echokit serve`: bind every ADDR, print one ready line per listener, run
+//! the engine until a signal (or `--count`) ends it (SPEC §4 serve).
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::addr::{self, Endpoint, Kind, Role, SockTarget};
+use crate::cli::ServeArgs;
+use crate::engine::{self, Control, Event, Observer, ServerConfig};
+use crate::error::{Error, ExitCode};
+use crate::output::Output;
+use crate::transport::{self, ListenOptions, Listener};
+
+/// Where `serve` listens when given no ADDR: loopback only.
+pub const DEFAULT_ADDR: &str = "localhost:5000";
+
+/// Runs `echokit serve`.
+pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
+    let out = Output::new(args.output);
+    let kind = super::default_kind(&args.addr_flags);
+    let family = super::family(&args.addr_flags);
+    let texts = if args.addrs.is_empty() {
+        vec![DEFAULT_ADDR.to_string()]
+    } else {
+        args.addrs.clone()
+    };
+    // Parse everything first: a typo in the third ADDR binds nothing.
+    let endpoints = texts
+        .iter()
+        .map(|t| addr::parse(t, kind))
+        .collect::<Result<Vec<_>, _>>()?;
+    if endpoints.iter().any(|e| e.kind == Kind::Datagram) && args.buffer_size < 1 {
+        return Err(Error::Usage("--buffer-size must be at least 1".into()));
+    }
+    let options = ListenOptions {
+        backlog: args.backlog,
+        v6only: args.v6only,
+        mode: args.mode,
+    };
+    let mut listeners = Vec::new();
+    for endpoint in &endpoints {
+        let targets = addr::resolve(endpoint, family, Role::Listen)?;
+        listeners.extend(bind_group(endpoint, &targets, options)?);
+    }
+
+    let mut sockets = Vec::new();
+    let mut guards = Vec::new();
+    for listener in listeners {
+        let (socket, guard) = engine::served_socket(listener);
+        sockets.push(socket);
+        guards.extend(guard);
+    }
+    let control = Control::new(guards);
+    // Handlers go in before the ready lines: a script may signal us as soon as it reads them.
+    install_signal_handlers(Arc::clone(&control))?;
+    for s in &sockets {
+        out.ready(&s.name);
+    }
+
+    let config = ServerConfig {
+        buffer_size: args.buffer_size,
+        max_conns: args.max_conns,
+        idle_timeout: args.idle_timeout,
+        drain: args.drain,
+        udp_rate: args.udp_rate,
+        count: args.count,
+    };
+    let observer = ServeLog { out: &out };
+    let stats = engine::serve(
+        sockets,
+        config,
+        usize::from(args.workers),
+        &observer,
+        control,
+    )
+    .map_err(|e| Error::Io {
+        what: "event loop failed".into(),
+        source: e,
+    })?;
+    if out.json {
+        out.json(&json!({
+            "event": "stopped",
+            "accepted": stats.accepted,
+            "completed": stats.completed,
+            "rejected": stats.rejected,
+            "datagrams_echoed": stats.datagrams_echoed,
+            "datagrams_dropped": stats.datagrams_dropped,
+            "bytes_in": stats.bytes_in,
+            "bytes_out": stats.bytes_out,
+        }));
+    } else {
+        out.verbose(
+            1,
+            &format!(
+                "stopped: {} connections accepted, {} echoed in full, {} rejected; {} datagrams echoed, {} dropped; {} bytes in, {} bytes out",
+                stats.accepted,
+                stats.completed,
+                stats.rejected,
+                stats.datagrams_echoed,
+                stats.datagrams_dropped,
+                stats.bytes_in,
+                stats.bytes_out
+            ),
+        );
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Binds every address one ADDR resolved to. With port 0, the first gets a
+/// port from the kernel and the others bind that same port (SPEC §2), so one
+/// number serves both 127.0.0.1 and ::1; if another process took that port
+/// on the other family meanwhile, the whole group is tried again.
+fn bind_group(
+    endpoint: &Endpoint,
+    targets: &[SockTarget],
+    options: ListenOptions,
+) -> Result<Vec<Listener>, Error> {
+    let port_zero = targets
+        .iter()
+        .all(|t| matches!(t, SockTarget::Inet(a) if a.port() == 0));
+    let attempts = if port_zero && targets.len() > 1 { 5 } else { 1 };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let mut bound: Vec<Listener> = Vec::new();
+        let mut port = None;
+        let mut failed = None;
+        for target in targets {
+            let mut target = target.clone();
+            if let (Some(p), SockTarget::Inet(a)) = (port, &mut target) {
+                a.set_port(p);
+            }
+            match transport::listen(endpoint.kind, &target, options) {
+                Ok(listener) => {
+                    if let SockTarget::Inet(a) = &listener.local {
+                        port.get_or_insert(a.port());
+                    }
+                    bound.push(listener);
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => return Ok(bound),
+            Some(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.expect("at least one attempt ran"))
+}
+
+fn install_signal_handlers(control: Arc<Control>) -> Result<(), Error> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| Error::Io {
+            what: "cannot install signal handlers".into(),
+            source: e,
+        })?;
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            // SIGHUP is ignored (SPEC §4): a closed terminal does not stop a server.
+            if signal != SIGHUP {
+                control.signal();
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Turns engine events into log lines (stderr) or JSON lines (stdout).
+struct ServeLog<'a> {
+    out: &'a Output,
+}
+
+impl Observer for ServeLog<'_> {
+    fn details(&self) -> bool {
+        self.out.json || self.out.verbose > 0
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        let out = self.out;
+        match event {
+            Event::Accepted { listener, peer } => {
+                if out.json {
+                    out.json(&json!({"event": "accepted", "listener": listener, "peer": peer}));
+                } else {
+                    out.verbose(2, &format!("{listener}: accepted {peer}"));
+                }
+            }
+            Event::Closed {
+                listener,
+                peer,
+                bytes_in,
+                bytes_out,
+                duration,
+                reason,
+            } => {
+                if out.json {
+                    out.json(&json!({
+                        "event": "closed",
+                        "listener": listener,
+                        "peer": peer,
+                        "bytes_in": bytes_in,
+                        "bytes_out": bytes_out,
+                        "duration_ms": duration.as_secs_f64() * 1000.0,
+                        "end": reason.to_string(),
+                    }));
+                } else {
+                    out.verbose(
+                        1,
+                        &format!(
+                            "{listener}: {peer}: {bytes_in} bytes in, {bytes_out} bytes out, {}, {reason}",
+                            humantime::format_duration(round_micros(*duration))
+                        ),
+                    );
+                }
+            }
+            Event::Rejected { listener, peer } => {
+                if out.json {
+                    out.json(&json!({"event": "rejected", "listener": listener, "peer": peer, "why": "max-conns"}));
+                } else {
+                    out.verbose(
+                        1,
+                        &format!("{listener}: {peer}: closed at once (--max-conns reached)"),
+                    );
+                }
+            }
+            Event::Dropped {
+                listener,
+                reason,
+                count,
+                last_sender,
+            } => {
+                if out.json {
+                    out.json(&json!({
+                        "event": "dropped",
+                        "listener": listener,
+                        "count": count,
+                        "why": reason.to_string(),
+                        "last_sender": last_sender,
+                    }));
+                } else {
+                    let plural = if *count == 1 { "" } else { "s" };
+                    out.note(&format!(
+                        "{listener}: dropped {count} datagram{plural} (last from {last_sender}): {reason}"
+                    ));
+                }
+            }
+            Event::ListenerError { listener, error } => {
+                out.note(&format!("{listener}: {}", crate::error::describe(error)));
+            }
+            Event::Draining { open } => {
+                if out.json {
+                    out.json(&json!({"event": "draining", "open": open}));
+                } else {
+                    out.verbose(
+                        1,
+                        &format!("shutting down: listeners closed, {open} connections open"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn round_micros(d: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_micros(d.as_micros() as u64)
+}

@@ -1,0 +1,412 @@
+//! Stream echo: the per-connection state machine of the server, and the
+//! client side that writes and reads at once and verifies what comes back.
+//!
+//! Both sit on the same two moves, [`write_some`] and [`read_some`], which
+//! turn EAGAIN into "not now" rather than an error and resume short writes
+//! where they stopped (SPEC §3). Sockets are non-blocking and edge-triggered:
+//! whoever stops before EAGAIN must remember to come back ([`Step::Yield`]).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use socket2::Socket;
+
+/// What a read returned, with EAGAIN and EINTR folded in.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// `n` bytes arrived.
+    Data(usize),
+    /// The peer shut down its write side (`read` returned 0): half-close.
+    Eof,
+    /// Nothing more until the next readable event (EAGAIN).
+    WouldBlock,
+}
+
+/// Reads once into `buf`, retrying on EINTR.
+pub fn read_some(mut socket: &Socket, buf: &mut [u8]) -> io::Result<ReadOutcome> {
+    loop {
+        return match socket.read(buf) {
+            Ok(0) => Ok(ReadOutcome::Eof),
+            Ok(n) => Ok(ReadOutcome::Data(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(e),
+        };
+    }
+}
+
+/// Writes as much of `buf` as the socket takes now; returns how much (0 on EAGAIN).
+pub fn write_some(mut socket: &Socket, buf: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < buf.len() {
+        match socket.write(&buf[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
+/// The life of a served stream connection, printed by `serve -v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Reading and echoing.
+    Echoing,
+    /// The peer half-closed; flushing what is left before our own shutdown.
+    Flushing,
+}
+
+/// How a served connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The peer half-closed and got every byte back: a complete echo.
+    Completed,
+    /// The peer reset the connection or vanished.
+    Reset,
+    /// Another socket error.
+    Error(i32),
+    /// `--idle-timeout` passed without a byte either way.
+    IdleTimeout,
+    /// `--drain` ran out at shutdown.
+    DrainTimeout,
+    /// The server stopped at once (second signal, or `--count` reached).
+    Stopped,
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndReason::Completed => f.write_str("completed"),
+            EndReason::Reset => f.write_str("reset by peer"),
+            EndReason::Error(code) => write!(
+                f,
+                "error: {}",
+                crate::error::describe(&io::Error::from_raw_os_error(*code))
+            ),
+            EndReason::IdleTimeout => f.write_str("idle timeout"),
+            EndReason::DrainTimeout => f.write_str("drain timeout"),
+            EndReason::Stopped => f.write_str("server stopped"),
+        }
+    }
+}
+
+impl fmt::Display for ConnState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnState::Echoing => "echoing",
+            ConnState::Flushing => "flushing",
+        })
+    }
+}
+
+/// What the event loop should do after driving a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Wait for the next readiness event.
+    Wait,
+    /// The read budget ran out before EAGAIN: call again soon (fairness).
+    Yield,
+    /// Close the connection.
+    Close(EndReason),
+}
+
+/// One served stream connection.
+///
+/// It holds no buffer while its peer keeps up: bytes are read into the loop's
+/// shared scratch buffer and written straight back. Only what the peer has not
+/// yet taken is kept in `unsent`, and while anything is there we stop reading,
+/// so a peer that sends without reading is throttled by TCP flow control
+/// (backpressure) and costs at most one buffer.
+#[derive(Debug)]
+pub struct StreamConn {
+    pub socket: Socket,
+    pub state: ConnState,
+    unsent: Vec<u8>,
+    unsent_from: usize,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub started: Instant,
+    pub last_active: Instant,
+}
+
+impl StreamConn {
+    /// Wraps an accepted, non-blocking socket.
+    pub fn new(socket: Socket, now: Instant) -> StreamConn {
+        StreamConn {
+            socket,
+            state: ConnState::Echoing,
+            unsent: Vec::new(),
+            unsent_from: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            started: now,
+            last_active: now,
+        }
+    }
+
+    /// Bytes held because the peer is not reading.
+    pub fn held(&self) -> usize {
+        self.unsent.len() - self.unsent_from
+    }
+
+    /// Drives the connection after any readiness event: flush what is held,
+    /// then read and echo until EAGAIN, the budget, or the end.
+    pub fn drive(&mut self, scratch: &mut [u8], mut reads_left: u32, now: Instant) -> Step {
+        loop {
+            if self.held() > 0 {
+                match write_some(&self.socket, &self.unsent[self.unsent_from..]) {
+                    Ok(n) => {
+                        self.unsent_from += n;
+                        self.bytes_out += n as u64;
+                        if n > 0 {
+                            self.last_active = now;
+                        }
+                    }
+                    Err(e) => return Step::Close(reason_of(&e)),
+                }
+                if self.held() > 0 {
+                    // The peer is not reading: stop reading too until it does.
+                    return Step::Wait;
+                }
+                // Everything went: give the memory back, an idle connection holds none.
+                self.unsent = Vec::new();
+                self.unsent_from = 0;
+            }
+            if self.state == ConnState::Flushing {
+                // SPEC §3 half-close: all echoed, now close our write side too.
+                let _ = self.socket.shutdown(std::net::Shutdown::Write);
+                return Step::Close(EndReason::Completed);
+            }
+            if reads_left == 0 {
+                return Step::Yield;
+            }
+            reads_left -= 1;
+            let n = match read_some(&self.socket, scratch) {
+                Ok(ReadOutcome::Data(n)) => n,
+                Ok(ReadOutcome::Eof) => {
+                    self.state = ConnState::Flushing;
+                    continue;
+                }
+                Ok(ReadOutcome::WouldBlock) => return Step::Wait,
+                Err(e) => return Step::Close(reason_of(&e)),
+            };
+            self.bytes_in += n as u64;
+            self.last_active = now;
+            let sent = match write_some(&self.socket, &scratch[..n]) {
+                Ok(sent) => sent,
+                Err(e) => return Step::Close(reason_of(&e)),
+            };
+            self.bytes_out += sent as u64;
+            if sent < n {
+                self.unsent.extend_from_slice(&scratch[sent..n]);
+            }
+        }
+    }
+}
+
+fn reason_of(err: &io::Error) -> EndReason {
+    match err.raw_os_error() {
+        Some(libc::ECONNRESET) | Some(libc::EPIPE) | Some(libc::ECONNABORTED) => EndReason::Reset,
+        Some(code) => EndReason::Error(code),
+        None => EndReason::Error(libc::EIO),
+    }
+}
+
+/// Why a client exchange failed.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// The echo differs from what was sent at `offset` (counted from 0).
+    Mismatch { offset: u64, sent: u8, received: u8 },
+    /// More came back than was sent.
+    Longer { offset: u64 },
+    /// The connection ended (EOF or error) with `received` of `sent` bytes back.
+    EndedEarly {
+        received: u64,
+        sent: u64,
+        cause: Option<io::Error>,
+    },
+    /// Writing to the server failed.
+    Send(io::Error),
+    /// Writing the echo to our own output failed.
+    Output(io::Error),
+}
+
+/// The client's bookkeeping: bytes sent but not yet seen again, compared byte
+/// for byte as they return. Memory is bounded by what is in flight.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    in_flight: VecDeque<u8>,
+    pub sent: u64,
+    pub received: u64,
+}
+
+impl Verifier {
+    /// Records bytes just written to the server.
+    pub fn sent(&mut self, bytes: &[u8]) {
+        self.in_flight.extend(bytes);
+        self.sent += bytes.len() as u64;
+    }
+
+    /// Checks bytes just read from the server against what was sent.
+    pub fn received(&mut self, bytes: &[u8]) -> Result<(), ExchangeError> {
+        for (i, &got) in bytes.iter().enumerate() {
+            let offset = self.received + i as u64;
+            match self.in_flight.pop_front() {
+                Some(want) if want == got => {}
+                Some(want) => {
+                    return Err(ExchangeError::Mismatch {
+                        offset,
+                        sent: want,
+                        received: got,
+                    });
+                }
+                None => return Err(ExchangeError::Longer { offset }),
+            }
+        }
+        self.received += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Whether every byte sent has come back.
+    pub fn complete(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::{Domain, Type};
+
+    fn pair() -> (Socket, Socket) {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        (a, b)
+    }
+
+    fn read_exact_blocking(mut s: &Socket, n: usize) -> Vec<u8> {
+        let mut out = vec![0; n];
+        s.read_exact(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn test_echoing_one_byte_writes() {
+        let (server, mut client) = pair();
+        let mut conn = StreamConn::new(server, Instant::now());
+        let mut scratch = [0u8; 8];
+        for byte in b"hello" {
+            client.write_all(&[*byte]).unwrap();
+            assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
+        }
+        assert_eq!(read_exact_blocking(&client, 5), b"hello");
+        assert_eq!((conn.bytes_in, conn.bytes_out), (5, 5));
+    }
+
+    #[test]
+    fn test_echoing_half_close_flushes_then_completes() {
+        let (server, mut client) = pair();
+        let mut conn = StreamConn::new(server, Instant::now());
+        let mut scratch = [0u8; 3];
+        client.write_all(b"abcdefgh").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(
+            conn.drive(&mut scratch, 64, Instant::now()),
+            Step::Close(EndReason::Completed)
+        );
+        let mut all = Vec::new();
+        client.read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"abcdefgh");
+    }
+
+    #[test]
+    fn test_echoing_peer_not_reading_stops_reading() {
+        let (server, client) = pair();
+        client.set_nonblocking(true).unwrap();
+        let mut conn = StreamConn::new(server, Instant::now());
+        let mut scratch = vec![0u8; 4096];
+        let chunk = vec![7u8; 4096];
+        // The client floods without reading: the server must end up holding at
+        // most one scratch buffer, and stop reading (Wait) rather than buffer more.
+        let mut sent_total = 0usize;
+        for _ in 0..10_000 {
+            match write_some(&client, &chunk) {
+                Ok(0) => {
+                    let step = conn.drive(&mut scratch, 64, Instant::now());
+                    if step == Step::Wait && conn.held() > 0 {
+                        break;
+                    }
+                }
+                Ok(n) => sent_total += n,
+                Err(e) => panic!("{e}"),
+            }
+            conn.drive(&mut scratch, 64, Instant::now());
+        }
+        assert!(conn.held() > 0, "server should be holding unsent bytes");
+        assert!(
+            conn.held() <= scratch.len(),
+            "held {} > one buffer",
+            conn.held()
+        );
+        assert!(sent_total > 0);
+        // A further drive without the peer reading reads nothing more.
+        let before = conn.bytes_in;
+        assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
+        assert_eq!(conn.bytes_in, before);
+    }
+
+    #[test]
+    fn test_echoing_budget_yields() {
+        let (server, mut client) = pair();
+        let mut conn = StreamConn::new(server, Instant::now());
+        let mut scratch = [0u8; 2];
+        client.write_all(b"abcdef").unwrap();
+        assert_eq!(conn.drive(&mut scratch, 1, Instant::now()), Step::Yield);
+        assert_eq!(conn.bytes_in, 2);
+    }
+
+    #[test]
+    fn test_echoing_reset_closes() {
+        let (server, client) = pair();
+        let mut conn = StreamConn::new(server, Instant::now());
+        drop(client);
+        let mut scratch = [0u8; 8];
+        // A vanished Unix peer reads as EOF; our shutdown then completes.
+        assert!(matches!(
+            conn.drive(&mut scratch, 4, Instant::now()),
+            Step::Close(_)
+        ));
+    }
+
+    #[test]
+    fn verifier_finds_first_difference() {
+        let mut v = Verifier::default();
+        v.sent(b"hello");
+        v.received(b"he").unwrap();
+        match v.received(b"lp") {
+            Err(ExchangeError::Mismatch {
+                offset,
+                sent,
+                received,
+            }) => assert_eq!((offset, sent, received), (3, b'l', b'p')),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn verifier_reports_longer_echo() {
+        let mut v = Verifier::default();
+        v.sent(b"ab");
+        assert!(matches!(
+            v.received(b"abc"),
+            Err(ExchangeError::Longer { offset: 2 })
+        ));
+    }
+}

@@ -1,0 +1,30 @@
+//! echokit: a dual-stack TCP/UDP/Unix echo toolkit (see SPEC.md and README.md).
+//!
+//! The rooms: [`cli`] (the command line), [`addr`] (the address grammar),
+//! [`transport`] (the only place sockets are made), [`engine`] (the event loop
+//! and the echo itself), [`commands`] (one per subcommand), [`output`] (the
+//! only writer to stdout/stderr), [`error`] (exit codes), and [`sys`], the
+//! only file allowed unsafe code.
+#![deny(unsafe_code)]
+
+pub mod addr;
+pub mod cli;
+pub mod commands;
+pub mod engine;
+pub mod error;
+pub mod output;
+pub mod sys;
+pub mod transport;
+
+use cli::{Cli, Command};
+use error::{Error, ExitCode};
+
+/// Runs the parsed command line and returns its exit code.
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Send(args) => commands::send::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Resolve(args) => commands::resolve::run(args),
+    }
+}

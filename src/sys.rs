@@ -1,0 +1,209 @@
+//! The only unsafe code: libc calls that std, socket2 and nix do not wrap.
+//!
+//! Today that is getaddrinfo(3), which every name lookup in echokit goes
+//! through (address grammar, service names, `resolve`), so all of them see the
+//! same answers the system resolver gives any other program.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+
+/// One getaddrinfo result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: i32,
+    /// `SOCK_STREAM`, `SOCK_DGRAM`, `SOCK_RAW`…
+    pub socktype: i32,
+    /// `IPPROTO_TCP`, `IPPROTO_UDP`…
+    pub protocol: i32,
+    /// The canonical name, when asked for with `AI_CANONNAME` (first result only).
+    pub canonname: Option<String>,
+    /// The socket address, with flow info and scope id for IPv6.
+    pub addr: SocketAddr,
+}
+
+/// What to ask getaddrinfo for.
+#[derive(Debug, Clone, Copy)]
+pub struct Hints {
+    /// `AF_UNSPEC`, `AF_INET` or `AF_INET6`.
+    pub family: i32,
+    /// 0 for any, or `SOCK_STREAM` / `SOCK_DGRAM`.
+    pub socktype: i32,
+    /// `AI_*` flags.
+    pub flags: i32,
+}
+
+impl Default for Hints {
+    fn default() -> Self {
+        Hints {
+            family: libc::AF_UNSPEC,
+            socktype: 0,
+            flags: 0,
+        }
+    }
+}
+
+/// How a lookup failed, sorted the way SPEC §5 needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupErrorKind {
+    /// The name or service does not exist (exit 2).
+    NotFound,
+    /// The resolver could not be asked or did not answer (exit 3).
+    Unavailable,
+}
+
+/// A failed getaddrinfo call: its kind and gai_strerror's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupError {
+    pub kind: LookupErrorKind,
+    pub message: String,
+}
+
+/// Calls getaddrinfo(3) and returns its results in the order it gave them.
+pub fn getaddrinfo(
+    host: Option<&str>,
+    service: Option<&str>,
+    hints: Hints,
+) -> Result<Vec<AddrInfo>, LookupError> {
+    let nul = |what: &str| LookupError {
+        kind: LookupErrorKind::NotFound,
+        message: format!("{what} contains a NUL byte"),
+    };
+    let host = host
+        .map(CString::new)
+        .transpose()
+        .map_err(|_| nul("name"))?;
+    let service = service
+        .map(CString::new)
+        .transpose()
+        .map_err(|_| nul("service"))?;
+
+    // SAFETY: an all-zero addrinfo is the documented way to start hints
+    // (pointers null, lengths zero); we then set the four fields we use.
+    let mut raw_hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    raw_hints.ai_family = hints.family;
+    raw_hints.ai_socktype = hints.socktype;
+    raw_hints.ai_flags = hints.flags;
+
+    let mut list: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: host and service are NUL-terminated CStrings or null, hints is a
+    // valid addrinfo, and `list` receives a list we free below with freeaddrinfo.
+    let rc = unsafe {
+        libc::getaddrinfo(
+            host.as_ref().map_or(std::ptr::null(), |h| h.as_ptr()),
+            service.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            &raw_hints,
+            &mut list,
+        )
+    };
+    if rc != 0 {
+        return Err(lookup_error(rc));
+    }
+
+    let mut results = Vec::new();
+    let mut cursor = list;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a node of the list getaddrinfo returned, not yet freed.
+        let node = unsafe { &*cursor };
+        if let Some(addr) = socket_addr(node) {
+            let canonname = if node.ai_canonname.is_null() {
+                None
+            } else {
+                // SAFETY: ai_canonname, when set, is a NUL-terminated string owned by the list.
+                Some(
+                    unsafe { CStr::from_ptr(node.ai_canonname) }
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            };
+            results.push(AddrInfo {
+                family: node.ai_family,
+                socktype: node.ai_socktype,
+                protocol: node.ai_protocol,
+                canonname,
+                addr,
+            });
+        }
+        cursor = node.ai_next;
+    }
+    // SAFETY: `list` came from a successful getaddrinfo and is freed exactly once.
+    unsafe { libc::freeaddrinfo(list) };
+    Ok(results)
+}
+
+fn socket_addr(node: &libc::addrinfo) -> Option<SocketAddr> {
+    if node.ai_addr.is_null() {
+        return None;
+    }
+    match node.ai_family {
+        libc::AF_INET if node.ai_addrlen as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: family AF_INET and a length of at least sockaddr_in mean
+            // ai_addr points at a sockaddr_in; read_unaligned copes with any alignment.
+            let sin = unsafe { std::ptr::read_unaligned(node.ai_addr as *const libc::sockaddr_in) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 if node.ai_addrlen as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for AF_INET6 and sockaddr_in6.
+            let sin6 =
+                unsafe { std::ptr::read_unaligned(node.ai_addr as *const libc::sockaddr_in6) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                u32::from_be(sin6.sin6_flowinfo),
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn lookup_error(rc: i32) -> LookupError {
+    // SAFETY: gai_strerror returns a pointer to a static NUL-terminated string.
+    let text = unsafe { CStr::from_ptr(libc::gai_strerror(rc)) }
+        .to_string_lossy()
+        .into_owned();
+    let mut message = text.clone();
+    if let Some(first) = text.get(..1) {
+        message = first.to_lowercase() + &text[1..];
+    }
+    let kind = match rc {
+        libc::EAI_AGAIN | libc::EAI_FAIL | libc::EAI_MEMORY | libc::EAI_SYSTEM => {
+            LookupErrorKind::Unavailable
+        }
+        _ => LookupErrorKind::NotFound,
+    };
+    LookupError { kind, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_host_and_port_need_no_resolver() {
+        let hints = Hints {
+            socktype: libc::SOCK_STREAM,
+            flags: libc::AI_NUMERICHOST | libc::AI_NUMERICSERV,
+            ..Hints::default()
+        };
+        let found = getaddrinfo(Some("::1"), Some("7"), hints).unwrap();
+        assert_eq!(found[0].addr, "[::1]:7".parse().unwrap());
+        assert_eq!(found[0].family, libc::AF_INET6);
+        assert_eq!(found[0].protocol, libc::IPPROTO_TCP);
+    }
+
+    #[test]
+    fn a_bad_literal_is_not_found() {
+        let hints = Hints {
+            flags: libc::AI_NUMERICHOST,
+            ..Hints::default()
+        };
+        let err = getaddrinfo(Some("1.2.3.4.5"), None, hints).unwrap_err();
+        assert_eq!(err.kind, LookupErrorKind::NotFound);
+    }
+}

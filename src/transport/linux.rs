@@ -1,0 +1,49 @@
+//! Linux-only pieces: abstract socket names, autobind, SO_PEERCRED.
+//!
+//! Its twin `portable.rs` has the same items for every other platform and
+//! answers "not supported on this platform" where Linux is needed.
+
+use std::io;
+
+use socket2::{SockAddr, Socket};
+
+use crate::transport::SocketFileGuard;
+
+/// The Linux abstract namespace exists here.
+pub const SUPPORTS_ABSTRACT: bool = true;
+
+/// `sizeof(sun_path)` on Linux.
+pub const SUN_PATH_CAPACITY: usize = 108;
+
+/// The largest Unix datagram we try to carry (the default `net.core.wmem_default` is 212992).
+pub const MAX_UNIX_DATAGRAM: usize = 212_992 - 4096;
+
+/// The socket address of abstract name `name` (a leading NUL, no terminating one).
+pub fn abstract_addr(name: &[u8]) -> io::Result<SockAddr> {
+    let mut bytes = Vec::with_capacity(name.len() + 1);
+    bytes.push(0);
+    bytes.extend_from_slice(name);
+    let path: &std::ffi::OsStr = std::os::unix::ffi::OsStrExt::from_bytes(&bytes);
+    SockAddr::unix(path)
+}
+
+/// Gives a Unix datagram client an address the server can answer: Linux
+/// autobind (bind with only the family) picks a unique abstract name, so there
+/// is no file to clean up.
+pub fn bind_reply_address(socket: &Socket) -> io::Result<Option<SocketFileGuard>> {
+    socket.bind(&SockAddr::unix("")?)?;
+    Ok(None)
+}
+
+/// Nothing to set on Linux: every Rust binary starts with SIGPIPE ignored, so a
+/// write to a vanished peer returns EPIPE instead of killing the process (SPEC §3).
+pub fn set_no_sigpipe(_socket: &Socket) -> io::Result<()> {
+    Ok(())
+}
+
+/// The peer's pid, uid and gid on a Unix stream socket (SO_PEERCRED).
+pub fn peer_credentials(socket: &Socket) -> Option<(i32, u32, u32)> {
+    let creds =
+        nix::sys::socket::getsockopt(socket, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    Some((creds.pid(), creds.uid(), creds.gid()))
+}

@@ -1,0 +1,185 @@
+//! AF_UNIX listeners: socket files and abstract names.
+//!
+//! A socket file left by a dead server (nothing accepts on it) is replaced; a
+//! live one is "address in use"; anything that is not a socket — a regular
+//! file, a directory, a symlink to anything — is never followed or deleted
+//! (SPEC §4 serve, exit 5). On exit only the file this process created is
+//! removed: [`SocketFileGuard`] remembers its device and inode.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::addr::{Kind, SockTarget, display_target};
+use crate::error::{Error, describe};
+
+use super::{ListenOptions, Listener, new_socket, sock_addr};
+
+/// Removes a socket file on drop, if it is still the one this process bound.
+#[derive(Debug)]
+pub struct SocketFileGuard {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFileGuard {
+    /// Remembers the socket file now at `path` (just bound by us).
+    pub fn new(path: &Path) -> io::Result<SocketFileGuard> {
+        let meta = fs::symlink_metadata(path)?;
+        Ok(SocketFileGuard {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// The path this guard removes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFileGuard {
+    fn drop(&mut self) {
+        // Another server may have replaced the file since: remove only ours.
+        if let Ok(meta) = fs::symlink_metadata(&self.path) {
+            if meta.dev() == self.dev && meta.ino() == self.ino && meta.file_type().is_socket() {
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+fn listen_error(path: &Path, reason: String) -> Error {
+    Error::Listen {
+        addr: path.display().to_string(),
+        reason,
+    }
+}
+
+fn path_reason(path: &Path, err: &io::Error) -> String {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
+        _ => ".".to_string(),
+    };
+    match err.raw_os_error() {
+        Some(libc::EADDRINUSE) => "address in use".to_string(),
+        Some(libc::ENOENT) => format!("no such directory: {dir}"),
+        Some(libc::ENOTDIR) => format!("not a directory: {dir}"),
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            format!("permission denied (cannot create a socket in {dir})")
+        }
+        Some(libc::EROFS) => format!("read-only file system ({dir})"),
+        _ => describe(err),
+    }
+}
+
+/// Binds a Unix socket file at `path`, replacing a stale one.
+pub(super) fn listen_path(
+    kind: Kind,
+    path: &Path,
+    options: ListenOptions,
+) -> Result<Listener, Error> {
+    clear_stale(kind, path)?;
+    let target = SockTarget::Path(path.to_path_buf());
+    let fail = |e: io::Error| listen_error(path, path_reason(path, &e));
+    let socket = new_socket(kind, &target).map_err(fail)?;
+    socket
+        .bind(&sock_addr(&target).map_err(fail)?)
+        .map_err(fail)?;
+    // From here on the file is ours: the guard removes it on any early return.
+    let guard = SocketFileGuard::new(path).map_err(fail)?;
+    if let Some(mode) = options.mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail)?;
+    }
+    if kind == Kind::Stream {
+        socket.listen(options.backlog).map_err(fail)?;
+    }
+    socket.set_nonblocking(true).map_err(fail)?;
+    Ok(Listener {
+        socket,
+        kind,
+        local: target,
+        guard: Some(guard),
+    })
+}
+
+/// Binds a Linux abstract name (no file: nothing stale, nothing to remove).
+pub(super) fn listen_abstract(
+    kind: Kind,
+    target: &SockTarget,
+    options: ListenOptions,
+) -> Result<Listener, Error> {
+    let fail = |e: io::Error| {
+        let reason = match e.raw_os_error() {
+            Some(libc::EADDRINUSE) => "address in use".to_string(),
+            _ => describe(&e),
+        };
+        Error::Listen {
+            addr: display_target(target),
+            reason,
+        }
+    };
+    let socket = new_socket(kind, target).map_err(fail)?;
+    socket
+        .bind(&sock_addr(target).map_err(fail)?)
+        .map_err(fail)?;
+    if kind == Kind::Stream {
+        socket.listen(options.backlog).map_err(fail)?;
+    }
+    socket.set_nonblocking(true).map_err(fail)?;
+    Ok(Listener {
+        socket,
+        kind,
+        local: target.clone(),
+        guard: None,
+    })
+}
+
+/// Makes room at `path`: nothing there is fine, a stale socket is removed,
+/// a live socket or a non-socket is an error.
+fn clear_stale(kind: Kind, path: &Path) -> Result<(), Error> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(listen_error(path, path_reason(path, &e))),
+    };
+    let file_type = meta.file_type();
+    if !file_type.is_socket() {
+        let what = if file_type.is_symlink() {
+            "a symlink"
+        } else if file_type.is_dir() {
+            "a directory"
+        } else {
+            "a file that is not a socket"
+        };
+        return Err(listen_error(
+            path,
+            format!("{what} is in the way (not replacing it; remove it or choose another path)"),
+        ));
+    }
+    // Probe with a connect: refused means nobody accepts there any more.
+    let target = SockTarget::Path(path.to_path_buf());
+    let probe = new_socket(kind, &target).and_then(|s| s.connect(&sock_addr(&target)?).map(|_| s));
+    match probe {
+        Ok(_) => Err(listen_error(
+            path,
+            "address in use (another process is serving on this socket)".to_string(),
+        )),
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+            fs::remove_file(path).map_err(|e| {
+                listen_error(
+                    path,
+                    format!("cannot remove stale socket: {}", describe(&e)),
+                )
+            })
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => Err(listen_error(
+            path,
+            "address in use (a socket of the other type is live there)".to_string(),
+        )),
+        Err(e) => Err(listen_error(path, path_reason(path, &e))),
+    }
+}
