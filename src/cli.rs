@@ -115,6 +115,9 @@ pub struct ServeArgs {
     /// Number of event loops (threads) sharing the listeners
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+    /// Serve the socket on stdin, as inetd passes it: a connected stream (echo it, then exit) or a datagram socket; prints nothing on stdout
+    #[arg(long, conflicts_with_all = ["addrs", "workers"])]
+    pub inetd: bool,
     /// Make IPv6 listeners IPv6-only (IPV6_V6ONLY on; default: off for [::], so IPv4 clients arrive as ::ffff:a.b.c.d)
     #[arg(long)]
     pub v6only: bool,

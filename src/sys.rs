@@ -2,8 +2,11 @@
 //!
 //! Today that is getaddrinfo(3), which every name lookup in echokit goes
 //! through (address grammar, service names, `resolve`), so all of them see the
-//! same answers the system resolver gives any other program.
+//! same answers the system resolver gives any other program; and taking
+//! ownership of file descriptors inherited through socket activation.
 #![allow(unsafe_code)]
+
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use std::ffi::{CStr, CString};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -178,6 +181,27 @@ fn lookup_error(rc: i32) -> LookupError {
         _ => LookupErrorKind::NotFound,
     };
     LookupError { kind, message }
+}
+
+/// Takes ownership of file descriptor `fd`, inherited from the process that
+/// started us (systemd socket activation: fds 3, 4, … per sd_listen_fds(3)).
+/// Returns `None` when `fd` is not open. Marks it close-on-exec.
+pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the borrow lives only for this fcntl(F_GETFD) call, which merely
+    // asks whether `fd` is open; an fd that is not open gives EBADF.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).ok()?;
+    let _ = nix::fcntl::fcntl(
+        borrowed,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    // SAFETY: `fd` is open (checked above) and was handed to this process by
+    // its parent under the socket-activation protocol, so nothing else in the
+    // process owns it; the caller calls this once per fd.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

@@ -17,10 +17,21 @@ pub const DEFAULT_ADDR: &str = "localhost:5000";
 
 /// Runs `echokit serve`.
 pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
+    if args.inetd {
+        return run_inetd(args);
+    }
     let out = Output::new(args.output);
     let kind = super::default_kind(&args.addr_flags);
     let family = super::family(&args.addr_flags);
-    let texts = if args.addrs.is_empty() {
+    // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.
+    let activated = transport::activated().map_err(|e| match e.kind() {
+        std::io::ErrorKind::Unsupported => Error::Unsupported("socket activation is".into()),
+        _ => Error::Listen {
+            addr: "LISTEN_FDS".into(),
+            reason: crate::error::describe(&e),
+        },
+    })?;
+    let texts = if args.addrs.is_empty() && activated.is_empty() {
         vec![DEFAULT_ADDR.to_string()]
     } else {
         args.addrs.clone()
@@ -45,6 +56,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     }
 
     let mut sockets = Vec::new();
+    for (inherited, name) in activated {
+        if let Some(name) = name {
+            out.verbose(
+                1,
+                &format!(
+                    "{}: passed by socket activation as {name:?}",
+                    inherited.name
+                ),
+            );
+        }
+        sockets.push(engine::inherited_socket(inherited));
+    }
     let mut guards = Vec::new();
     for listener in listeners {
         let (socket, guard) = engine::served_socket(listener);
@@ -104,6 +127,49 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
             ),
         );
     }
+    Ok(ExitCode::Success)
+}
+
+fn config(args: &ServeArgs) -> ServerConfig {
+    ServerConfig {
+        buffer_size: args.buffer_size,
+        max_conns: args.max_conns,
+        idle_timeout: args.idle_timeout,
+        drain: args.drain,
+        udp_rate: args.udp_rate,
+        count: args.count,
+    }
+}
+
+/// `--inetd`: stdin is the socket. inetd hands the same socket over as stdout
+/// and often stderr too, so nothing is printed: any byte we wrote there would
+/// go to the client as if it were echo.
+fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
+    let socket = transport::from_stdin().map_err(|e| {
+        Error::Usage(format!(
+            "--inetd needs a socket on stdin: {}",
+            crate::error::describe(&e)
+        ))
+    })?;
+    let quiet = Output::new(crate::cli::OutputFlags {
+        json: false,
+        verbose: 0,
+        quiet: true,
+    });
+    let control = Control::new(Vec::new());
+    install_signal_handlers(Arc::clone(&control))?;
+    let observer = ServeLog { out: &quiet };
+    engine::serve(
+        vec![engine::inherited_socket(socket)],
+        config(&args),
+        1,
+        &observer,
+        control,
+    )
+    .map_err(|e| Error::Io {
+        what: "event loop failed".into(),
+        source: e,
+    })?;
     Ok(ExitCode::Success)
 }
 

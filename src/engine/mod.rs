@@ -56,6 +56,8 @@ pub struct ServedSocket {
     pub kind: Kind,
     /// AF_UNIX (paths and abstract names), as opposed to AF_INET/AF_INET6.
     pub unix: bool,
+    /// An already connected stream (`--inetd`): echoed as one connection, never accepted on.
+    pub connected: bool,
     pub name: String,
 }
 
@@ -232,6 +234,8 @@ pub struct Server<'o> {
     poll: Poll,
     slab: Slab,
     sockets: Vec<Option<ServedSocket>>,
+    /// Ready-line names of the served sockets, kept after they close for logs.
+    names: Vec<String>,
     config: ServerConfig,
     observer: &'o dyn Observer,
     control: Arc<Control>,
@@ -265,18 +269,44 @@ impl<'o> Server<'o> {
             entries: Vec::new(),
             free: Vec::new(),
         };
-        for (i, served) in sockets.iter().enumerate() {
+        let names: Vec<String> = sockets.iter().map(|s| s.name.clone()).collect();
+        let mut listening = Vec::with_capacity(sockets.len());
+        let mut open_conns = 0;
+        for (i, served) in sockets.into_iter().enumerate() {
+            if served.connected && served.kind == Kind::Stream {
+                served.socket.set_nonblocking(true)?;
+                let index = slab.insert(Entry::Stream(Box::new(Served {
+                    conn: StreamConn::new(served.socket, Instant::now()),
+                    listener: i,
+                    peer: observer
+                        .details()
+                        .then(|| served.name.clone().into_boxed_str()),
+                })));
+                if let Some(Entry::Stream(s)) = &slab.entries[index] {
+                    register(
+                        &poll,
+                        &s.conn.socket,
+                        index,
+                        Interest::READABLE | Interest::WRITABLE,
+                    )?;
+                }
+                open_conns += 1;
+                listening.push(None);
+                continue;
+            }
             let entry = match served.kind {
                 Kind::Stream => Entry::Acceptor(i),
                 Kind::Datagram => Entry::Datagram(i),
             };
             let index = slab.insert(entry);
             register(&poll, &served.socket, index, Interest::READABLE)?;
+            listening.push(Some(served));
         }
         Ok(Server {
             poll,
             slab,
-            sockets: sockets.into_iter().map(Some).collect(),
+            names,
+            sockets: listening,
             scratch: vec![0; config.buffer_size],
             limiter: config.udp_rate.map(RateLimiter::new),
             config,
@@ -284,7 +314,7 @@ impl<'o> Server<'o> {
             control,
             deferred: Vec::new(),
             stats: Stats::default(),
-            open_conns: 0,
+            open_conns,
             drops: Vec::new(),
             last_drop_report: None,
             drain_deadline: None,
@@ -336,6 +366,10 @@ impl<'o> Server<'o> {
                     self.close_all(EndReason::Stopped);
                     break;
                 }
+            }
+            if self.open_conns == 0 && self.sockets.iter().all(Option::is_none) {
+                // Nothing left to serve: an `--inetd` connection ended.
+                break;
             }
             if draining {
                 if self.open_conns == 0 {
@@ -430,10 +464,7 @@ impl<'o> Server<'o> {
     }
 
     fn listener_name(&self, listener: usize) -> &str {
-        self.sockets
-            .get(listener)
-            .and_then(|s| s.as_ref())
-            .map_or("", |s| s.name.as_str())
+        self.names.get(listener).map_or("", |s| s.as_str())
     }
 
     fn accept(&mut self, index: usize, listener: usize, now: Instant) {
@@ -697,6 +728,7 @@ pub fn serve(
                 socket: s.socket.try_clone()?,
                 kind: s.kind,
                 unix: s.unix,
+                connected: s.connected,
                 name: s.name.clone(),
             });
         }
@@ -729,13 +761,24 @@ pub fn serve(
     Ok(total)
 }
 
-/// Binds nothing and echoes nothing: re-exported for commands that need
-/// addresses of served sockets.
+/// A socket handed over already made (inetd, socket activation), ready to serve.
+pub fn inherited_socket(inherited: transport::Inherited) -> ServedSocket {
+    ServedSocket {
+        socket: inherited.socket,
+        kind: inherited.kind,
+        unix: inherited.unix,
+        connected: inherited.connected,
+        name: inherited.name,
+    }
+}
+
+/// A bound listener, ready to serve, and the guard of its socket file.
 pub fn served_socket(listener: transport::Listener) -> (ServedSocket, Option<SocketFileGuard>) {
     let name = listener.display();
     (
         ServedSocket {
             unix: !matches!(listener.local, SockTarget::Inet(_)),
+            connected: false,
             socket: listener.socket,
             kind: listener.kind,
             name,

@@ -47,3 +47,34 @@ pub fn peer_credentials(socket: &Socket) -> Option<(i32, u32, u32)> {
         nix::sys::socket::getsockopt(socket, nix::sys::socket::sockopt::PeerCredentials).ok()?;
     Some((creds.pid(), creds.uid(), creds.gid()))
 }
+
+/// Sockets passed by systemd socket activation (sd_listen_fds(3)): when
+/// `LISTEN_PID` is this process, fds 3 .. 3+`LISTEN_FDS`, with their names
+/// from `LISTEN_FDNAMES`. When it names another process the fds are not ours.
+pub fn activated_sockets() -> io::Result<Vec<(Socket, Option<String>)>> {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id());
+    if !ours {
+        return Ok(Vec::new());
+    }
+    let count: i32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .map(|n| n.split(':').map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut sockets = Vec::new();
+    for i in 0..count.clamp(0, 1024) {
+        let fd = crate::sys::take_inherited_fd(3 + i).ok_or_else(|| {
+            io::Error::other(format!(
+                "LISTEN_FDS says fd {} is passed, but it is not open",
+                3 + i
+            ))
+        })?;
+        sockets.push((Socket::from(fd), names.get(i as usize).cloned()));
+    }
+    Ok(sockets)
+}

@@ -130,6 +130,64 @@ pub fn listen(kind: Kind, target: &SockTarget, options: ListenOptions) -> Result
     }
 }
 
+/// A socket handed to us already made (inetd's stdin, systemd's fds), with
+/// what was read from the socket itself.
+#[derive(Debug)]
+pub struct Inherited {
+    pub socket: Socket,
+    pub kind: Kind,
+    /// AF_UNIX rather than AF_INET/AF_INET6.
+    pub unix: bool,
+    /// A connected stream (to echo as one connection) rather than a listener.
+    pub connected: bool,
+    /// The ready-line form of its local address (the peer's, for a connected stream).
+    pub name: String,
+}
+
+/// Reads family, type and state from an inherited socket.
+pub fn inherited(socket: Socket) -> io::Result<Inherited> {
+    let kind = match socket.r#type()? {
+        t if t == Type::STREAM => Kind::Stream,
+        t if t == Type::DGRAM => Kind::Datagram,
+        _ => return Err(io::Error::other("a socket of an unsupported type")),
+    };
+    let local = socket.local_addr()?;
+    let unix = local.is_unix();
+    // A stream socket that is not listening is a connection (inetd, Accept=yes).
+    let connected = kind == Kind::Stream && socket.peer_addr().is_ok();
+    let peer = socket.peer_addr().ok().and_then(|a| sock_target(&a));
+    let name = match (&peer, connected) {
+        (Some(p), true) => addr::display(kind, p),
+        _ => sock_target(&local).map_or_else(
+            || addr::display(kind, &SockTarget::Path("(unnamed)".into())),
+            |t| addr::display(kind, &t),
+        ),
+    };
+    socket.set_nonblocking(true)?;
+    Ok(Inherited {
+        socket,
+        kind,
+        unix,
+        connected,
+        name,
+    })
+}
+
+/// The socket inetd passed as stdin (a dup of fd 0): a connected stream, or a datagram socket.
+pub fn from_stdin() -> io::Result<Inherited> {
+    use std::os::fd::AsFd;
+    let fd = io::stdin().as_fd().try_clone_to_owned()?;
+    inherited(Socket::from(fd))
+}
+
+/// Sockets passed by systemd socket activation, if `LISTEN_PID` is ours.
+pub fn activated() -> io::Result<Vec<(Inherited, Option<String>)>> {
+    platform::activated_sockets()?
+        .into_iter()
+        .map(|(socket, name)| inherited(socket).map(|i| (i, name)))
+        .collect()
+}
+
 /// Connects to `target`: for streams, the handshake (bounded by `timeout`); for
 /// datagrams, binds a local address so replies can come back, then fixes the peer.
 pub fn connect(

@@ -55,3 +55,19 @@ pub fn set_no_sigpipe(socket: &Socket) -> io::Result<()> {
 pub fn peer_credentials(_socket: &Socket) -> Option<(i32, u32, u32)> {
     None
 }
+
+/// systemd socket activation is Linux-only: when `LISTEN_PID` names us, say so
+/// rather than silently binding something else.
+pub fn activated_sockets() -> io::Result<Vec<(Socket, Option<String>)>> {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id());
+    if ours {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "socket activation (LISTEN_FDS) is not supported on this platform",
+        ));
+    }
+    Ok(Vec::new())
+}
