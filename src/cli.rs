@@ -38,6 +38,8 @@ pub enum Command {
     Send(SendArgs),
     /// Round-trip payloads through every transport and report PASS/FAIL/SKIP
     Check(CheckArgs),
+    /// Measure echo latency and throughput against an echo server
+    Bench(BenchArgs),
     /// Show what getaddrinfo answers for a name
     Resolve(ResolveArgs),
 }
@@ -197,6 +199,48 @@ pub struct CheckArgs {
     #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
     pub timeout: Duration,
     /// Buffer size of the in-process servers and clients
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
+    pub buffer_size: usize,
+    #[command(flatten)]
+    pub output: OutputFlags,
+}
+
+/// `echokit bench`.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Put load on an echo server (default: one echokit starts itself on loopback) \
+                  and report requests/s, bytes/s, latency percentiles (p50/p90/p99/p99.9/max), \
+                  errors and mismatches. Each connection sends --size bytes, waits for all of \
+                  them to come back, checks them, and sends again (closed loop). With --rate, \
+                  requests are sent on a fixed schedule instead (open loop) and latency counts \
+                  from when each request was due, so a stalled server cannot hide its delay \
+                  (no coordinated omission). A live progress line is shown on a terminal."
+)]
+pub struct BenchArgs {
+    /// The echo server to load (default: an in-process echokit server on 127.0.0.1)
+    #[arg(value_name = "ADDR")]
+    pub addr: Option<String>,
+    #[command(flatten)]
+    pub addr_flags: AddrFlags,
+    /// Number of concurrent connections (or datagram sockets with -u)
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub connections: u32,
+    /// How long to run (e.g. 3s, 1m)
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration, default_value = "3s")]
+    pub duration: Duration,
+    /// Bytes per request (e.g. 64, 1KiB, 1MiB)
+    #[arg(short = 's', long, value_name = "SIZE", value_parser = parse_size, default_value = "64")]
+    pub size: usize,
+    /// Open loop: this many requests per second in total, on a fixed schedule
+    #[arg(short = 'r', long, value_name = "N")]
+    pub rate: Option<u64>,
+    /// Give up on a request (counted as an error) after this long
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+    /// Stop after this many requests in total (default: only --duration stops)
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
+    /// Read at most this many bytes at a time
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     #[command(flatten)]

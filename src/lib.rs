@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Serve(args) => commands::serve::run(args),
         Command::Send(args) => commands::send::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Resolve(args) => commands::resolve::run(args),
     }
 }

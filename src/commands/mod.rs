@@ -2,6 +2,7 @@
 //! transport layer and the engine, and returns an exit code or an [`Error`].
 //! This is the only place where the rooms meet.
 
+pub mod bench;
 pub mod check;
 pub mod resolve;
 pub mod send;

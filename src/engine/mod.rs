@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod dgram;
+pub mod load;
 pub mod stream;
 
 use std::io;

@@ -1,0 +1,260 @@
+//! `echokit bench`: load an echo server and report rates and latency
+//! percentiles (SPEC §4 bench). Without ADDR it starts an echokit server of
+//! its own on loopback, in this process, on another thread.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::addr::{self, Kind, Role, SockTarget, Transport};
+use crate::cli::BenchArgs;
+use crate::engine::load::{self, LoadConfig, LoadReport, Progress};
+use crate::engine::{self, Control, Event, Observer, ServerConfig};
+use crate::error::{Error, ExitCode};
+use crate::output::Output;
+use crate::transport::{self, ListenOptions};
+
+/// Runs `echokit bench`.
+pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
+    let out = Output::new(args.output);
+    let default_kind = super::default_kind(&args.addr_flags);
+    let config = |kind| LoadConfig {
+        kind,
+        connections: args.connections,
+        size: args.size,
+        duration: args.duration,
+        rate: args.rate,
+        timeout: args.timeout,
+        max_requests: args.requests,
+        buffer_size: args.buffer_size,
+    };
+    if args.rate == Some(0) {
+        return Err(Error::Usage(
+            "--rate must be at least 1 request per second".into(),
+        ));
+    }
+    match &args.addr {
+        Some(text) => {
+            let endpoint = addr::parse(text, default_kind)?;
+            let targets = addr::resolve(&endpoint, super::family(&args.addr_flags), Role::Connect)?;
+            let target = targets
+                .first()
+                .ok_or_else(|| Error::address(text, "resolves to nothing"))?;
+            let config = config(endpoint.kind);
+            check_size(&config, target)?;
+            let report = measure(&out, text, target, &config)?;
+            Ok(finish(&out, text, target, &config, &report))
+        }
+        None => {
+            // Our own server on 127.0.0.1:0, on a thread of this process.
+            let target = SockTarget::Inet("127.0.0.1:0".parse().expect("a valid literal"));
+            let listener = transport::listen(default_kind, &target, ListenOptions::default())?;
+            let local = listener.local.clone();
+            let name = listener.display();
+            let (socket, _guard) = engine::served_socket(listener);
+            let control = Control::new(Vec::new());
+            let server_config = ServerConfig {
+                buffer_size: args.buffer_size.max(args.size),
+                max_conns: None,
+                idle_timeout: None,
+                drain: Duration::ZERO,
+                udp_rate: None,
+                count: None,
+            };
+            let server_control = Arc::clone(&control);
+            let server = std::thread::spawn(move || {
+                engine::serve(vec![socket], server_config, 1, &Silent, server_control)
+            });
+            let config = config(default_kind);
+            check_size(&config, &local)?;
+            out.verbose(1, &format!("started an echo server on {name}"));
+            let result = measure(&out, &name, &local, &config);
+            control.signal();
+            control.signal();
+            let _ = server.join();
+            let report = result?;
+            Ok(finish(&out, &name, &local, &config, &report))
+        }
+    }
+}
+
+fn check_size(config: &LoadConfig, target: &SockTarget) -> Result<(), Error> {
+    if config.size == 0 {
+        return Err(Error::Usage("--size must be at least 1 byte".into()));
+    }
+    if config.kind == Kind::Datagram {
+        let transport = Transport::of(Kind::Datagram, target);
+        if let Some(max) = transport.max_datagram() {
+            if config.size > max {
+                return Err(Error::Usage(format!(
+                    "--size {} is larger than a {transport} datagram carries ({max} bytes)",
+                    config.size
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn measure(
+    out: &Output,
+    text: &str,
+    target: &SockTarget,
+    config: &LoadConfig,
+) -> Result<LoadReport, Error> {
+    // A live progress line only on a terminal, never in JSON or quiet mode.
+    let bar = (std::io::stderr().is_terminal() && !out.json && !out.quiet).then(|| {
+        let bar = indicatif::ProgressBar::new(config.duration.as_millis() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut on_progress = |p: Progress| {
+        if let Some(bar) = &bar {
+            let secs = p.elapsed.as_secs_f64().max(1e-9);
+            bar.set_position(p.elapsed.as_millis() as u64);
+            bar.set_message(format!(
+                "{} requests ({:.0}/s), {} errors, {} mismatches",
+                p.requests,
+                p.requests as f64 / secs,
+                p.errors,
+                p.mismatches
+            ));
+        }
+    };
+    let result = load::run(target, config, &mut on_progress);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result.map_err(|e| match e.raw_os_error() {
+        Some(_) => Error::connect(text, &e),
+        None => Error::Connect {
+            addr: text.to_string(),
+            reason: e.to_string(),
+        },
+    })
+}
+
+fn finish(
+    out: &Output,
+    text: &str,
+    target: &SockTarget,
+    config: &LoadConfig,
+    r: &LoadReport,
+) -> ExitCode {
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    let rps = r.requests as f64 / secs;
+    let bps = r.bytes as f64 / secs;
+    let pct = |q: f64| r.latency.value_at_quantile(q);
+    let name = addr::display(config.kind, target);
+    let mode = match config.rate {
+        Some(rate) => format!("open loop at {rate} requests/s"),
+        None => "closed loop".to_string(),
+    };
+    if out.json {
+        out.json(&json!({
+            "address": name,
+            "connections": config.connections,
+            "size": config.size,
+            "mode": if config.rate.is_some() { "open" } else { "closed" },
+            "rate": config.rate,
+            "duration_s": secs,
+            "requests": r.requests,
+            "requests_per_s": rps,
+            "bytes_per_s": bps,
+            "latency_us": {
+                "p50": pct(0.5) as f64 / 1000.0,
+                "p90": pct(0.9) as f64 / 1000.0,
+                "p99": pct(0.99) as f64 / 1000.0,
+                "p99_9": pct(0.999) as f64 / 1000.0,
+                "max": r.latency.max() as f64 / 1000.0,
+                "mean": r.latency.mean() / 1000.0,
+            },
+            "errors": r.errors,
+            "mismatches": r.mismatches,
+            "first_error": r.first_error,
+        }));
+    } else if !out.quiet {
+        let _ = text;
+        out.line(&format!(
+            "bench {name}: {} connections, {} bytes per request, {mode}, {}",
+            config.connections,
+            config.size,
+            humantime::format_duration(Duration::from_millis(r.elapsed.as_millis() as u64))
+        ));
+        out.line(&format!("requests:   {} ({rps:.0}/s)", r.requests));
+        out.line(&format!("throughput: {} each way", per_second(bps)));
+        out.line(&format!(
+            "latency:    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+            micros(pct(0.5)),
+            micros(pct(0.9)),
+            micros(pct(0.99)),
+            micros(pct(0.999)),
+            micros(r.latency.max())
+        ));
+        out.line(&format!(
+            "errors:     {}  mismatches: {}",
+            r.errors, r.mismatches
+        ));
+        if let Some(e) = &r.first_error {
+            out.note(&format!("first error: {e}"));
+        }
+    }
+    if r.mismatches > 0 || r.errors > 0 {
+        ExitCode::VerifyFailed
+    } else {
+        ExitCode::Success
+    }
+}
+
+/// A rate in bytes per second with a binary suffix (`12.3 MiB/s`).
+fn per_second(bytes: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}/s", units[unit])
+}
+
+/// Nanoseconds as humantime-style text with microsecond resolution (`250us`, `1ms 200us`).
+fn micros(nanos: u64) -> String {
+    if nanos == 0 {
+        return "0us".to_string();
+    }
+    humantime::format_duration(Duration::from_micros(nanos.div_ceil(1000))).to_string()
+}
+
+/// The in-process server logs nothing.
+struct Silent;
+
+impl Observer for Silent {
+    fn details(&self) -> bool {
+        false
+    }
+    fn event(&self, _event: &Event<'_>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_have_binary_suffixes() {
+        assert_eq!(per_second(512.0), "512.0 B/s");
+        assert_eq!(per_second(1536.0), "1.5 KiB/s");
+        assert_eq!(per_second(3.0 * 1024.0 * 1024.0), "3.0 MiB/s");
+    }
+
+    #[test]
+    fn latencies_are_humantime() {
+        assert_eq!(micros(250_000), "250us");
+        assert_eq!(micros(1_200_000), "1ms 200us");
+    }
+}
