@@ -115,16 +115,19 @@ pub fn run(
             next_due: start + offset,
         });
     }
+    let mut connect_error = None;
     for (i, conn) in conns.iter_mut().enumerate() {
         if let Err(e) = open(&poll, target, config, conn, i) {
             report.errors += 1;
             first_error.get_or_insert_with(|| crate::error::describe(&e));
+            connect_error.get_or_insert(e);
         }
     }
     if conns.iter().all(|c| c.socket.is_none()) {
-        return Err(io::Error::other(
-            first_error.unwrap_or_else(|| "no connection could be made".into()),
-        ));
+        // Not one connection: the system's reason is the answer (exit 3 or 4).
+        return Err(
+            connect_error.unwrap_or_else(|| io::Error::other("no connection could be made"))
+        );
     }
     let start = Instant::now();
     let end = start + config.duration;
