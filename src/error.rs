@@ -178,8 +178,7 @@ fn listen_reason(err: &io::Error) -> String {
     match err.raw_os_error() {
         Some(libc::EADDRINUSE) => "address in use".to_string(),
         Some(libc::EACCES) | Some(libc::EPERM) => {
-            "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; a socket path needs a writable directory)"
-                .to_string()
+            "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)".to_string()
         }
         Some(libc::EADDRNOTAVAIL) => {
             "cannot assign requested address (no interface on this machine has it)".to_string()
@@ -228,7 +227,7 @@ mod tests {
         let e = Error::listen("127.0.0.1:80", &os(libc::EACCES));
         assert_eq!(
             e.to_string(),
-            "cannot listen on 127.0.0.1:80: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; a socket path needs a writable directory)"
+            "cannot listen on 127.0.0.1:80: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
         );
         let e = Error::connect("127.0.0.1:9", &os(libc::ECONNREFUSED));
         assert_eq!(

@@ -125,7 +125,7 @@ impl Plan<'_> {
             match transport::connect(self.kind, target, timeout) {
                 Ok(conn) => return Ok(conn),
                 Err(e) => {
-                    let err = Error::connect(self.text(), &e);
+                    let err = refine_unix_refusal(Error::connect(self.text(), &e), target);
                     self.out
                         .verbose(1, &format!("{}: {err}", addr::display_target(target)));
                     failures.add(target, &err);
@@ -220,7 +220,8 @@ impl Plan<'_> {
             let conn = match transport::connect(Kind::Datagram, target, None) {
                 Ok(c) => c,
                 Err(e) => {
-                    failures.add(target, &Error::connect(self.text(), &e));
+                    let err = refine_unix_refusal(Error::connect(self.text(), &e), target);
+                    failures.add(target, &err);
                     continue;
                 }
             };
@@ -521,6 +522,29 @@ impl Plan<'_> {
                 ));
             }
         }
+    }
+}
+
+/// A refused connect to a socket *path* has two common causes a stranger can
+/// act on: a file that is not a socket, or a socket file nobody serves any more.
+fn refine_unix_refusal(err: Error, target: &SockTarget) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let (Error::Connect { addr, reason }, SockTarget::Path(path)) = (&err, target) else {
+        return err;
+    };
+    if !reason.starts_with("connection refused") {
+        return err;
+    }
+    let reason = match std::fs::metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => {
+            "not a socket (something else is at that path)".to_string()
+        }
+        Ok(_) => "connection refused (a stale socket file: no process accepts on it)".to_string(),
+        Err(_) => return err,
+    };
+    Error::Connect {
+        addr: addr.clone(),
+        reason,
     }
 }
 
