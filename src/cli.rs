@@ -33,14 +33,70 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve echo on one or more addresses (RFC 862)
+    #[command(
+        long_about = "Serve echo on every ADDR at once (default localhost:5000: every address \
+                      localhost resolves to). Once every listener is bound, one ready line per \
+                      listener goes to stdout in the address grammar with its prefix \
+                      (tcp:127.0.0.1:40123, unix:/tmp/e.sock), so a script can start it on port 0 \
+                      and read the real port. Logs go to stderr.\n\n\
+                      SIGINT/SIGTERM close the listeners at once, remove the socket files, let open \
+                      connections finish for up to --drain and exit 0; a second signal exits at \
+                      once. SIGHUP is ignored."
+    )]
     Serve(ServeArgs),
     /// Send a message to an echo server and verify the echo
+    #[command(
+        long_about = "Send MESSAGE (the words joined by spaces plus a newline, like echo; -n omits \
+                      the newline), or --file, or stdin when there is no MESSAGE, to the echo server \
+                      at ADDR, and write the echo to stdout byte for byte while checking it against \
+                      what was sent. Exit 1 when the echo differs or ends early.\n\n\
+                      With --count or --interval, repeat the exchange like ping: stdout then carries \
+                      one line per echo and a min/avg/max/mdev/loss summary instead of the data."
+    )]
     Send(SendArgs),
     /// Round-trip payloads through every transport and report PASS/FAIL/SKIP
+    #[command(
+        long_about = "With no ADDR: round-trip payloads through every transport on this machine \
+                      (tcp4, tcp6, udp4, udp6, unix, unixgram, abstract stream and datagram) with \
+                      in-process servers on loopback and in a temporary directory it removes, and \
+                      check that localhost resolves only to addresses this machine has. Streams \
+                      carry 1 byte, exactly 1x and 3x --buffer-size, and more than the socket \
+                      buffers of both ends hold; datagrams carry 1 byte and the largest datagram \
+                      the transport carries. -4, -6 and -u leave out the other families or the \
+                      stream transports.\n\n\
+                      Output: an aligned table, one row per transport: TRANSPORT, ADDRESS, STATUS \
+                      (PASS, FAIL or SKIP), RTT (round trip of the 1-byte payload), REASON. A \
+                      family or socket directory the machine lacks is SKIP with the system's reason \
+                      (IPv6 disabled by sysctl, no ::1 on the loopback interface, not Linux, a \
+                      temporary directory too long for sun_path), unless --require names it: then \
+                      it is FAIL.\n\n\
+                      With ADDRs: check those echo servers instead, one row per address each \
+                      resolves to; the largest datagram is then the transport's or --buffer-size, \
+                      whichever is smaller. A refused or silent server is FAIL.\n\n\
+                      --json prints one JSON object per row instead (transport, type, address, \
+                      input, status, required, rtt_ms, payloads, reason: see JSON OUTPUT in \
+                      echokit-check(1)); -q prints nothing and only sets the exit status.\n\n\
+                      Exit status: 0 when no row is FAIL, 1 when any is, 2 for a usage error (an \
+                      unknown --require name, a bad ADDR)."
+    )]
     Check(CheckArgs),
     /// Measure echo latency and throughput against an echo server
+    #[command(
+        long_about = "Put load on an echo server (default: one echokit starts itself on loopback) \
+                      and report requests/s, bytes/s, latency percentiles (p50/p90/p99/p99.9/max), \
+                      errors and mismatches. Each connection sends --size bytes, waits for all of \
+                      them to come back, checks them, and sends again (closed loop). With --rate, \
+                      requests are sent on a fixed schedule instead (open loop) and latency counts \
+                      from when each request was due, so a stalled server cannot hide its delay \
+                      (no coordinated omission). A live progress line is shown on a terminal."
+    )]
     Bench(BenchArgs),
     /// Show what getaddrinfo answers for a name
+    #[command(
+        long_about = "Show what getaddrinfo(3) answers for HOST and SERVICE, one row per result in \
+                      the order a client would try them: family, socket type, protocol, canonical \
+                      name, socket address."
+    )]
     Resolve(ResolveArgs),
 }
 
@@ -74,16 +130,6 @@ pub struct OutputFlags {
 
 /// `echokit serve`.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Serve echo on every ADDR at once (default localhost:5000: every address \
-                  localhost resolves to). Once every listener is bound, one ready line per \
-                  listener goes to stdout in the address grammar with its prefix \
-                  (tcp:127.0.0.1:40123, unix:/tmp/e.sock), so a script can start it on port 0 \
-                  and read the real port. Logs go to stderr.\n\n\
-                  SIGINT/SIGTERM close the listeners at once, remove the socket files, let open \
-                  connections finish for up to --drain and exit 0; a second signal exits at \
-                  once. SIGHUP is ignored."
-)]
 pub struct ServeArgs {
     /// Addresses to listen on: HOST:PORT, [IPv6]:PORT, :PORT, /path, @name, with optional tcp:/udp:/unix:/unixgram: prefix
     #[arg(value_name = "ADDR")]
@@ -129,14 +175,6 @@ pub struct ServeArgs {
 
 /// `echokit send`.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Send MESSAGE (the words joined by spaces plus a newline, like echo; -n omits \
-                  the newline), or --file, or stdin when there is no MESSAGE, to the echo server \
-                  at ADDR, and write the echo to stdout byte for byte while checking it against \
-                  what was sent. Exit 1 when the echo differs or ends early.\n\n\
-                  With --count or --interval, repeat the exchange like ping: stdout then carries \
-                  one line per echo and a min/avg/max/mdev/loss summary instead of the data."
-)]
 pub struct SendArgs {
     /// The echo server: HOST:PORT, [IPv6]:PORT, :PORT (localhost), /path, @name, with optional prefix
     #[arg(value_name = "ADDR")]
@@ -176,29 +214,22 @@ pub struct SendArgs {
 
 /// `echokit check`.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "With no ADDR: round-trip a set of payloads through every transport on this \
-                  machine (in-process servers on loopback and temporary paths) and print a \
-                  table: transport, address, PASS/FAIL/SKIP, round-trip time, reason. A family \
-                  the machine lacks is SKIP with the reason, unless named by --require, then \
-                  FAIL. With ADDRs: check those echo servers. Exit 1 if anything required fails."
-)]
 pub struct CheckArgs {
-    /// Echo servers to check instead of the in-process ones
-    #[arg(value_name = "ADDR")]
+    /// Echo servers to check instead of the in-process ones (any transport)
+    #[arg(value_name = "ADDR", conflicts_with = "unix_dir")]
     pub addrs: Vec<String>,
-    /// Turn SKIP into FAIL for these: ipv4, ipv6, tcp, udp, unix, unixgram, abstract (comma-separated)
+    /// Turn SKIP into FAIL for these (comma-separated): ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram, abstract, localhost
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub require: Vec<String>,
-    /// Check that Unix sockets can be created in this directory (permissions, path length)
+    /// Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL
     #[arg(long, value_name = "DIR")]
     pub unix_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub addr_flags: AddrFlags,
-    /// Give up on one transport after this long
+    /// Give up on one transport (all its payloads) after this long
     #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
     pub timeout: Duration,
-    /// Buffer size of the in-process servers and clients
+    /// Read size of the in-process servers and the clients; stream payloads include exact multiples of it
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     #[command(flatten)]
@@ -207,15 +238,6 @@ pub struct CheckArgs {
 
 /// `echokit bench`.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Put load on an echo server (default: one echokit starts itself on loopback) \
-                  and report requests/s, bytes/s, latency percentiles (p50/p90/p99/p99.9/max), \
-                  errors and mismatches. Each connection sends --size bytes, waits for all of \
-                  them to come back, checks them, and sends again (closed loop). With --rate, \
-                  requests are sent on a fixed schedule instead (open loop) and latency counts \
-                  from when each request was due, so a stalled server cannot hide its delay \
-                  (no coordinated omission). A live progress line is shown on a terminal."
-)]
 pub struct BenchArgs {
     /// The echo server to load (default: an in-process echokit server on 127.0.0.1)
     #[arg(value_name = "ADDR")]
@@ -249,11 +271,6 @@ pub struct BenchArgs {
 
 /// `echokit resolve`.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Show what getaddrinfo(3) answers for HOST and SERVICE, one row per result in \
-                  the order a client would try them: family, socket type, protocol, canonical \
-                  name, socket address."
-)]
 pub struct ResolveArgs {
     /// Host name or address literal
     #[arg(value_name = "HOST")]

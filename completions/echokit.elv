@@ -1,0 +1,161 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[echokit] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'echokit'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'echokit'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Serve echo on one or more addresses (RFC 862)'
+            cand send 'Send a message to an echo server and verify the echo'
+            cand check 'Round-trip payloads through every transport and report PASS/FAIL/SKIP'
+            cand bench 'Measure echo latency and throughput against an echo server'
+            cand resolve 'Show what getaddrinfo answers for a name'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'echokit;serve'= {
+            cand --backlog 'Length of the queue of connections waiting to be accepted'
+            cand --max-conns 'Accept at most N connections at once; extra ones are closed at once and counted'
+            cand --idle-timeout 'Close a connection after this long without a byte in either direction (e.g. 30s)'
+            cand --drain 'After SIGINT/SIGTERM, how long open connections may take to finish'
+            cand --udp-rate 'Answer at most N datagrams per second from one source address (extra ones are dropped and counted)'
+            cand --buffer-size 'Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed'
+            cand --count 'Exit once N connections or datagrams have been echoed in full'
+            cand --mode 'Permissions of created Unix socket files, octal as for chmod (600, 0660)'
+            cand --workers 'Number of event loops (threads) sharing the listeners'
+            cand -u 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+            cand --udp 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+            cand -4 'Resolve names to IPv4 addresses only'
+            cand -6 'Resolve names to IPv6 addresses only'
+            cand --inetd 'Serve the socket on stdin, as inetd passes it: a connected stream (echo it, then exit) or a datagram socket; prints nothing on stdout'
+            cand --v6only 'Make IPv6 listeners IPv6-only (IPV6_V6ONLY on; default: off for [::], so IPv4 clients arrive as ::ffff:a.b.c.d)'
+            cand --json 'Print JSON lines on stdout instead of human-readable text'
+            cand -v 'Say more on stderr (repeat for more)'
+            cand --verbose 'Say more on stderr (repeat for more)'
+            cand -q 'Say nothing but errors'
+            cand --quiet 'Say nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'echokit;send'= {
+            cand -f 'Send the contents of this file'
+            cand --file 'Send the contents of this file'
+            cand -t 'Give up if the whole exchange takes longer than this (e.g. 5s)'
+            cand --timeout 'Give up if the whole exchange takes longer than this (e.g. 5s)'
+            cand --connect-timeout 'Give up on a connection attempt after this long'
+            cand --retries 'Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)'
+            cand -c 'Repeat the exchange N times and print round-trip times, like ping'
+            cand --count 'Repeat the exchange N times and print round-trip times, like ping'
+            cand -i 'Wait this long between repeated exchanges (default 1s; alone, repeats until interrupted)'
+            cand --interval 'Wait this long between repeated exchanges (default 1s; alone, repeats until interrupted)'
+            cand --buffer-size 'Read at most this many bytes at a time (with -v, each received chunk is shown)'
+            cand -n 'Do not append a newline to MESSAGE'
+            cand -u 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+            cand --udp 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+            cand -4 'Resolve names to IPv4 addresses only'
+            cand -6 'Resolve names to IPv6 addresses only'
+            cand --json 'Print JSON lines on stdout instead of human-readable text'
+            cand -v 'Say more on stderr (repeat for more)'
+            cand --verbose 'Say more on stderr (repeat for more)'
+            cand -q 'Say nothing but errors'
+            cand --quiet 'Say nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'echokit;check'= {
+            cand --require 'Turn SKIP into FAIL for these (comma-separated): ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram, abstract, localhost'
+            cand --unix-dir 'Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL'
+            cand -t 'Give up on one transport (all its payloads) after this long'
+            cand --timeout 'Give up on one transport (all its payloads) after this long'
+            cand --buffer-size 'Read size of the in-process servers and the clients; stream payloads include exact multiples of it'
+            cand -u 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+            cand --udp 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+            cand -4 'Resolve names to IPv4 addresses only'
+            cand -6 'Resolve names to IPv6 addresses only'
+            cand --json 'Print JSON lines on stdout instead of human-readable text'
+            cand -v 'Say more on stderr (repeat for more)'
+            cand --verbose 'Say more on stderr (repeat for more)'
+            cand -q 'Say nothing but errors'
+            cand --quiet 'Say nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'echokit;bench'= {
+            cand -c 'Number of concurrent connections (or datagram sockets with -u)'
+            cand --connections 'Number of concurrent connections (or datagram sockets with -u)'
+            cand -d 'How long to run (e.g. 3s, 1m)'
+            cand --duration 'How long to run (e.g. 3s, 1m)'
+            cand -s 'Bytes per request (e.g. 64, 1KiB, 1MiB)'
+            cand --size 'Bytes per request (e.g. 64, 1KiB, 1MiB)'
+            cand -r 'Open loop: this many requests per second in total, on a fixed schedule'
+            cand --rate 'Open loop: this many requests per second in total, on a fixed schedule'
+            cand -t 'Give up on a request (counted as an error) after this long'
+            cand --timeout 'Give up on a request (counted as an error) after this long'
+            cand --requests 'Stop after this many requests in total (default: only --duration stops)'
+            cand --buffer-size 'Read at most this many bytes at a time'
+            cand -u 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+            cand --udp 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+            cand -4 'Resolve names to IPv4 addresses only'
+            cand -6 'Resolve names to IPv6 addresses only'
+            cand --json 'Print JSON lines on stdout instead of human-readable text'
+            cand -v 'Say more on stderr (repeat for more)'
+            cand --verbose 'Say more on stderr (repeat for more)'
+            cand -q 'Say nothing but errors'
+            cand --quiet 'Say nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'echokit;resolve'= {
+            cand -4 'IPv4 results only'
+            cand -6 'IPv6 results only'
+            cand -u 'Datagram (UDP) results only'
+            cand --udp 'Datagram (UDP) results only'
+            cand --tcp 'Stream (TCP) results only'
+            cand --canonname 'Ask for the canonical name (AI_CANONNAME)'
+            cand --json 'Print JSON lines on stdout instead of human-readable text'
+            cand -v 'Say more on stderr (repeat for more)'
+            cand --verbose 'Say more on stderr (repeat for more)'
+            cand -q 'Say nothing but errors'
+            cand --quiet 'Say nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'echokit;help'= {
+            cand serve 'Serve echo on one or more addresses (RFC 862)'
+            cand send 'Send a message to an echo server and verify the echo'
+            cand check 'Round-trip payloads through every transport and report PASS/FAIL/SKIP'
+            cand bench 'Measure echo latency and throughput against an echo server'
+            cand resolve 'Show what getaddrinfo answers for a name'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'echokit;help;serve'= {
+        }
+        &'echokit;help;send'= {
+        }
+        &'echokit;help;check'= {
+        }
+        &'echokit;help;bench'= {
+        }
+        &'echokit;help;resolve'= {
+        }
+        &'echokit;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,932 @@
+//! The hand-written parts of the man pages, and the small converter that
+//! turns them into roff.
+//!
+//! clap_mangen renders NAME, SYNOPSIS, DESCRIPTION, OPTIONS, SUBCOMMANDS and
+//! VERSION from `echokit::cli`; everything the command line cannot say (the
+//! address grammar, exit status, examples, JSON fields, signals) is written
+//! here. It lives under `tests/` because only `tests/generated_docs.rs` needs
+//! it: the binary never depends on clap_mangen.
+//!
+//! The text uses a tiny markup, so it reads as plain prose here and every
+//! roff escape (`\-`, `\(aq`, a leading `.`) is left to the `roff` crate:
+//!
+//! - a blank line starts a new paragraph (`.PP`);
+//! - `## Title` is a subsection (`.SS`);
+//! - `: term` starts a tagged paragraph (`.TP`); the lines below it, up to
+//!   a blank line, describe the term;
+//! - `- item` is a bullet (`.IP`); lines indented by two spaces continue it;
+//! - `> text` is an indented paragraph, for a message too long for an example;
+//! - lines between two ```` ``` ```` lines are an example, shown verbatim
+//!   and indented; ```` ```flush ```` opens one at the margin, for lines
+//!   that would not fit 80 columns indented;
+//! - inline, `` `x` `` is bold (what you type) and `{x}` italic (what you replace).
+
+use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
+
+/// One hand-written section: its heading and its text in the markup above.
+pub struct Section {
+    pub title: &'static str,
+    pub text: String,
+}
+
+fn section(title: &'static str, text: impl Into<String>) -> Section {
+    Section {
+        title,
+        text: text.into(),
+    }
+}
+
+/// The hand-written sections of one page: `before` goes after the generated
+/// OPTIONS/SUBCOMMANDS (custom sections, EXIT STATUS, ENVIRONMENT), `after`
+/// after the generated VERSION (EXAMPLES, SEE ALSO), as man-pages(7) orders them.
+pub struct Page {
+    pub before: Vec<Section>,
+    pub after: Vec<Section>,
+}
+
+/// The hand-written sections for `echokit` (`None`) or one subcommand;
+/// `all` names every subcommand the CLI has, for the cross-references.
+pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
+    match subcommand {
+        None => Page {
+            before: vec![
+                section("TRANSPORTS", TRANSPORTS),
+                section("ADDRESSES", ADDRESSES),
+                section("OUTPUT", OUTPUT),
+                section("JSON OUTPUT", json_overview(all)),
+                section("EXIT STATUS", EXIT_STATUS),
+                section("ENVIRONMENT", ENVIRONMENT),
+            ],
+            after: vec![
+                section("EXAMPLES", EXAMPLES_TOP),
+                section("SEE ALSO", see_also(None, all)),
+            ],
+        },
+        Some("serve") => Page {
+            before: vec![
+                section("ADDRESSES", ADDRESSES),
+                section("OUTPUT", SERVE_OUTPUT),
+                section("DATAGRAMS", SERVE_DATAGRAMS),
+                section("UNIX SOCKET FILES", SERVE_UNIX_FILES),
+                section("INETD AND SOCKET ACTIVATION", SERVE_INHERITED),
+                section("JSON OUTPUT", SERVE_JSON),
+                section("SIGNALS", SERVE_SIGNALS),
+                section("EXIT STATUS", EXIT_STATUS),
+                section(
+                    "ENVIRONMENT",
+                    format!("{ENVIRONMENT}\n\n{SERVE_ENVIRONMENT}"),
+                ),
+            ],
+            after: vec![
+                section("EXAMPLES", SERVE_EXAMPLES),
+                section("SEE ALSO", see_also(Some("serve"), all)),
+            ],
+        },
+        Some("send") => Page {
+            before: vec![
+                section("ADDRESSES", ADDRESSES),
+                section("STREAMS", SEND_STREAMS),
+                section("DATAGRAMS", SEND_DATAGRAMS),
+                section("REPEAT MODE", SEND_REPEAT),
+                section("JSON OUTPUT", SEND_JSON),
+                section("SIGNALS", SEND_SIGNALS),
+                section("EXIT STATUS", EXIT_STATUS),
+                section("ENVIRONMENT", ENVIRONMENT),
+            ],
+            after: vec![
+                section("EXAMPLES", SEND_EXAMPLES),
+                section("SEE ALSO", see_also(Some("send"), all)),
+            ],
+        },
+        Some("check") => Page {
+            before: vec![
+                section("ADDRESSES", ADDRESSES),
+                section("JSON OUTPUT", CHECK_JSON),
+                section("EXIT STATUS", EXIT_STATUS),
+                section("ENVIRONMENT", ENVIRONMENT),
+            ],
+            after: vec![
+                section("EXAMPLES", CHECK_EXAMPLES),
+                section("SEE ALSO", see_also(Some("check"), all)),
+            ],
+        },
+        Some("bench") => Page {
+            before: vec![
+                section("ADDRESSES", ADDRESSES),
+                section("JSON OUTPUT", BENCH_JSON),
+                section("EXIT STATUS", EXIT_STATUS),
+                section("ENVIRONMENT", ENVIRONMENT),
+            ],
+            after: vec![
+                section("EXAMPLES", BENCH_EXAMPLES),
+                section("SEE ALSO", see_also(Some("bench"), all)),
+            ],
+        },
+        Some("resolve") => Page {
+            before: vec![
+                section("OUTPUT", RESOLVE_OUTPUT),
+                section("JSON OUTPUT", RESOLVE_JSON),
+                section("EXIT STATUS", EXIT_STATUS),
+                section("ENVIRONMENT", ENVIRONMENT),
+                section("FILES", RESOLVE_FILES),
+            ],
+            after: vec![
+                section("EXAMPLES", RESOLVE_EXAMPLES),
+                section("SEE ALSO", see_also(Some("resolve"), all)),
+            ],
+        },
+        // A subcommand nobody has written prose for yet still gets the parts
+        // every page must have.
+        Some(other) => Page {
+            before: vec![
+                section("EXIT STATUS", EXIT_STATUS),
+                section("ENVIRONMENT", ENVIRONMENT),
+            ],
+            after: vec![section("SEE ALSO", see_also(Some(other), all))],
+        },
+    }
+}
+
+/// Every piece of hand-written text, for checks over all of it.
+pub fn all_text(all: &[String]) -> Vec<String> {
+    let names = [
+        None,
+        Some("serve"),
+        Some("send"),
+        Some("check"),
+        Some("bench"),
+        Some("resolve"),
+    ];
+    names
+        .into_iter()
+        .flat_map(|n| {
+            let p = page(n, all);
+            p.before.into_iter().chain(p.after).map(|s| s.text)
+        })
+        .collect()
+}
+
+/// SEE ALSO: the other echokit pages, then the system's, by section and
+/// name (man-pages(7)).
+fn see_also(this: Option<&str>, all: &[String]) -> String {
+    let mut pages: Vec<(String, u8)> = Vec::new();
+    if this.is_some() {
+        pages.push(("echokit".into(), 1));
+    }
+    for sub in all {
+        if Some(sub.as_str()) != this {
+            pages.push((format!("echokit-{sub}"), 1));
+        }
+    }
+    let mut system: Vec<(&str, u8)> = vec![
+        ("nc", 1),
+        ("socat", 1),
+        ("getaddrinfo", 3),
+        ("services", 5),
+        ("ip", 7),
+        ("ipv6", 7),
+        ("unix", 7),
+    ];
+    match this {
+        Some("resolve") => system.extend([("gai.conf", 5), ("hosts", 5)]),
+        Some("serve") => system.extend([("inetd", 8), ("systemd.socket", 5), ("sd_listen_fds", 3)]),
+        _ => {}
+    }
+    system.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    pages.extend(system.into_iter().map(|(n, s)| (n.to_string(), s)));
+    let refs: Vec<String> = pages.iter().map(|(n, s)| format!("`{n}`({s})")).collect();
+    format!(
+        "{}\n\nRFC 862 (the echo protocol), RFC 6724 (the order getaddrinfo sorts addresses in).",
+        refs.join(", ")
+    )
+}
+
+const TRANSPORTS: &str = r#"
+Every transport is a pair (family, type), and every socket is made one way, as the BSD socket API does it: `socket`(2), then `bind`(2), `listen`(2) and `accept`(2), or `connect`(2).
+
+: `tcp4`, `tcp6`
+AF_INET or AF_INET6, SOCK_STREAM: `127.0.0.1:5000`, `[::1]:5000`.
+
+: `udp4`, `udp6`
+AF_INET or AF_INET6, SOCK_DGRAM: `-u 127.0.0.1:5000`, `udp:[::1]:5000`.
+
+: `unix`
+AF_UNIX, SOCK_STREAM: `/tmp/echo.sock`.
+
+: `unixgram`
+AF_UNIX, SOCK_DGRAM: `-u /tmp/echo.sock`, `unixgram:/tmp/echo.sock`.
+
+: `abstract`
+AF_UNIX in the Linux abstract namespace (no file), stream or datagram: `@echo`, `unixgram:@echo`.
+"#;
+
+const ADDRESSES: &str = r#"
+Every command reads addresses in one grammar.
+
+: {HOST}`:`{PORT}
+{HOST} is an IPv4 literal or a host name; {PORT} is a number from 0 to 65535 or a service name from the services database: `localhost:echo` is port 7. A name is resolved with getaddrinfo(3) and may give several addresses: `serve` listens on all of them (with port 0, the first gets a port from the kernel and the others bind that same port, so one number serves both 127.0.0.1 and ::1); `send` tries them in order and, if all fail, reports each failure.
+
+: `[`{IPv6}`]:`{PORT}
+An IPv6 literal in brackets, with an optional scope id, a name or a number: `[fe80::1%eth0]:5000`, `[fe80::1%2]:5000`.
+
+: `:`{PORT}
+`serve`: every local address, as one dual-stack `[::]` socket with IPV6_V6ONLY off, so IPv4 clients arrive as `::ffff:`{a.b.c.d} (`--v6only` turns it on); `0.0.0.0` where the machine has no IPv6. `send`: localhost.
+
+: {PATH}
+Anything containing a slash is a Unix socket path: `/tmp/echo.sock`, `./echo.sock`. `unix:`{NAME} forces a path without a slash. A path may use at most the 107 usable bytes of sun_path.
+
+: `@`{NAME}
+A Linux abstract-namespace socket, which has no file; also after a prefix: `unix:@echo`, `unixgram:@echo`. A file whose name starts with @ is written `./@echo`. On other systems, an error.
+
+: `tcp:`, `udp:`, `unix:`, `unixgram:`
+A prefix names the transport: `udp:[::1]:7`, `unixgram:/tmp/echo.sock`. Without one, `-u` selects datagrams (UDP, or SOCK_DGRAM for Unix sockets) and the default is streams; `-4` and `-6` restrict name resolution to one family.
+
+Bad input names the bad part and exits 2: a port out of range, an unknown service, a bad IPv6 literal, an unknown scope, a path longer than sun_path holds, a datagram larger than the transport carries.
+"#;
+
+const OUTPUT: &str = r#"
+Data goes to stdout; diagnostics go to stderr, one line each, starting with `echokit:` and naming the address and the system's reason. Argument errors may add clap's usage hint below that line. `-v` says more on stderr (repeat it for more), `-q` says nothing but errors.
+
+Durations are written as `500ms`, `2s`, `1m30s` (a bare number is seconds); sizes as `8`, `4KiB`, `64KiB`, `1MiB`.
+"#;
+
+/// Where each command's JSON fields are listed.
+fn json_overview(all: &[String]) -> String {
+    let pages: Vec<String> = all.iter().map(|s| format!("`echokit-{s}`(1)")).collect();
+    format!(
+        "With `--json`, each command prints JSON lines on stdout, one object per line, instead of its human-readable output; error lines still go to stderr. The fields of each command are listed in its own page: {}.",
+        pages.join(", ")
+    )
+}
+
+const EXIT_STATUS: &str = r#"
+: 0
+Success.
+
+: 1
+Verification failed: the echo differed or ended early, or a check failed.
+
+: 2
+Usage error or invalid address, including a name that does not resolve.
+
+: 3
+Could not connect: refused (also ICMP port unreachable on UDP), unreachable, no such socket file, permission denied, resolver unavailable.
+
+: 4
+Timed out.
+
+: 5
+Could not listen: address in use, privileged port, bad socket directory, a non-socket (a file, a symlink) at the path.
+
+Every error is one line on stderr that names the address and the system's reason, such as `echokit: cannot listen on 127.0.0.1:5000: address in use`.
+"#;
+
+const ENVIRONMENT: &str = r#"
+: NO_COLOR
+When set to any value, echokit prints no colour. Without it, colour is used only when the output is a terminal.
+"#;
+
+const EXAMPLES_TOP: &str = r#"
+One server and one client per transport. `serve` prints one ready line per listener, and `send` takes that line as its address.
+
+## tcp4 and tcp6
+
+```
+echokit serve 127.0.0.1:5000 '[::1]:5000' &
+echokit send 127.0.0.1:5000 hello
+echokit send '[::1]:5000' hello
+```
+
+## udp
+
+```
+echokit serve -u 127.0.0.1:5000 'udp:[::1]:5000' &
+echokit send -u 127.0.0.1:5000 hello
+echokit send 'udp:[::1]:5000' hello
+```
+
+## unix and unixgram
+
+```
+echokit serve /tmp/echo.sock unixgram:/tmp/echo.dgram &
+echokit send /tmp/echo.sock hello
+echokit send -u /tmp/echo.dgram hello
+```
+
+## abstract (Linux)
+
+```
+echokit serve @echo unixgram:@echo &
+echokit send @echo hello
+echokit send unixgram:@echo hello
+```
+
+## every transport in one process
+
+```
+$ echokit serve 127.0.0.1:0 '[::1]:0' udp:127.0.0.1:0 /tmp/e.sock @e
+tcp:127.0.0.1:40123
+tcp:[::1]:38215
+udp:127.0.0.1:41562
+unix:/tmp/e.sock
+unix:@e
+```
+
+## in a script
+
+Let the kernel pick the port, and wait for the ready line rather than for a fixed time (bash):
+
+```
+exec 3< <(exec echokit serve 127.0.0.1:0)
+server=$!
+read -r addr <&3          # tcp:127.0.0.1:40123, once it listens
+echokit send "$addr" hello
+kill "$server"
+```
+
+## in CI
+
+Fail the job when IPv6 or Unix sockets do not work on the runner:
+
+```
+echokit check --require ipv6,unix
+```
+
+As a GitHub Actions step:
+
+```
+- name: IPv6 and Unix sockets work
+  run: echokit check --require ipv6,unix
+```
+
+## what a name resolves to
+
+```
+echokit resolve localhost http
+```
+"#;
+
+const SERVE_OUTPUT: &str = r#"
+Once every listener is bound, `serve` prints one ready line per listener on stdout, in the address grammar with its prefix, and nothing else there:
+
+```
+tcp:127.0.0.1:40123
+udp:[::1]:40123
+unix:/tmp/echo.sock
+unix:@echo
+```
+
+Logs go to stderr. With `-v`, one line per connection when it ends: the listener, the peer (for Unix sockets, its pid, uid and gid), bytes each way, duration and how it ended (completed, reset by peer, idle timeout, drain timeout, server stopped, or an error), and connections closed at once because of `--max-conns`; `-vv` adds a line per accepted connection. Dropped datagrams are logged even without `-v`, at most once per second for each listener and reason.
+
+A stream connection is echoed until the peer shuts down its write side; then whatever is left is echoed, our write side is shut down and the connection closed. A peer that sends but does not read is throttled, so memory per connection stays bounded. A peer that resets or vanishes ends only its own connection.
+"#;
+
+const SERVE_DATAGRAMS: &str = r#"
+Each datagram goes back to its sender as one datagram, byte for byte. These are counted and not answered:
+
+- a datagram larger than `--buffer-size` (detected with MSG_TRUNC, never echoed cut);
+- a datagram from source port 0 or from the ports of the inetd internal services, echo (7), discard (9), daytime (13), chargen (19) and time (37): answering them is how two echo services loop forever;
+- a datagram from a Unix socket with no bound address, which cannot be answered;
+- datagrams over `--udp-rate` per second from one source address.
+"#;
+
+const SERVE_UNIX_FILES: &str = r#"
+A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` sets the file's permissions right after bind(2). On exit, `serve` removes only the files it created.
+"#;
+
+const SERVE_INHERITED: &str = r#"
+: `--inetd`
+The socket is on stdin, as inetd(8) passes it: a connected stream, echoed until it ends, or a datagram socket. Nothing is printed, since inetd often passes the same socket as stdout and stderr.
+
+: systemd socket activation (Linux)
+When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
+"#;
+
+const SERVE_JSON: &str = r#"
+With `--json`, stdout carries one object per event, each with an `event` field:
+
+: `listening`
+`address`: a ready line.
+
+: `accepted`
+`listener`, `peer`.
+
+: `closed`
+`listener`, `peer`, `bytes_in`, `bytes_out`, `duration_ms`, `end` (how it ended, as in the `-v` log).
+
+: `rejected`
+`listener`, `peer`, `why` (`max-conns`).
+
+: `dropped`
+`listener`, `count`, `why`, `last_sender`: datagrams not answered since the last report.
+
+: `draining`
+`open`: connections still open after SIGINT or SIGTERM.
+
+: `stopped`
+`accepted`, `completed`, `rejected`, `datagrams_echoed`, `datagrams_dropped`, `bytes_in`, `bytes_out`: the totals, last.
+"#;
+
+const SERVE_SIGNALS: &str = r#"
+: SIGINT, SIGTERM
+Close the listeners at once (new connections are refused), remove the socket files, let open connections finish for up to `--drain`, and exit 0 as soon as none is left. A second signal exits at once, cutting the connections.
+
+: SIGHUP
+Ignored: a closed terminal does not stop a server.
+
+: SIGPIPE
+Never kills the process: a peer that goes away ends only its own connection.
+"#;
+
+const SERVE_ENVIRONMENT: &str = r#"
+: LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES
+systemd socket activation, see sd_listen_fds(3) and INETD AND SOCKET ACTIVATION above.
+"#;
+
+const SERVE_EXAMPLES: &str = r#"
+One listener per transport:
+
+```
+echokit serve 127.0.0.1:5000          # tcp4
+echokit serve '[::1]:5000'            # tcp6
+echokit serve :5000                   # every address, [::]
+echokit serve -u 127.0.0.1:5000       # udp4
+echokit serve 'udp:[::1]:5000'        # udp6
+echokit serve --mode 660 /tmp/e.sock  # unix
+echokit serve -u /tmp/e.dgram         # unixgram
+echokit serve @echo unixgram:@echo    # abstract
+```
+
+TCP and UDP port 7 in one process, as inetd serves echo (ports below 1024 need root or CAP_NET_BIND_SERVICE):
+
+```
+echokit serve :7 udp::7
+```
+
+In a script, let the kernel pick the port and read it from the ready line (bash):
+
+```
+exec 3< <(exec echokit serve 127.0.0.1:0)
+server=$!
+read -r addr <&3          # tcp:127.0.0.1:40123, once it listens
+echokit send "$addr" hello
+kill "$server"
+```
+
+The classroom demo: eight bytes at a time, a line per connection.
+
+```
+echokit serve -v --buffer-size 8 localhost:5000
+```
+
+From inetd.conf(5):
+
+```
+echo stream tcp nowait nobody /usr/bin/echokit echokit serve --inetd
+echo dgram  udp wait   nobody /usr/bin/echokit echokit serve --inetd
+```
+"#;
+
+const SEND_STREAMS: &str = r#"
+The input is written while the echo is read, so any size works and nothing can deadlock. After the last byte, our write side is shut down (as `nc -N` does), and the exchange ends as soon as every byte sent has come back: echokit does not wait for the server to close, and it never takes a short read for the end of a message. A reset or close before that is exit 1 ("ended early"). When the echo differs, stderr names the offset of the first differing byte, counted from 0, and both bytes.
+
+With `-v`, every chunk received is shown on stderr as it arrives; with `--buffer-size 8`, that is the classroom demo of how a stream arrives in pieces.
+"#;
+
+const SEND_DATAGRAMS: &str = r#"
+The whole input is one datagram; more than the transport carries is exit 2 (65,507 bytes over UDP/IPv4, 65,527 over UDP/IPv6). When no reply comes, the datagram is sent again after 1s, then 2s, 4s and so on, `--retries` times (default 2); `--timeout` caps the whole exchange. A Unix datagram client binds an address of its own to get the reply. An empty input is sent as an empty datagram.
+"#;
+
+const SEND_REPEAT: &str = r#"
+With `--count` or `--interval`, the exchange is repeated like ping(8), over one connection, and stdout carries these lines instead of the data:
+
+```
+ECHO tcp:127.0.0.1:5000: 56 bytes
+56 bytes from tcp:127.0.0.1:5000: seq=1 time=0.048 ms
+56 bytes from tcp:127.0.0.1:5000: seq=2 time=0.168 ms
+--- tcp:127.0.0.1:5000 echo statistics ---
+2 sent, 2 received, 0% loss, time 1001ms
+rtt min/avg/max/mdev = 0.048/0.108/0.168/0.060 ms
+```
+
+With no MESSAGE, no `--file` and stdin a terminal (or empty), the payload is 56 bytes of pattern, as ping's. `--timeout` is then per echo (default 5s), and `--interval` defaults to 1s; `--interval` alone repeats until interrupted. A lost datagram is counted and the run goes on; over a stream, the first failure ends the run. Exit 0 when every echo came back; 1 when some datagrams were lost but others came back; otherwise the status of the error that ended the run.
+"#;
+
+const SEND_JSON: &str = r#"
+With `--json`, the echoed data is not printed; instead:
+
+: one exchange
+`address`, `ok`, `bytes_sent`, `bytes_received`, `rtt_ms`.
+
+: each repeated echo
+`seq`, `bytes`, `rtt_ms`, `ok` (true); or `seq`, `ok` (false), `error`.
+
+: the summary of a repeated run
+`address`, `sent`, `received`, `loss_percent`, and `rtt_ms` with `min`, `avg`, `max`, `mdev`.
+"#;
+
+const SEND_SIGNALS: &str = r#"
+: SIGINT
+In repeat mode, stops after the current echo and prints the summary. Otherwise, ends echokit.
+
+: SIGPIPE
+Never kills the process. When the reader of stdout goes away, as head(1) does, echokit stops writing and still verifies the echo; the exit status tells whether it was right.
+"#;
+
+const SEND_EXAMPLES: &str = r#"
+One exchange per transport:
+
+```
+echokit send 127.0.0.1:5000 hello          # tcp4
+echokit send '[::1]:5000' hello            # tcp6
+echokit send :5000 hello                   # localhost
+echokit send -u 127.0.0.1:5000 hello       # udp4
+echokit send 'udp:[::1]:5000' hello        # udp6
+echokit send /tmp/e.sock hello             # unix
+echokit send -u /tmp/e.dgram hello         # unixgram
+echokit send @echo hello                   # abstract
+```
+
+Any size, byte for byte:
+
+```
+echokit send localhost:5000 < big.bin | cmp - big.bin
+echokit send --file big.bin localhost:5000 > /dev/null
+```
+
+Like ping, five times, 200ms apart:
+
+```
+echokit send -c 5 -i 200ms localhost:5000
+```
+
+The classroom demo: each chunk as it arrives, on stderr.
+
+```
+echokit send --buffer-size 8 -v localhost:5000 a fancy message
+```
+
+In CI, fail the step when the service does not echo within two seconds:
+
+```
+echokit send -q --timeout 2s "$SERVICE_ADDR" ping
+```
+"#;
+
+// Written while `check` was being built, from src/commands/check/table.rs
+// (`table::json`): keep in step with it.
+const CHECK_JSON: &str = r#"
+With `--json`, one object per row, printed as each row finishes:
+
+: `transport`
+tcp4, tcp6, udp4, udp6, unix, unixgram, abstract, or localhost (the row that checks what localhost resolves to).
+
+: `type`
+stream, datagram, or null.
+
+: `address`
+The address checked, in the address grammar.
+
+: `input`
+The ADDR as typed, or null for the in-process servers.
+
+: `status`
+PASS, FAIL or SKIP.
+
+: `required`
+Whether `--require` names this row.
+
+: `rtt_ms`
+The round-trip time of the 1-byte payload, or null.
+
+: `payloads`
+The sizes, in bytes, of the payloads that came back in full.
+
+: `reason`
+Why, in words; for PASS, what was echoed.
+"#;
+
+const CHECK_EXAMPLES: &str = r#"
+Round-trip every transport this machine has, through servers started in this process on loopback and temporary paths:
+
+```
+echokit check
+```
+
+Fail when IPv6 or Unix sockets are missing or broken, instead of skipping them:
+
+```
+echokit check --require ipv6,unix
+```
+
+Can this service create its sockets in its own directory?
+
+```
+echokit check --unix-dir /run/myservice
+```
+
+Check running echo servers instead:
+
+```
+echokit check 127.0.0.1:7 udp:127.0.0.1:7 /run/echo.sock
+```
+
+## CI
+
+As a GitHub Actions step that fails the job when the runner lacks working IPv6 or Unix sockets:
+
+```
+- name: IPv6 and Unix sockets work
+  run: echokit check --require ipv6,unix
+```
+
+In any CI shell, keeping the table as an artifact:
+
+```
+echokit check --require ipv6,unix --json > transports.jsonl
+```
+"#;
+
+const BENCH_JSON: &str = r#"
+With `--json`, one object when the run ends: `address`, `connections`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds, `errors`, `mismatches` and `first_error`. Exit 1 when there were errors or mismatches.
+"#;
+
+const BENCH_EXAMPLES: &str = r#"
+Against a server echokit starts itself on loopback:
+
+```
+echokit bench
+```
+
+Against a running server, 10 connections, 1KiB requests, for 10 seconds:
+
+```
+echokit bench -c 10 -s 1KiB -d 10s localhost:5000
+```
+
+Open loop at 5000 requests per second, so a stalled server cannot hide its delay:
+
+```
+echokit bench --rate 5000 -d 30s localhost:5000
+```
+
+UDP:
+
+```
+echokit bench -u 127.0.0.1:5000
+```
+"#;
+
+const RESOLVE_OUTPUT: &str = r#"
+One getaddrinfo(3) call, with the hints the options give (`-4`/`-6` the family, `-u`/`--tcp` the socket type, `--canonname` AI_CANONNAME, never AI_ADDRCONFIG), and one row per result, in the order it answered, which is the order a client tries them in:
+
+```flush
+$ echokit resolve ::1 echo -u
+FAMILY    TYPE        PROTOCOL     CANONNAME  ADDRESS
+AF_INET6  SOCK_DGRAM  IPPROTO_UDP  -          [::1]:7 flowinfo=0 scope=0
+```
+
+: FAMILY, TYPE, PROTOCOL
+The constants' names (AF_INET, SOCK_DGRAM, IPPROTO_UDP; IPPROTO_IP is 0, the default protocol of the type), or a number for one without a name.
+
+: CANONNAME
+The canonical name, with `--canonname` (on the first row only), else `-`.
+
+: ADDRESS
+The socket address in the address grammar (`[fe80::1%eth0]:80`), and for IPv6 the flow info and the numeric scope id. Without SERVICE, the port is 0.
+
+Without `-u` or `--tcp`, getaddrinfo may answer a row for each socket type the service is defined for (and SOCK_RAW too when there is no SERVICE).
+
+Many clients pass AI_ADDRCONFIG, which drops a family unless an address of it other than loopback is configured. When that would drop rows on this machine, a note on stderr says so, and those clients will not try them:
+
+> `echokit: note: AI_ADDRCONFIG would drop AF_INET6 here: no non-loopback IPv6 address is configured`
+
+An unknown host or service is one line that names it, and exit 2; a resolver that cannot be reached, exit 3:
+
+> `echokit: cannot resolve "nosuch.invalid": name or service not known`
+
+> `echokit: cannot resolve service "nosuch": servname not supported for ai_socktype (not in the services database)`
+
+> `echokit: cannot connect to the resolver for "example.com": temporary failure in name resolution`
+"#;
+
+const RESOLVE_JSON: &str = r#"
+With `--json`, one object per row: `family`, `type`, `protocol` (names as in the table), `canonname` (or null), `address` (the IP address alone), `port`, and for IPv6 `flowinfo` and `scope_id` (null for IPv4). Each object is one line; here jq(1) spreads it out:
+
+```
+$ echokit resolve --json ::1 echo -u | jq .
+{
+  "address": "::1",
+  "canonname": null,
+  "family": "AF_INET6",
+  "flowinfo": 0,
+  "port": 7,
+  "protocol": "IPPROTO_UDP",
+  "scope_id": 0,
+  "type": "SOCK_DGRAM"
+}
+```
+"#;
+
+const RESOLVE_FILES: &str = r#"
+: /etc/hosts
+Names the resolver answers without DNS, such as localhost.
+
+: /etc/services
+Service names and their ports.
+
+: /etc/nsswitch.conf, /etc/resolv.conf, /etc/gai.conf
+Where names are looked up, which DNS servers are asked, and how the answers are sorted.
+"#;
+
+const RESOLVE_EXAMPLES: &str = r#"
+```
+echokit resolve localhost http
+echokit resolve ::1 7 -u
+echokit resolve -4 --tcp --canonname example.com https
+echokit resolve --json localhost echo | jq -r .address
+```
+
+Which address will a client try first?
+
+```
+echokit resolve --tcp db.internal 5432 | sed -n 2p
+```
+"#;
+
+/// SYNOPSIS from clap's usage line (`Usage: echokit send [OPTIONS] <ADDR> [MESSAGE]...`):
+/// the command in bold, placeholders in italics, `<X>` written as a bare {X}.
+pub fn synopsis(usage: &str) -> String {
+    let mut roff = Roff::new();
+    roff.control("SH", ["SYNOPSIS"]);
+    for line in usage.lines() {
+        let line = line.trim().strip_prefix("Usage:").unwrap_or(line).trim();
+        let mut parts: Vec<Inline> = Vec::new();
+        for (i, word) in line.split(' ').enumerate() {
+            if i > 0 {
+                parts.push(roman(" "));
+            }
+            let core = word.trim_start_matches(['[', '<']);
+            let open = &word[..word.len() - core.len()];
+            let name = core.trim_end_matches(['.', ']', '>']);
+            let close = &core[name.len()..];
+            if open.is_empty() && close.is_empty() {
+                parts.push(bold(name));
+            } else {
+                parts.push(roman(open.replace('<', "")));
+                parts.push(italic(name));
+                parts.push(roman(close.replace('>', "")));
+            }
+        }
+        roff.text(parts);
+    }
+    strip_preamble(&roff.render())
+}
+
+/// Converts one hand-written section to roff (without the apostrophe preamble).
+pub fn to_roff(title: &str, text: &str) -> String {
+    let mut roff = Roff::new();
+    roff.control("SH", [title]);
+    // A paragraph macro right after a heading is redundant (mandoc -T lint
+    // says so); every other block starts with one.
+    let mut after_heading = true;
+    let paragraph = |roff: &mut Roff, after_heading: &mut bool| {
+        if !std::mem::take(after_heading) {
+            roff.control("PP", []);
+        }
+    };
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(sub) = line.strip_prefix("## ") {
+            roff.control("SS", [sub]);
+            after_heading = true;
+            continue;
+        } else if line == "```" || line == "```flush" {
+            let indented = line == "```";
+            paragraph(&mut roff, &mut after_heading);
+            if indented {
+                roff.control("RS", ["4"]);
+            }
+            roff.control("EX", []);
+            for code in lines.by_ref() {
+                if code == "```" {
+                    break;
+                }
+                roff.text([roman(code)]);
+            }
+            roff.control("EE", []);
+            if indented {
+                roff.control("RE", []);
+            }
+        } else if let Some(term) = line.strip_prefix(": ") {
+            after_heading = false;
+            roff.control("TP", []);
+            roff.text(inline(term));
+            while let Some(desc) = lines.next_if(|l| !l.trim().is_empty()) {
+                prose(&mut roff, desc);
+            }
+        } else if let Some(quote) = line.strip_prefix("> ") {
+            paragraph(&mut roff, &mut after_heading);
+            roff.control("RS", ["4"]);
+            prose(&mut roff, quote);
+            roff.control("RE", []);
+        } else if let Some(item) = line.strip_prefix("- ") {
+            after_heading = false;
+            roff.control("IP", ["\\(bu", "2"]);
+            prose(&mut roff, item);
+            while let Some(more) = lines.next_if(|l| l.starts_with("  ") && !l.trim().is_empty()) {
+                prose(&mut roff, more.trim_start());
+            }
+        } else {
+            paragraph(&mut roff, &mut after_heading);
+            prose(&mut roff, line);
+            while let Some(more) = lines.next_if(|l| {
+                !l.trim().is_empty()
+                    && !l.starts_with("```")
+                    && !l.starts_with(": ")
+                    && !l.starts_with("- ")
+                    && !l.starts_with("> ")
+            }) {
+                prose(&mut roff, more);
+            }
+        }
+    }
+    strip_preamble(&roff.render())
+}
+
+/// Writes prose one sentence per roff line ("semantic newlines",
+/// man-pages(7)): shorter source lines, and smaller diffs when a word changes.
+fn prose(roff: &mut Roff, line: &str) {
+    for sentence in sentences(line) {
+        roff.text(inline(sentence));
+    }
+}
+
+/// Splits at ". " before a capital letter or a `` ` ``, outside `` ` `` and `{}`.
+fn sentences(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut inside = false;
+    let bytes = line.as_bytes();
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'`' => inside = !inside,
+            b'{' => inside = true,
+            b'}' => inside = false,
+            b'.' if !inside
+                && bytes.get(i + 1) == Some(&b' ')
+                && bytes
+                    .get(i + 2)
+                    .is_some_and(|c| c.is_ascii_uppercase() || *c == b'`') =>
+            {
+                out.push(&line[start..=i]);
+                start = i + 2;
+            }
+            _ => {}
+        }
+    }
+    out.push(&line[start..]);
+    out
+}
+
+/// `` `bold` `` and `{italic}` inside a line of text.
+fn inline(line: &str) -> Vec<Inline> {
+    let mut parts = Vec::new();
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        let close = match c {
+            '`' => '`',
+            '{' => '}',
+            _ => {
+                plain.push(c);
+                continue;
+            }
+        };
+        let inner: String = chars.by_ref().take_while(|&x| x != close).collect();
+        if !plain.is_empty() {
+            parts.push(roman(std::mem::take(&mut plain)));
+        }
+        parts.push(if c == '`' { bold(inner) } else { italic(inner) });
+    }
+    if !plain.is_empty() {
+        parts.push(roman(plain));
+    }
+    parts
+}
+
+/// The lines `roff` puts before every rendering to define `\*(Aq`.
+pub fn preamble() -> String {
+    Roff::new().render()
+}
+
+/// `rendered` without the leading preamble.
+pub fn strip_preamble(rendered: &str) -> String {
+    rendered
+        .strip_prefix(&preamble())
+        .unwrap_or(rendered)
+        .to_string()
+}
