@@ -216,3 +216,11 @@ pub fn connect(
         guard,
     })
 }
+
+/// Creates a socket for `target`, binds it and closes it at once, keeping the
+/// system's own errno: how `check` asks whether this machine has an address
+/// family or address (EAFNOSUPPORT from socket(2), EADDRNOTAVAIL from bind(2)).
+pub fn probe_bind(kind: Kind, target: &SockTarget) -> io::Result<()> {
+    let socket = new_socket(kind, target)?;
+    socket.bind(&sock_addr(target)?)
+}

@@ -1,0 +1,153 @@
+//! In-process echo servers for `check`: the engine `serve` runs, one event
+//! loop on its own thread per transport, stopped through its [`Control`].
+//!
+//! Stopping must never hang `check`: the stop request is repeated while we
+//! wait (a loop that registered its waker only after the first request still
+//! hears a later one), and the wait is bounded. What the server saw go wrong
+//! (dropped datagrams, listener errors) is kept for a FAIL's reason.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::addr::SockTarget;
+use crate::engine::stream::EndReason;
+use crate::engine::{self, Control, Event, Observer, ServerConfig, Stats};
+use crate::error::describe;
+use crate::transport::{Listener, SocketFileGuard};
+
+/// How often, and how many times, a stop request is repeated while waiting.
+const STOP_POLL: Duration = Duration::from_millis(5);
+const STOP_POLLS: u32 = 400;
+/// Server notes kept for one row (the first ones say the most).
+const MAX_NOTES: usize = 4;
+
+/// An echo server on a thread of its own.
+pub struct LocalServer {
+    control: Arc<Control>,
+    thread: Option<JoinHandle<io::Result<Stats>>>,
+    notes: Arc<Notes>,
+    /// Removes the socket file; dropped after the loop has stopped.
+    file: Option<SocketFileGuard>,
+}
+
+impl LocalServer {
+    /// Serves `listener` with `buffer_size` (also the largest datagram echoed);
+    /// returns the server and the address it really listens on.
+    pub fn start(listener: Listener, buffer_size: usize) -> io::Result<(LocalServer, SockTarget)> {
+        let local = listener.local.clone();
+        let (served, file) = engine::served_socket(listener);
+        // The guard stays with us, not the Control: if the loop ever failed to
+        // stop, the file would still be removed when this server is dropped.
+        let control = Control::new(Vec::new());
+        let notes = Arc::new(Notes::default());
+        let config = ServerConfig {
+            buffer_size,
+            max_conns: None,
+            idle_timeout: None,
+            drain: Duration::ZERO,
+            udp_rate: None,
+            count: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("check {}", served.name))
+            .spawn({
+                let control = Arc::clone(&control);
+                let notes = Arc::clone(&notes);
+                move || engine::serve(vec![served], config, 1, &*notes, control)
+            })?;
+        Ok((
+            LocalServer {
+                control,
+                thread: Some(thread),
+                notes,
+                file,
+            },
+            local,
+        ))
+    }
+
+    /// Stops the loop at once and waits for it (boundedly); returns its notes.
+    pub fn stop(&mut self) -> Vec<String> {
+        if let Some(thread) = self.thread.take() {
+            let mut finished = false;
+            for _ in 0..STOP_POLLS {
+                self.control.signal();
+                if thread.is_finished() {
+                    finished = true;
+                    break;
+                }
+                std::thread::sleep(STOP_POLL);
+            }
+            if finished {
+                match thread.join() {
+                    Ok(Err(e)) => self
+                        .notes
+                        .push(format!("server loop failed: {}", describe(&e))),
+                    Err(_) => self.notes.push("server loop panicked".to_string()),
+                    Ok(Ok(_)) => {}
+                }
+            } else {
+                // Left running: it holds nothing but a socket; the process exit ends it.
+                self.notes.push("server loop did not stop".to_string());
+            }
+        }
+        self.file.take();
+        self.notes.take()
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the engine told us that could explain a failure.
+#[derive(Debug, Default)]
+struct Notes {
+    lines: Mutex<Vec<String>>,
+}
+
+impl Notes {
+    fn push(&self, line: String) {
+        if let Ok(mut lines) = self.lines.lock() {
+            if lines.len() < MAX_NOTES {
+                lines.push(line);
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+}
+
+impl Observer for Notes {
+    fn details(&self) -> bool {
+        false
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::Dropped { reason, count, .. } => {
+                let plural = if *count == 1 { "" } else { "s" };
+                self.push(format!("server dropped {count} datagram{plural}: {reason}"));
+            }
+            Event::ListenerError { error, .. } => {
+                self.push(format!("server: {}", describe(error)));
+            }
+            Event::Closed {
+                reason: reason @ (EndReason::Reset | EndReason::Error(_)),
+                ..
+            } => {
+                self.push(format!("server connection ended: {reason}"));
+            }
+            _ => {}
+        }
+    }
+}

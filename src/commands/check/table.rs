@@ -1,0 +1,284 @@
+//! The check table: aligned human rows and their `--json` twins.
+//!
+//! Pure formatting, no I/O: [`Layout`] is fixed before the first round trip
+//! (every address is known once the plan is built), so each row can be
+//! printed the moment it finishes and the columns still line up. The REASON
+//! column comes last and is never padded.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::addr::Kind;
+
+/// The result of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Every payload came back byte for byte.
+    Pass,
+    /// Something that should work did not (or a required transport is missing).
+    Fail,
+    /// This machine lacks what the row needs; not an error unless `--require`d.
+    Skip,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        })
+    }
+}
+
+/// What one row found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: Status,
+    /// Round-trip time of the 1-byte payload.
+    pub rtt: Option<Duration>,
+    /// Sizes of the payloads that came back in full, in bytes.
+    pub payloads: Vec<usize>,
+    /// Why, in words a stranger can act on (for PASS: what was echoed).
+    pub reason: String,
+}
+
+impl Verdict {
+    /// A SKIP with its reason.
+    pub fn skip(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            status: Status::Skip,
+            rtt: None,
+            payloads: Vec::new(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A FAIL with its reason.
+    pub fn fail(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            status: Status::Fail,
+            rtt: None,
+            payloads: Vec::new(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A PASS with what it found.
+    pub fn pass(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            status: Status::Pass,
+            rtt: None,
+            payloads: Vec::new(),
+            reason: reason.into(),
+        }
+    }
+}
+
+const HEADER: [&str; 5] = ["TRANSPORT", "ADDRESS", "STATUS", "RTT", "REASON"];
+/// Wide enough for every [`rtt`] below 10 minutes (`999.9ms`, `59.99s`).
+const RTT_WIDTH: usize = 8;
+const GAP: &str = "  ";
+
+/// Column widths, fixed before the first row is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    transport: usize,
+    address: usize,
+}
+
+impl Layout {
+    /// Fits the TRANSPORT and ADDRESS columns to every row and the header.
+    pub fn new<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> Layout {
+        let mut layout = Layout {
+            transport: HEADER[0].len(),
+            address: HEADER[1].len(),
+        };
+        for (transport, address) in rows {
+            layout.transport = layout.transport.max(transport.chars().count());
+            layout.address = layout.address.max(address.chars().count());
+        }
+        layout
+    }
+
+    /// The header row.
+    pub fn header(&self) -> String {
+        self.cells(HEADER[0], HEADER[1], HEADER[2], HEADER[3], HEADER[4])
+    }
+
+    /// One row.
+    pub fn line(&self, transport: &str, address: &str, verdict: &Verdict) -> String {
+        let rtt_text = verdict.rtt.map_or_else(|| "-".to_string(), rtt);
+        self.cells(
+            transport,
+            address,
+            &verdict.status.to_string(),
+            &rtt_text,
+            &verdict.reason,
+        )
+    }
+
+    fn cells(
+        &self,
+        transport: &str,
+        address: &str,
+        status: &str,
+        rtt: &str,
+        reason: &str,
+    ) -> String {
+        let line = format!(
+            "{transport:<tw$}{GAP}{address:<aw$}{GAP}{status:<6}{GAP}{rtt:<RTT_WIDTH$}{GAP}{reason}",
+            tw = self.transport,
+            aw = self.address,
+        );
+        line.trim_end().to_string()
+    }
+}
+
+/// One `--json` row. Its fields are documented in `echokit check --help` (the man page).
+pub fn json(
+    transport: &str,
+    kind: Option<Kind>,
+    address: &str,
+    input: Option<&str>,
+    required: bool,
+    verdict: &Verdict,
+) -> Value {
+    json!({
+        "transport": transport,
+        "type": kind.map(|k| match k {
+            Kind::Stream => "stream",
+            Kind::Datagram => "datagram",
+        }),
+        "address": address,
+        "input": input,
+        "status": verdict.status.to_string(),
+        "required": required,
+        "rtt_ms": verdict.rtt.map(|d| d.as_secs_f64() * 1000.0),
+        "payloads": verdict.payloads,
+        "reason": verdict.reason,
+    })
+}
+
+/// A size with a binary suffix (SPEC §6): `1B`, `64KiB`, `8MiB`; sizes that
+/// are not whole KiB stay exact (`65507B`), larger odd ones get one decimal.
+pub fn size(bytes: usize) -> String {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{}MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes % KIB == 0 {
+        format!("{}KiB", bytes / KIB)
+    } else if bytes >= MIB {
+        format!("{:.1}MiB", bytes as f64 / MIB as f64)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+/// A round-trip time in milliseconds with three significant digits
+/// (`0.042ms`, `1.23ms`, `15.2ms`, `152ms`), seconds from 1s on (`1.52s`).
+pub fn rtt(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 1.0 {
+        format!("{ms:.3}ms")
+    } else if ms < 10.0 {
+        format!("{ms:.2}ms")
+    } else if ms < 100.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+/// A duration as the user would type it (`5s`, `500ms`), for reasons.
+pub fn duration(d: Duration) -> String {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
+/// Sizes joined for a PASS reason: `1B, 64KiB, 192KiB, 8MiB`.
+pub fn sizes(list: &[usize]) -> String {
+    list.iter().map(|&n| size(n)).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_binary_suffixes() {
+        assert_eq!(size(1), "1B");
+        assert_eq!(size(8), "8B");
+        assert_eq!(size(65_536), "64KiB");
+        assert_eq!(size(196_608), "192KiB");
+        assert_eq!(size(65_507), "65507B");
+        assert_eq!(size(8 << 20), "8MiB");
+        assert_eq!(size((8 << 20) + 5), "8.0MiB");
+        assert_eq!(sizes(&[1, 65_536]), "1B, 64KiB");
+    }
+
+    #[test]
+    fn rtts_fit_their_column() {
+        for (d, text) in [
+            (Duration::from_micros(42), "0.042ms"),
+            (Duration::from_micros(1_234), "1.23ms"),
+            (Duration::from_micros(15_240), "15.2ms"),
+            (Duration::from_micros(152_400), "152ms"),
+            (Duration::from_millis(1_520), "1.52s"),
+            (Duration::from_millis(59_990), "59.99s"),
+        ] {
+            assert_eq!(rtt(d), text);
+            assert!(text.len() <= RTT_WIDTH, "{text}");
+        }
+    }
+
+    #[test]
+    fn rows_line_up_under_the_header() {
+        let layout = Layout::new([("tcp4", "tcp:127.0.0.1:40123"), ("localhost", "localhost")]);
+        let mut pass = Verdict::pass("echoed 1B");
+        pass.rtt = Some(Duration::from_micros(80));
+        let lines = [
+            layout.header(),
+            layout.line("tcp4", "tcp:127.0.0.1:40123", &pass),
+            layout.line("tcp6", "tcp:[::1]:0", &Verdict::skip("no ::1")),
+        ];
+        assert_eq!(
+            lines[0],
+            "TRANSPORT  ADDRESS              STATUS  RTT       REASON"
+        );
+        assert_eq!(
+            lines[1],
+            "tcp4       tcp:127.0.0.1:40123  PASS    0.080ms   echoed 1B"
+        );
+        assert_eq!(
+            lines[2],
+            "tcp6       tcp:[::1]:0          SKIP    -         no ::1"
+        );
+        let column = |line: &str, word: &str| line.find(word).unwrap();
+        assert_eq!(column(&lines[0], "STATUS"), column(&lines[1], "PASS"));
+        assert_eq!(column(&lines[0], "REASON"), column(&lines[2], "no ::1"));
+    }
+
+    #[test]
+    fn json_rows_carry_every_field() {
+        let v = json(
+            "udp4",
+            Some(Kind::Datagram),
+            "udp:127.0.0.1:5",
+            Some("udp:127.0.0.1:5"),
+            true,
+            &Verdict::fail("refused"),
+        );
+        assert_eq!(v["transport"], "udp4");
+        assert_eq!(v["type"], "datagram");
+        assert_eq!(v["status"], "FAIL");
+        assert_eq!(v["required"], true);
+        assert!(v["rtt_ms"].is_null());
+        assert_eq!(v["payloads"], json!([]));
+        assert_eq!(v["reason"], "refused");
+    }
+}
