@@ -300,11 +300,11 @@ pub fn datagram_exchange(
     for wait in waits {
         tries += 1;
         let started = Instant::now();
-        send_datagram(socket, payload)?;
         let mut until = started + *wait;
         if let Some(d) = deadline {
             until = until.min(d);
         }
+        send_datagram(socket, payload, until)?;
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if !wait_readable(socket, left).map_err(DatagramError::Io)? {
@@ -350,19 +350,24 @@ fn compare_datagram(sent: &[u8], reply: &[u8]) -> Result<(), DatagramError> {
     Ok(())
 }
 
-fn send_datagram(socket: &Socket, payload: &[u8]) -> Result<(), DatagramError> {
+/// Sends one datagram; a full send buffer (a Unix datagram peer whose queue
+/// is full) is waited out, but never past `until`: then this try is over.
+fn send_datagram(socket: &Socket, payload: &[u8], until: Instant) -> Result<(), DatagramError> {
     loop {
         match socket.send(payload) {
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // The send buffer is full: wait for room (bounded) and retry once more.
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(());
+                }
+                let ms = left.as_millis().clamp(1, u128::from(u16::MAX)) as u16;
                 let mut fds = [nix::poll::PollFd::new(
                     std::os::fd::AsFd::as_fd(socket),
                     nix::poll::PollFlags::POLLOUT,
                 )];
-                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(1000u16));
-                continue;
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
             }
             Err(e) => return Err(DatagramError::Io(e)),
         }
