@@ -101,6 +101,18 @@ pub fn byte(b: u8) -> String {
     }
 }
 
+/// A duration in humantime syntax (SPEC §6): microseconds below one second
+/// (`42us`, `1ms 234us`), milliseconds from there (`1s 520ms`).
+pub fn duration(d: std::time::Duration) -> String {
+    use std::time::Duration;
+    let rounded = if d < Duration::from_secs(1) {
+        Duration::from_micros(d.as_micros() as u64)
+    } else {
+        Duration::from_millis(d.as_millis() as u64)
+    };
+    humantime::format_duration(rounded).to_string()
+}
+
 /// A duration in milliseconds with three decimals, as ping prints it.
 pub fn millis(d: std::time::Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)

@@ -223,12 +223,9 @@ fn per_second(bytes: f64) -> String {
     format!("{value:.1} {}/s", units[unit])
 }
 
-/// Nanoseconds as humantime-style text with microsecond resolution (`250us`, `1ms 200us`).
+/// Nanoseconds in humantime syntax, rounded up to the microsecond (`250us`, `1ms 200us`).
 fn micros(nanos: u64) -> String {
-    if nanos == 0 {
-        return "0us".to_string();
-    }
-    humantime::format_duration(Duration::from_micros(nanos.div_ceil(1000))).to_string()
+    crate::output::duration(Duration::from_micros(nanos.div_ceil(1000)))
 }
 
 /// The in-process server logs nothing.

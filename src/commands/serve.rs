@@ -278,7 +278,7 @@ impl Observer for ServeLog<'_> {
                         1,
                         &format!(
                             "{listener}: {peer}: {bytes_in} bytes in, {bytes_out} bytes out, {}, {reason}",
-                            humantime::format_duration(round_micros(*duration))
+                            crate::output::duration(*duration)
                         ),
                     );
                 }
@@ -329,8 +329,4 @@ impl Observer for ServeLog<'_> {
             }
         }
     }
-}
-
-fn round_micros(d: std::time::Duration) -> std::time::Duration {
-    std::time::Duration::from_micros(d.as_micros() as u64)
 }

@@ -81,10 +81,10 @@ impl Trip<'_> {
         out.verbose(
             1,
             &format!(
-                "{}: {} echoed in {} ms",
+                "{}: {} echoed in {}",
                 self.label,
                 table::size(size),
-                output::millis(took)
+                table::rtt(took)
             ),
         );
     }

@@ -79,7 +79,7 @@ impl Verdict {
 
 const HEADER: [&str; 5] = ["TRANSPORT", "ADDRESS", "STATUS", "RTT", "REASON"];
 /// Wide enough for every [`rtt`] below 10 minutes (`999.9ms`, `59.99s`).
-const RTT_WIDTH: usize = 8;
+const RTT_WIDTH: usize = 11;
 const GAP: &str = "  ";
 
 /// Column widths, fixed before the first row is printed.
@@ -178,21 +178,10 @@ pub fn size(bytes: usize) -> String {
     }
 }
 
-/// A round-trip time in milliseconds with three significant digits
-/// (`0.042ms`, `1.23ms`, `15.2ms`, `152ms`), seconds from 1s on (`1.52s`).
+/// A round-trip time in humantime syntax (SPEC §6): microseconds below one
+/// second (`42us`, `1ms 234us`), milliseconds from there (`1s 520ms`).
 pub fn rtt(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 1.0 {
-        format!("{ms:.3}ms")
-    } else if ms < 10.0 {
-        format!("{ms:.2}ms")
-    } else if ms < 100.0 {
-        format!("{ms:.1}ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.0}ms")
-    } else {
-        format!("{:.2}s", ms / 1000.0)
-    }
+    crate::output::duration(d)
 }
 
 /// A duration as the user would type it (`5s`, `500ms`), for reasons.
@@ -224,12 +213,12 @@ mod tests {
     #[test]
     fn rtts_fit_their_column() {
         for (d, text) in [
-            (Duration::from_micros(42), "0.042ms"),
-            (Duration::from_micros(1_234), "1.23ms"),
-            (Duration::from_micros(15_240), "15.2ms"),
-            (Duration::from_micros(152_400), "152ms"),
-            (Duration::from_millis(1_520), "1.52s"),
-            (Duration::from_millis(59_990), "59.99s"),
+            (Duration::from_micros(42), "42us"),
+            (Duration::from_micros(1_234), "1ms 234us"),
+            (Duration::from_micros(15_240), "15ms 240us"),
+            (Duration::from_micros(152_400), "152ms 400us"),
+            (Duration::from_millis(1_520), "1s 520ms"),
+            (Duration::from_millis(59_990), "59s 990ms"),
         ] {
             assert_eq!(rtt(d), text);
             assert!(text.len() <= RTT_WIDTH, "{text}");
@@ -248,15 +237,15 @@ mod tests {
         ];
         assert_eq!(
             lines[0],
-            "TRANSPORT  ADDRESS              STATUS  RTT       REASON"
+            "TRANSPORT  ADDRESS              STATUS  RTT          REASON"
         );
         assert_eq!(
             lines[1],
-            "tcp4       tcp:127.0.0.1:40123  PASS    0.080ms   echoed 1B"
+            "tcp4       tcp:127.0.0.1:40123  PASS    80us         echoed 1B"
         );
         assert_eq!(
             lines[2],
-            "tcp6       tcp:[::1]:0          SKIP    -         no ::1"
+            "tcp6       tcp:[::1]:0          SKIP    -            no ::1"
         );
         let column = |line: &str, word: &str| line.find(word).unwrap();
         assert_eq!(column(&lines[0], "STATUS"), column(&lines[1], "PASS"));
