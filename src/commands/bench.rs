@@ -19,6 +19,7 @@ use crate::transport::{self, ListenOptions};
 /// Runs `echokit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
+    transport::raise_fd_limit();
     let default_kind = super::default_kind(&args.addr_flags);
     let config = |kind| LoadConfig {
         kind,

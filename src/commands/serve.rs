@@ -21,6 +21,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         return run_inetd(args);
     }
     let out = Output::new(args.output);
+    transport::raise_fd_limit();
     let kind = super::default_kind(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.

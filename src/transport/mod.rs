@@ -88,6 +88,19 @@ fn socket_type(kind: Kind) -> Type {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit, as servers do: every
+/// connection is a file descriptor, and the usual soft limit (1024) is far
+/// below ten thousand connections. Where the system refuses (macOS caps it
+/// below an infinite hard limit), the limit stays as it was.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 /// Creates an unbound socket for `target` with type `kind`: the one `socket(2)` call.
 pub fn new_socket(kind: Kind, target: &SockTarget) -> io::Result<Socket> {
     let domain = match target {
