@@ -163,9 +163,9 @@ impl Plan<'_> {
             return Ok(Source::Bytes(bytes));
         }
         if let Some(path) = &self.args.file {
-            let file = std::fs::File::open(path).map_err(|e| Error::Io {
-                what: format!("cannot read {}", path.display()),
-                source: e,
+            // A file the user named that cannot be read is bad input (exit 2).
+            let file = std::fs::File::open(path).map_err(|e| {
+                Error::Usage(format!("cannot read {}: {}", path.display(), describe(&e)))
             })?;
             return Ok(Source::Reader(Box::new(file)));
         }
@@ -192,6 +192,8 @@ impl Plan<'_> {
     }
 
     fn stream_once(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+        // Open the input first: a bad --file is reported as such, whatever the server.
+        let source = self.source()?;
         let conn = self.connect(targets)?;
         let peer = addr::display(self.kind, &conn.peer);
         let started = Instant::now();
@@ -200,7 +202,6 @@ impl Plan<'_> {
                 what: "cannot start the event loop".into(),
                 source: e,
             })?;
-        let source = self.source()?;
         let mut sink = self.sink();
         let done = client
             .exchange(source, &mut sink, self.deadline, true)
@@ -235,7 +236,7 @@ impl Plan<'_> {
                 Err(DatagramError::TimedOut { tries }) => {
                     let mut err = Error::timeout(self.text(), "waiting for the echo from");
                     if let Error::Timeout { detail, .. } = &mut err {
-                        *detail = format!("no reply to {tries} datagrams");
+                        *detail = no_reply(tries);
                     }
                     failures.add(target, &err);
                     if targets.len() == 1 {
@@ -353,7 +354,7 @@ impl Plan<'_> {
             DatagramError::TimedOut { tries } => {
                 let mut err = Error::timeout(self.text(), "waiting for the echo from");
                 if let Error::Timeout { detail, .. } = &mut err {
-                    *detail = format!("no reply to {tries} datagrams");
+                    *detail = no_reply(tries);
                 }
                 err
             }
@@ -545,6 +546,13 @@ fn refine_unix_refusal(err: Error, target: &SockTarget) -> Error {
     Error::Connect {
         addr: addr.clone(),
         reason,
+    }
+}
+
+fn no_reply(tries: u32) -> String {
+    match tries {
+        1 => "no reply to 1 datagram".to_string(),
+        n => format!("no reply to {n} datagrams"),
     }
 }
 

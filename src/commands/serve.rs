@@ -106,7 +106,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         out.json(&json!({
             "event": "stopped",
             "accepted": stats.accepted,
-            "completed": stats.completed,
+            "completed": stats.completed - stats.datagrams_echoed,
             "rejected": stats.rejected,
             "datagrams_echoed": stats.datagrams_echoed,
             "datagrams_dropped": stats.datagrams_dropped,
@@ -119,7 +119,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
             &format!(
                 "stopped: {} connections accepted, {} echoed in full, {} rejected; {} datagrams echoed, {} dropped; {} bytes in, {} bytes out",
                 stats.accepted,
-                stats.completed,
+                stats.completed - stats.datagrams_echoed,
                 stats.rejected,
                 stats.datagrams_echoed,
                 stats.datagrams_dropped,

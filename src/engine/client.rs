@@ -397,8 +397,9 @@ fn wait_readable(socket: &Socket, timeout: Duration) -> io::Result<bool> {
         std::os::fd::AsFd::as_fd(socket),
         nix::poll::PollFlags::POLLIN,
     )];
-    let ms = timeout.as_millis().min(u128::from(u16::MAX)) as u16;
-    let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
+    // poll(2) counts whole milliseconds: round up, or we would wake just
+    // before the deadline and resend a datagram early.
+    let ms = timeout.as_micros().div_ceil(1000).min(u128::from(u16::MAX)) as u16;
     match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
         Ok(n) => Ok(n > 0),
         Err(nix::errno::Errno::EINTR) => Ok(false),

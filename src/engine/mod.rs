@@ -16,7 +16,7 @@ pub mod stream;
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -132,6 +132,10 @@ pub struct Control {
     /// 0 running, 1 draining, 2 stop now.
     level: AtomicU8,
     completed: AtomicU64,
+    /// Open connections across every worker, for `--max-conns`.
+    open_conns: AtomicUsize,
+    /// `--udp-rate` windows, shared so the limit is per process, not per worker.
+    limiter: Mutex<Option<RateLimiter>>,
     wakers: Mutex<Vec<Arc<Waker>>>,
     socket_files: Mutex<Vec<SocketFileGuard>>,
 }
@@ -143,6 +147,41 @@ impl Control {
             socket_files: Mutex::new(socket_files),
             ..Control::default()
         })
+    }
+
+    /// Takes a connection slot under `max` (shared by every worker); `false` when full.
+    fn take_slot(&self, max: Option<usize>) -> bool {
+        let Some(max) = max else {
+            self.open_conns.fetch_add(1, Ordering::Relaxed);
+            return true;
+        };
+        self.open_conns
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release_slot(&self) {
+        self.open_conns.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether one more datagram from `from` is within `--udp-rate`.
+    fn allow_datagram(&self, limit: u32, from: &dgram::Sender, now: Instant) -> bool {
+        let Ok(mut limiter) = self.limiter.lock() else {
+            return true;
+        };
+        limiter
+            .get_or_insert_with(|| RateLimiter::new(limit))
+            .allow(from, now)
+    }
+
+    fn sweep_limiter(&self, now: Instant) {
+        if let Ok(mut limiter) = self.limiter.lock() {
+            if let Some(l) = limiter.as_mut() {
+                l.sweep(now);
+            }
+        }
     }
 
     /// Asks every worker to drain (first call) or to stop at once (second).
@@ -246,7 +285,6 @@ pub struct Server<'o> {
     open_conns: usize,
     drops: Vec<(usize, DropReason, u64, String)>,
     last_drop_report: Option<Instant>,
-    limiter: Option<RateLimiter>,
     drain_deadline: Option<Instant>,
     next_sweep: Option<Instant>,
 }
@@ -292,6 +330,7 @@ impl<'o> Server<'o> {
                     )?;
                 }
                 open_conns += 1;
+                control.take_slot(None);
                 listening.push(None);
                 continue;
             }
@@ -309,7 +348,6 @@ impl<'o> Server<'o> {
             names,
             sockets: listening,
             scratch: vec![0; config.buffer_size],
-            limiter: config.udp_rate.map(RateLimiter::new),
             config,
             observer,
             control,
@@ -329,7 +367,13 @@ impl<'o> Server<'o> {
         let mut draining = false;
         loop {
             let now = Instant::now();
-            let timeout = self.poll_timeout(now);
+            let mut timeout = self.poll_timeout(now);
+            // A signal may have come before this loop's waker was registered:
+            // then nothing would wake the poll, so look instead of sleeping.
+            let asked = self.control.level();
+            if (asked == 1 && !draining) || asked >= 2 {
+                timeout = Some(Duration::ZERO);
+            }
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -404,8 +448,8 @@ impl<'o> Server<'o> {
             .config
             .idle_timeout
             .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
-        let periodic =
-            (!self.drops.is_empty() || self.limiter.is_some()).then_some(DROP_REPORT_INTERVAL);
+        let periodic = (!self.drops.is_empty() || self.config.udp_rate.is_some())
+            .then_some(DROP_REPORT_INTERVAL);
         match (idle, periodic) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -435,8 +479,8 @@ impl<'o> Server<'o> {
                 self.close(i, EndReason::IdleTimeout);
             }
         }
-        if let Some(limiter) = &mut self.limiter {
-            limiter.sweep(now);
+        if self.config.udp_rate.is_some() {
+            self.control.sweep_limiter(now);
         }
         self.report_drops(false);
     }
@@ -492,11 +536,7 @@ impl<'o> Server<'o> {
             self.stats.accepted += 1;
             let details = self.observer.details();
             let peer = details.then(|| describe_peer(&socket, &peer_addr));
-            if self
-                .config
-                .max_conns
-                .is_some_and(|max| self.open_conns >= max)
-            {
+            if !self.control.take_slot(self.config.max_conns) {
                 self.stats.rejected += 1;
                 if let Some(peer) = &peer {
                     let name = self.listener_name(listener).to_string();
@@ -508,6 +548,7 @@ impl<'o> Server<'o> {
                 continue; // dropping `socket` closes it at once
             }
             if socket.set_nonblocking(true).is_err() {
+                self.control.release_slot();
                 continue;
             }
             if peer_addr.is_ipv4() || peer_addr.is_ipv6() {
@@ -530,6 +571,7 @@ impl<'o> Server<'o> {
             };
             if registered.is_err() {
                 self.slab.remove(conn_index);
+                self.control.release_slot();
                 continue;
             }
             self.open_conns += 1;
@@ -556,6 +598,7 @@ impl<'o> Server<'o> {
             .registry()
             .deregister(&mut SourceFd(&served.conn.socket.as_raw_fd()));
         self.open_conns -= 1;
+        self.control.release_slot();
         self.stats.bytes_in += served.conn.bytes_in;
         self.stats.bytes_out += served.conn.bytes_out;
         if reason == EndReason::Completed {
@@ -636,8 +679,8 @@ impl<'o> Server<'o> {
                     self.note_drop(listener, reason, from.as_ref(), now)
                 }
                 Received::Echo(len, from) => {
-                    if let Some(limiter) = &mut self.limiter {
-                        if !limiter.allow(&from, now) {
+                    if let Some(limit) = self.config.udp_rate {
+                        if !self.control.allow_datagram(limit, &from, now) {
                             self.note_drop(listener, DropReason::RateLimited, Some(&from), now);
                             continue;
                         }
