@@ -1,0 +1,919 @@
+//! `echokit send` against `echokit serve` (and against hand-written broken
+//! peers), the real binary over real sockets: payload sizes on every
+//! transport, the message forms, every exit code of SPEC §5 with its exact
+//! stderr line, and the repeat (`--count`), `--json` and `-v` outputs.
+//!
+//! Tests named `issue2_…` pin what issue 2 (the foundation) asked for.
+
+mod common;
+
+use std::io::Write;
+use std::net::{TcpListener, UdpSocket};
+use std::os::unix::net::UnixListener;
+use std::time::Duration;
+
+use common::*;
+
+/// A `--timeout` short enough to keep the suite fast, long enough for loopback.
+const SHORT: &str = "300ms";
+
+// ---------------------------------------------------------------------------
+// Payloads on every transport
+// ---------------------------------------------------------------------------
+
+/// The classroom bug: a client that stops at a "short read" hangs on a message
+/// whose length is a multiple of the buffer size. With `--buffer-size 8` on
+/// both sides, 8, 16 and 64 bytes must come back and the client must exit.
+#[test]
+fn issue2_one_byte_and_exact_multiples_of_the_buffer_size_on_every_transport() {
+    let dir = temp_dir();
+    for t in transports(|_| true) {
+        // A datagram server's buffer is also its largest datagram: 64, so the
+        // largest payload fits exactly.
+        let server_buffer = if t.is_stream() { "8" } else { "64" };
+        let server = Server::on(t, dir.path(), &["--buffer-size", server_buffer]);
+        let addr = server.addr(0);
+        for len in [1usize, 8, 16, 64] {
+            let payload = random_bytes(len, len as u64);
+            send(&["--buffer-size", "8", &addr], &payload, STEP).assert_echo(&payload);
+        }
+    }
+}
+
+/// `echokit send ADDR <f | cmp - f` holds for 4 MiB of random bytes: more than
+/// the socket buffers hold, so a client that did not write and read at once
+/// would deadlock.
+#[test]
+fn issue2_four_mib_of_random_bytes_through_stdin_come_back_byte_for_byte() {
+    let dir = temp_dir();
+    let payload = random_bytes(4 << 20, 4);
+    for t in transports(Transport::is_stream) {
+        let server = Server::on(t, dir.path(), &[]);
+        send(&[&server.addr(0)], &payload, STEP).assert_echo(&payload);
+    }
+}
+
+#[test]
+fn issue2_largest_udp_datagrams_round_trip_whole() {
+    let dir = temp_dir();
+    for (t, max) in [(Transport::Udp4, 65_507), (Transport::Udp6, 65_527)] {
+        if let Some(why) = t.unavailable() {
+            eprintln!("skipping {}: {why}", t.name());
+            continue;
+        }
+        let server = Server::on(t, dir.path(), &[]);
+        let payload = random_bytes(max, max as u64);
+        send(&[&server.addr(0)], &payload, STEP).assert_echo(&payload);
+    }
+}
+
+/// SPEC §3: Unix datagrams carry more than UDP's 65,507 bytes.
+#[test]
+fn unix_datagrams_larger_than_udp_allows_round_trip_whole() {
+    let dir = temp_dir();
+    let payload = random_bytes(100_000, 100);
+    for t in transports(|t| !t.is_stream() && !t.is_inet()) {
+        let server = Server::on(t, dir.path(), &["--buffer-size", "128KiB"]);
+        send(&[&server.addr(0)], &payload, STEP).assert_echo(&payload);
+    }
+}
+
+#[test]
+fn issue2_a_datagram_one_byte_over_the_maximum_exits_2_naming_the_limit() {
+    let dir = temp_dir();
+    for (t, max) in [(Transport::Udp4, 65_507), (Transport::Udp6, 65_527)] {
+        if let Some(why) = t.unavailable() {
+            eprintln!("skipping {}: {why}", t.name());
+            continue;
+        }
+        let server = Server::on(t, dir.path(), &[]);
+        let payload = random_bytes(max + 1, 1);
+        let name = if t == Transport::Udp4 { "udp4" } else { "udp6" };
+        send(&[&server.addr(0)], &payload, STEP).assert_error(
+            2,
+            &format!(
+                "echokit: message is {} bytes; a {name} datagram carries at most {max} bytes",
+                max + 1
+            ),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What is sent: MESSAGE words, -n, --file, stdin
+// ---------------------------------------------------------------------------
+
+#[test]
+fn issue2_message_words_are_joined_by_spaces_plus_a_newline_on_every_transport() {
+    let dir = temp_dir();
+    let words = [
+        "This",
+        "is",
+        "a",
+        "fancy",
+        "message,",
+        "containing",
+        "über-important",
+        "information",
+    ];
+    let want = "This is a fancy message, containing über-important information\n";
+    for t in transports(|_| true) {
+        let server = Server::on(t, dir.path(), &[]);
+        let addr = server.addr(0);
+        let mut args = vec![addr.as_str()];
+        args.extend(words);
+        send(&args, b"ignored stdin", STEP).assert_echo(want.as_bytes());
+    }
+}
+
+#[test]
+fn dash_n_omits_the_newline() {
+    let dir = temp_dir();
+    for t in transports(|_| true) {
+        let server = Server::on(t, dir.path(), &[]);
+        send(&["-n", &server.addr(0), "no", "newline"], b"", STEP).assert_echo(b"no newline");
+    }
+}
+
+#[test]
+fn file_sends_the_file_byte_for_byte() {
+    let dir = temp_dir();
+    for t in transports(|_| true) {
+        let len = if t.is_stream() { 300_000 } else { 1000 };
+        let payload = random_bytes(len, 7);
+        let file = dir
+            .path()
+            .join(format!("payload-{}", t.name().replace(' ', "-")));
+        std::fs::write(&file, &payload).expect("write payload file");
+        let server = Server::on(t, dir.path(), &[]);
+        let file = file.display().to_string();
+        send(&["--file", &file, &server.addr(0)], b"", STEP).assert_echo(&payload);
+        send(&["-f", &file, &server.addr(0)], b"", STEP).assert_echo(&payload);
+    }
+}
+
+/// SPEC §4: empty input is a valid exchange — exit 0, nothing printed.
+#[test]
+fn issue2_empty_stdin_exits_0_and_prints_nothing_on_every_transport() {
+    let dir = temp_dir();
+    for t in transports(|_| true) {
+        let server = Server::on(t, dir.path(), &[]);
+        send(&[&server.addr(0)], b"", STEP).assert_echo(b"");
+    }
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_one_error_line() {
+    let dir = temp_dir();
+    let server = Server::on(Transport::Tcp4, dir.path(), &[]);
+    let missing = dir.path().join("missing");
+    let missing = missing.display().to_string();
+    // SPEC §5 does not name this case; a file the user named that cannot be
+    // read is bad input: exit 2, before any connection is made.
+    send(&["--file", &missing, &server.addr(0)], b"", STEP).assert_error(
+        2,
+        &format!("echokit: cannot read {missing}: no such file or directory"),
+    );
+}
+
+#[test]
+fn send_to_colon_port_means_localhost() {
+    let dir = temp_dir();
+    let server = Server::on(Transport::Tcp4, dir.path(), &[]);
+    let addr = format!(":{}", server.port(0));
+    send(&[&addr, "hi"], b"", STEP).assert_echo(b"hi\n");
+}
+
+// ---------------------------------------------------------------------------
+// Exit 1: the echo differs or ends early
+// ---------------------------------------------------------------------------
+
+const HELLO: &[u8] = b"hello world\n";
+
+#[test]
+fn issue2_an_echo_with_one_byte_changed_exits_1_naming_the_offset_and_both_bytes() {
+    let peer = FakePeer::tcp(|mut s| {
+        let mut got = read_until_eof(&mut s);
+        got[4] = b'O';
+        s.write_all(&got).expect("write the bad echo");
+    });
+    let addr = peer.addr_text();
+    let run = send(&[&addr], HELLO, STEP);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "echokit: echo from {addr} differs at byte 4: sent 0x6f ('o'), received 0x4f ('O')\n"
+        ),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        HELLO.starts_with(&run.stdout) && run.stdout.len() <= 4,
+        "only verified bytes may reach stdout\n{}",
+        run.describe()
+    );
+    peer.finish();
+}
+
+#[test]
+fn issue2_an_echo_that_ends_early_exits_1_with_the_count() {
+    let peer = FakePeer::tcp(|mut s| {
+        let got = read_until_eof(&mut s);
+        s.write_all(&got[..5]).expect("write half the echo");
+        // Dropping the stream sends a FIN: the echo ends after 5 bytes.
+    });
+    let addr = peer.addr_text();
+    let run = send(&[&addr], HELLO, STEP);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "echokit: echo from {addr} ended early: 5 of 12 bytes came back (connection closed by the peer)\n"
+        ),
+        "{}",
+        run.describe()
+    );
+    assert_same_bytes(&run.stdout, &HELLO[..5], &run.describe());
+    peer.finish();
+}
+
+#[test]
+fn issue2_a_reset_instead_of_the_echo_exits_1() {
+    let peer = FakePeer::tcp(|mut s| {
+        read_until_eof(&mut s);
+        reset_on_drop(&s);
+    });
+    let addr = peer.addr_text();
+    send(&[&addr], HELLO, STEP).assert_error(
+        1,
+        &format!(
+            "echokit: echo from {addr} ended early: 0 of 12 bytes came back (connection reset by peer)"
+        ),
+    );
+    peer.finish();
+}
+
+/// SPEC §4: "including a reset mid-exchange" — the peer resets while the client
+/// is still writing a payload larger than the socket buffers.
+#[test]
+fn issue2_a_reset_mid_exchange_exits_1() {
+    let peer = FakePeer::tcp(|mut s| {
+        let mut first = [0u8; 1024];
+        std::io::Read::read_exact(&mut s, &mut first).expect("read the first KiB");
+        reset_on_drop(&s);
+    });
+    let addr = peer.addr_text();
+    let payload = random_bytes(8 << 20, 8);
+    let run = send(&[&addr], &payload, STEP);
+    run.assert_code(1);
+    let prefix = format!("echokit: echo from {addr} ended early: 0 of ");
+    assert!(
+        run.stderr.starts_with(&prefix)
+            && (run
+                .stderr
+                .ends_with(" bytes came back (connection reset by peer)\n")
+                || run.stderr.ends_with(" bytes came back (broken pipe)\n"))
+            && run.stderr.lines().count() == 1,
+        "want one line {prefix}N bytes came back (connection reset by peer)\n{}",
+        run.describe()
+    );
+    peer.finish();
+}
+
+#[test]
+fn an_echo_longer_than_what_was_sent_exits_1() {
+    let peer = FakePeer::tcp(|mut s| {
+        let mut got = read_until_eof(&mut s);
+        got.push(b'!');
+        // One write, so the extra byte arrives with the echo.
+        s.write_all(&got).expect("write the long echo");
+    });
+    let addr = peer.addr_text();
+    let run = send(&[&addr], HELLO, STEP);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "echokit: echo from {addr} is longer than what was sent: an extra byte at offset 12\n"
+        ),
+        "{}",
+        run.describe()
+    );
+    peer.finish();
+}
+
+// ---------------------------------------------------------------------------
+// Exit 2: bad addresses and bad flags
+// ---------------------------------------------------------------------------
+
+#[test]
+fn issue2_bad_addresses_exit_2_naming_the_bad_part() {
+    for (args, line) in bad_addresses() {
+        let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
+        full.push("hi");
+        send(&full, b"", STEP).assert_error(2, &line);
+    }
+}
+
+#[test]
+fn bad_flags_exit_2_with_one_line_and_a_usage_hint() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--bogus", "127.0.0.1:1"],
+            "echokit: unexpected argument '--bogus' found",
+        ),
+        (
+            &[],
+            "echokit: the following required arguments were not provided:",
+        ),
+        (
+            &["--timeout", "soon", "127.0.0.1:1", "x"],
+            "echokit: invalid value 'soon' for '--timeout <DURATION>': expected number at 0 (durations look like 500ms, 2s, 1m30s)",
+        ),
+        (
+            &["--buffer-size", "0", "127.0.0.1:1", "x"],
+            "echokit: invalid value '0' for '--buffer-size <SIZE>': size must be at least 1 byte",
+        ),
+        (
+            &["-4", "-6", "127.0.0.1:1", "x"],
+            "echokit: the argument '-4' cannot be used with '-6'",
+        ),
+        (
+            &["--file", "/etc/hostname", "127.0.0.1:1", "x"],
+            "echokit: the argument '--file <PATH>' cannot be used with '[MESSAGE]...'",
+        ),
+    ];
+    for (args, line) in cases {
+        let run = send(args, b"", STEP);
+        run.assert_first_line(2, line);
+        assert!(run.stdout.is_empty(), "{}", run.describe());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Exit 3: could not connect
+// ---------------------------------------------------------------------------
+
+#[test]
+fn issue2_a_refused_tcp_port_exits_3() {
+    let port = free_tcp_port("127.0.0.1");
+    let addr = format!("127.0.0.1:{port}");
+    send(&[&addr, "hi"], b"", STEP).assert_error(
+        3,
+        &format!(
+            "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
+        ),
+    );
+    if let Some(why) = ipv6_unavailable() {
+        eprintln!("skipping tcp6: {why}");
+        return;
+    }
+    let port = free_tcp_port("::1");
+    let addr = format!("[::1]:{port}");
+    send(&[&addr, "hi"], b"", STEP).assert_error(
+        3,
+        &format!(
+            "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
+        ),
+    );
+}
+
+/// ICMP port unreachable is UDP's "refused" (SPEC §5).
+#[test]
+fn issue2_a_refused_udp_port_exits_3() {
+    let mut addrs = vec![format!("udp:127.0.0.1:{}", free_udp_port("127.0.0.1"))];
+    match ipv6_unavailable() {
+        None => addrs.push(format!("udp:[::1]:{}", free_udp_port("::1"))),
+        Some(why) => eprintln!("skipping udp6: {why}"),
+    }
+    for addr in addrs {
+        send(&["--timeout", "5s", &addr, "hi"], b"", STEP).assert_error(
+            3,
+            &format!(
+                "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
+            ),
+        );
+    }
+}
+
+#[test]
+fn issue2_no_such_socket_file_exits_3() {
+    let dir = temp_dir();
+    let path = dir.path().join("none.sock").display().to_string();
+    send(&[&path, "hi"], b"", STEP).assert_error(
+        3,
+        &format!("echokit: cannot connect to {path}: no such socket file"),
+    );
+    let gram = format!("unixgram:{path}");
+    send(&[&gram, "hi"], b"", STEP).assert_error(
+        3,
+        &format!("echokit: cannot connect to {gram}: no such socket file"),
+    );
+}
+
+/// A refused connect to a path says which of the two usual causes it is.
+#[test]
+fn a_stale_socket_file_or_a_non_socket_is_named_on_connect() {
+    let dir = temp_dir();
+    let stale = dir.path().join("stale.sock");
+    drop(UnixListener::bind(&stale).expect("bind"));
+    let stale = stale.display().to_string();
+    send(&[&stale, "hi"], b"", STEP).assert_error(
+        3,
+        &format!(
+            "echokit: cannot connect to {stale}: connection refused (a stale socket file: no process accepts on it)"
+        ),
+    );
+    let file = dir.path().join("plain.txt");
+    std::fs::write(&file, "not a socket").expect("write");
+    let file = file.display().to_string();
+    send(&[&file, "hi"], b"", STEP).assert_error(
+        3,
+        &format!(
+            "echokit: cannot connect to {file}: not a socket (something else is at that path)"
+        ),
+    );
+}
+
+/// The longest usable path (107 bytes) parses; nothing is there, so exit 3, not 2.
+#[test]
+fn a_path_of_exactly_107_bytes_is_valid() {
+    let path = format!("/tmp/{}", "b".repeat(102));
+    assert_eq!(path.len(), 107);
+    send(&[&path, "hi"], b"", STEP).assert_error(
+        3,
+        &format!("echokit: cannot connect to {path}: no such socket file"),
+    );
+}
+
+#[test]
+fn an_abstract_name_nobody_serves_exits_3() {
+    if let Some(why) = Transport::Abstract.unavailable() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let name = abstract_name();
+    for addr in [name.clone(), format!("unixgram:{name}")] {
+        send(&[&addr, "hi"], b"", STEP).assert_error(
+            3,
+            &format!(
+                "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
+            ),
+        );
+    }
+}
+
+#[test]
+fn the_wrong_socket_type_exits_3_with_a_hint() {
+    let dir = temp_dir();
+    let stream = Server::on(Transport::Unix, dir.path(), &[]);
+    let path = stream.addr(0).trim_start_matches("unix:").to_string();
+    let gram = format!("unixgram:{path}");
+    send(&[&gram, "hi"], b"", STEP).assert_error(
+        3,
+        &format!(
+            "echokit: cannot connect to {gram}: protocol wrong type for socket (is it a stream or a datagram socket? try with or without -u)"
+        ),
+    );
+}
+
+/// SPEC §5: permission denied is exit 3: a socket file served with
+/// `--mode 000`. Root passes every permission check, so as root the client
+/// runs as `nobody`.
+#[test]
+fn issue2_permission_denied_on_a_socket_file_exits_3() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod 755 the temp dir");
+    let path = dir.path().join("private.sock").display().to_string();
+    let server = Server::start(&["--mode", "000", &path], 1);
+    assert_eq!(server.addr(0), format!("unix:{path}"));
+    let mut cmd = echokit_unprivileged(dir.path());
+    cmd.args(["send", &path, "hi"]);
+    run_cmd(cmd, b"", STEP).assert_error(
+        3,
+        &format!("echokit: cannot connect to {path}: permission denied"),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Exit 4: timed out
+// ---------------------------------------------------------------------------
+
+#[test]
+fn issue2_a_tcp_peer_that_accepts_but_never_echoes_times_out_with_exit_4() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The peer accepts, then hands the connection over unread.
+    let peer = FakePeer::tcp(move |s| {
+        let _ = tx.send(s);
+    });
+    let addr = peer.addr_text();
+    let run = send(&["--timeout", SHORT, &addr, "hello"], b"", STEP);
+    let held = rx.recv_timeout(STEP).expect("the peer accepted");
+    run.assert_error(
+        4,
+        &format!("echokit: timed out waiting for the echo from {addr} (0 of 6 bytes came back)"),
+    );
+    assert!(
+        run.elapsed >= Duration::from_millis(250) && run.elapsed < Duration::from_secs(3),
+        "--timeout 300ms took {:?}\n{}",
+        run.elapsed,
+        run.describe()
+    );
+    drop(held);
+    peer.finish();
+}
+
+/// `--connect-timeout` (and `--timeout`, which covers the connect too): a
+/// listener whose accept queue is full drops new SYNs, so connect hangs.
+#[test]
+fn issue2_a_connect_that_hangs_times_out_with_exit_4() {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    listener
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .expect("addr")
+                .into(),
+        )
+        .expect("bind");
+    listener.listen(0).expect("listen with a backlog of 0");
+    let addr = listener
+        .local_addr()
+        .expect("addr")
+        .as_socket()
+        .expect("inet");
+    // Fill the accept queue (nobody accepts): one connection completes, the next SYN is dropped.
+    let first = std::net::TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("first connect");
+    let second = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    second.set_nonblocking(true).expect("nonblocking");
+    let _ = second.connect(&addr.into()); // EINPROGRESS: left hanging
+    let text = addr.to_string();
+    for flag in ["--connect-timeout", "--timeout"] {
+        let run = send(&[flag, SHORT, &text, "hi"], b"", STEP);
+        run.assert_error(4, &format!("echokit: timed out connecting to {text}"));
+        assert!(
+            run.elapsed >= Duration::from_millis(250) && run.elapsed < Duration::from_secs(3),
+            "{flag} 300ms took {:?}",
+            run.elapsed
+        );
+    }
+    drop((first, second, listener));
+}
+
+/// Nobody accepts: the kernel completes the handshake into the backlog.
+#[test]
+fn a_tcp_listener_that_never_accepts_times_out_with_exit_4() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    send(&["--timeout", SHORT, &addr, "hello"], b"", STEP).assert_error(
+        4,
+        &format!("echokit: timed out waiting for the echo from {addr} (0 of 6 bytes came back)"),
+    );
+    drop(listener);
+}
+
+#[test]
+fn a_unix_peer_that_never_echoes_times_out_with_exit_4() {
+    let dir = temp_dir();
+    let path = dir.path().join("mute.sock");
+    let listener = UnixListener::bind(&path).expect("bind");
+    let path = path.display().to_string();
+    send(&["--timeout", SHORT, &path, "hello"], b"", STEP).assert_error(
+        4,
+        &format!("echokit: timed out waiting for the echo from {path} (0 of 6 bytes came back)"),
+    );
+    drop(listener);
+}
+
+#[test]
+fn issue2_a_udp_peer_that_never_answers_times_out_with_exit_4() {
+    let mute = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = format!("udp:{}", mute.local_addr().expect("addr"));
+    let run = send(&["--timeout", SHORT, &addr, "hello"], b"", STEP);
+    run.assert_code(4);
+    let prefix = format!("echokit: timed out waiting for the echo from {addr} (no reply to ");
+    assert!(
+        run.stderr.starts_with(&prefix)
+            && (run.stderr.ends_with(" datagrams)\n") || run.stderr.ends_with(" 1 datagram)\n"))
+            && run.stderr.lines().count() == 1,
+        "want one line {prefix}N datagrams)\n{}",
+        run.describe()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.describe());
+    assert!(
+        run.elapsed < Duration::from_secs(3),
+        "--timeout 300ms took {:?}",
+        run.elapsed
+    );
+}
+
+/// `--retries`: a datagram lost once is sent again after the first wait (1 s).
+#[test]
+fn retries_resend_a_lost_datagram() {
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    peer.set_read_timeout(Some(STEP)).expect("timeout");
+    let addr = format!("udp:{}", peer.local_addr().expect("addr"));
+    let handle = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (_, _) = peer.recv_from(&mut buf).expect("the first datagram"); // lost
+        let (n, from) = peer.recv_from(&mut buf).expect("the datagram sent again");
+        peer.send_to(&buf[..n], from).expect("echo");
+        buf[..n].to_vec()
+    });
+    let run = send(&["--retries", "1", &addr, "again"], b"", STEP);
+    run.assert_echo(b"again\n");
+    assert!(
+        run.elapsed >= Duration::from_millis(900),
+        "answered after {:?}, before the first wait ended",
+        run.elapsed
+    );
+    assert_eq!(handle.join().expect("peer thread"), b"again\n");
+}
+
+/// `--retries` documents waits of 1s, 2s, 4s… between datagrams, so within a
+/// 300 ms `--timeout` exactly one datagram may go out.
+#[test]
+fn udp_timeout_shorter_than_the_first_wait_sends_one_datagram() {
+    let mute = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = format!("udp:{}", mute.local_addr().expect("addr"));
+    let run = send(&["--timeout", SHORT, &addr, "hello"], b"", STEP);
+    run.assert_code(4);
+    mute.set_nonblocking(true).expect("nonblocking");
+    let mut buf = [0u8; 64];
+    let mut datagrams = 0;
+    while mute.recv(&mut buf).is_ok() {
+        datagrams += 1;
+    }
+    assert_eq!(datagrams, 1, "datagrams sent\n{}", run.describe());
+    assert!(
+        run.stderr.contains("(no reply to 1 datagram"),
+        "{}",
+        run.describe()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Repeat mode, JSON, -v
+// ---------------------------------------------------------------------------
+
+/// Parses `… time=0.123 ms` into milliseconds.
+fn time_ms(line: &str) -> f64 {
+    let t = line
+        .split("time=")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(" ms"))
+        .unwrap_or_else(|| panic!("no time=… ms in {line:?}"));
+    t.parse()
+        .unwrap_or_else(|e| panic!("bad time {t:?} in {line:?}: {e}"))
+}
+
+#[test]
+fn count_and_interval_print_one_line_per_echo_and_a_ping_summary() {
+    let dir = temp_dir();
+    for t in transports(|t| matches!(t, Transport::Tcp4 | Transport::Udp4 | Transport::Unix)) {
+        let server = Server::on(t, dir.path(), &[]);
+        let addr = server.addr(0);
+        let run = send(
+            &["--count", "3", "--interval", "10ms", &addr, "hello"],
+            b"",
+            STEP,
+        );
+        run.assert_code(0);
+        assert_eq!(run.stderr, "", "{}", run.describe());
+        let out = run.out();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 7, "{}", run.describe());
+        assert_eq!(
+            lines[0],
+            format!("ECHO {addr}: 6 bytes"),
+            "{}",
+            run.describe()
+        );
+        let mut times = Vec::new();
+        for (i, line) in lines[1..4].iter().enumerate() {
+            let seq = i + 1;
+            let want = format!("6 bytes from {addr}: seq={seq} time=");
+            assert!(line.starts_with(&want), "{line:?}\n{}", run.describe());
+            times.push(time_ms(line));
+        }
+        assert_eq!(lines[4], format!("--- {addr} echo statistics ---"));
+        assert!(
+            lines[5].starts_with("3 sent, 3 received, 0% loss, time ") && lines[5].ends_with("ms"),
+            "{}",
+            run.describe()
+        );
+        let stats = lines[6]
+            .strip_prefix("rtt min/avg/max/mdev = ")
+            .and_then(|s| s.strip_suffix(" ms"))
+            .unwrap_or_else(|| panic!("summary line {:?}\n{}", lines[6], run.describe()));
+        let v: Vec<f64> = stats
+            .split('/')
+            .map(|x| x.parse().expect("a number"))
+            .collect();
+        assert_eq!(v.len(), 4, "{}", run.describe());
+        let min = times.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = times.iter().cloned().fold(0.0, f64::max);
+        assert!((v[0] - min).abs() < 0.0015, "min {} vs {min}", v[0]);
+        assert!((v[2] - max).abs() < 0.0015, "max {} vs {max}", v[2]);
+        assert!(v[0] <= v[1] && v[1] <= v[2] && v[3] >= 0.0, "{stats}");
+        // Two 10 ms intervals between three echoes.
+        assert!(
+            run.elapsed >= Duration::from_millis(20),
+            "{:?}",
+            run.elapsed
+        );
+    }
+}
+
+/// `--interval` alone repeats until interrupted; SIGINT then prints the
+/// summary and exits 0, as ping does.
+#[test]
+fn interval_alone_repeats_until_sigint_then_summarises() {
+    let dir = temp_dir();
+    let server = Server::on(Transport::Tcp4, dir.path(), &[]);
+    let addr = server.addr(0);
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["send", "--interval", "10ms", &addr, "hi"]);
+    let mut client = Proc::spawn(cmd);
+    assert_eq!(
+        client.expect_line("the ECHO line"),
+        format!("ECHO {addr}: 3 bytes")
+    );
+    for seq in 1..=3 {
+        let line = client.expect_line("a per-echo line");
+        let want = format!("3 bytes from {addr}: seq={seq} time=");
+        assert!(line.starts_with(&want), "{line:?}\n{}", client.describe());
+    }
+    client.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(client.expect_exit(), 0, "{}", client.describe());
+    let mut rest = Vec::new();
+    while let Some(line) = client.next_line(STEP) {
+        rest.push(line);
+    }
+    let header = format!("--- {addr} echo statistics ---");
+    let at = rest
+        .iter()
+        .position(|l| *l == header)
+        .unwrap_or_else(|| panic!("no summary after SIGINT\n{}", client.describe()));
+    let counts = &rest[at + 1];
+    let sent: u64 = counts
+        .split(" sent, ")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{counts:?}"));
+    assert!(sent >= 3, "{counts:?}");
+    assert!(
+        counts.starts_with(&format!("{sent} sent, {sent} received, 0% loss, time ")),
+        "{counts:?}\n{}",
+        client.describe()
+    );
+    assert!(
+        rest[at + 2].starts_with("rtt min/avg/max/mdev = "),
+        "{rest:?}"
+    );
+    assert_eq!(client.stderr(), "", "{}", client.describe());
+}
+
+#[test]
+fn json_prints_json_lines_and_no_data() {
+    let dir = temp_dir();
+    for t in transports(|t| matches!(t, Transport::Tcp4 | Transport::Udp4 | Transport::Unix)) {
+        let server = Server::on(t, dir.path(), &[]);
+        let addr = server.addr(0);
+        let run = send(&["--json", &addr, "hello"], b"", STEP);
+        run.assert_code(0);
+        let out = run.out();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "one JSON line\n{}", run.describe());
+        let v: serde_json::Value = serde_json::from_str(lines[0])
+            .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", run.describe()));
+        assert_eq!(v["address"], addr.as_str(), "{v}");
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["bytes_sent"], 6, "{v}");
+        assert_eq!(v["bytes_received"], 6, "{v}");
+        assert!(v["rtt_ms"].as_f64().is_some_and(|x| x >= 0.0), "{v}");
+
+        let run = send(
+            &[
+                "--json",
+                "--count",
+                "3",
+                "--interval",
+                "10ms",
+                &addr,
+                "hello",
+            ],
+            b"",
+            STEP,
+        );
+        run.assert_code(0);
+        let values: Vec<serde_json::Value> = run
+            .out()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}\n{}", run.describe()))
+            })
+            .collect();
+        assert_eq!(values.len(), 4, "{}", run.describe());
+        for (i, v) in values[..3].iter().enumerate() {
+            assert_eq!(v["seq"], i as u64 + 1, "{v}");
+            assert_eq!(v["ok"], true, "{v}");
+            assert_eq!(v["bytes"], 6, "{v}");
+            assert!(v["rtt_ms"].as_f64().is_some(), "{v}");
+        }
+        let summary = &values[3];
+        assert_eq!(summary["address"], addr.as_str(), "{summary}");
+        assert_eq!(summary["sent"], 3, "{summary}");
+        assert_eq!(summary["received"], 3, "{summary}");
+        assert_eq!(summary["loss_percent"].as_f64(), Some(0.0), "{summary}");
+        for key in ["min", "avg", "max", "mdev"] {
+            assert!(
+                summary["rtt_ms"][key].as_f64().is_some(),
+                "{key}: {summary}"
+            );
+        }
+    }
+}
+
+/// The classroom demo: with `-v --buffer-size 8` every received chunk is shown.
+#[test]
+fn verbose_with_buffer_size_8_shows_each_received_chunk() {
+    let dir = temp_dir();
+    let payload = b"0123456789abcdefghij"; // 20 bytes: 8 + 8 + 4 at most per read
+    for t in transports(|t| t.is_stream()) {
+        let server = Server::on(t, dir.path(), &["--buffer-size", "8"]);
+        let addr = server.addr(0);
+        let run = send(&["-v", "--buffer-size", "8", &addr], payload, STEP);
+        run.assert_code(0);
+        assert_same_bytes(&run.stdout, payload, &run.describe());
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        let (last, chunks) = lines.split_last().expect("some stderr");
+        assert!(
+            last.starts_with(&format!("echokit: 20 bytes echoed by {addr} in "))
+                && last.ends_with(" ms"),
+            "{}",
+            run.describe()
+        );
+        let mut joined = String::new();
+        for line in chunks {
+            let rest = line
+                .strip_prefix("echokit: received ")
+                .unwrap_or_else(|| panic!("{line:?}\n{}", run.describe()));
+            let (n, text) = rest.split_once(" bytes: ").expect("N bytes: \"…\"");
+            let n: usize = n.parse().expect("a count");
+            let text = text.trim_matches('"');
+            assert!(
+                (1..=8).contains(&n),
+                "a chunk of {n} bytes\n{}",
+                run.describe()
+            );
+            assert_eq!(text.len(), n, "{line:?}");
+            joined.push_str(text);
+        }
+        assert!(chunks.len() >= 3, "{}", run.describe());
+        assert_eq!(joined.as_bytes(), payload, "{}", run.describe());
+    }
+}
+
+/// SPEC §2: `send` tries each address a name resolves to, in order. Served on
+/// the last address of `localhost` only, the earlier ones are refused first.
+#[test]
+fn send_tries_each_resolved_address_of_localhost() {
+    use std::net::ToSocketAddrs;
+    let mut addrs: Vec<std::net::SocketAddr> = ("localhost", 0)
+        .to_socket_addrs()
+        .expect("resolve localhost")
+        .collect();
+    addrs.dedup();
+    let last = *addrs.last().expect("localhost has an address");
+    if addrs.len() < 2 {
+        eprintln!(
+            "note: localhost resolves only to {last} here, so the fall-through to a second address is not exercised"
+        );
+    }
+    let listen = match last {
+        std::net::SocketAddr::V4(a) => format!("{}:0", a.ip()),
+        std::net::SocketAddr::V6(a) => format!("[{}]:0", a.ip()),
+    };
+    let server = Server::start(&[&listen], 1);
+    let target = format!("localhost:{}", server.port(0));
+    send(&[&target, "hi"], b"", STEP).assert_echo(b"hi\n");
+    // With every address refused, each failure is reported (one line).
+    drop(server);
+    let port = free_tcp_port("127.0.0.1");
+    let target = format!("localhost:{port}");
+    let run = send(&[&target, "hi"], b"", STEP);
+    run.assert_code(3);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.describe());
+    assert!(
+        run.stderr
+            .starts_with(&format!("echokit: cannot connect to {target}: ")),
+        "{}",
+        run.describe()
+    );
+}
