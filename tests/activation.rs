@@ -5,44 +5,36 @@
 //! fork between setting up and exec, which Python's `os` module does plainly;
 //! where python3 is missing these tests say so and skip.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_echokit");
+use common::{BIN, have_program, wait_with_timeout};
 
 fn have_python() -> bool {
-    let ok = Command::new("python3")
-        .arg("-c")
-        .arg("import socket")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = have_program("python3", &["-c", "import socket"]);
     if !ok {
         eprintln!("skipped: python3 is not installed");
     }
     ok
 }
 
-fn wait_output(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{what} did not finish within {limit:?}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
+/// Waits for `child` within `limit` and collects its output; kills it and fails past that.
+fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
+    if wait_with_timeout(&mut child, limit).is_none() {
+        let _ = child.kill();
     }
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.code().is_some(),
+        "{what} did not finish within {limit:?}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 #[test]

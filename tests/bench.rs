@@ -2,56 +2,27 @@
 //! `echokit serve`, a server that corrupts the echo, and bad input.
 //! Runs are short (a few hundred milliseconds) and bounded by --duration.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{BIN, Run, Server, run_cmd};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_echokit");
-
-fn run(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn echokit");
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "echokit {args:?} did not finish within {limit:?}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn run(args: &[&str], limit: Duration) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    run_cmd(cmd, b"", limit)
 }
 
-fn describe(args: &[&str], out: &Output) -> String {
-    format!(
-        "echokit {args:?}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json_report(args: &[&str]) -> (Output, Value) {
+fn json_report(args: &[&str]) -> (Run, Value) {
     let out = run(args, Duration::from_secs(20));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let line = text.lines().last().unwrap_or_default().to_string();
+    let line = out.out().lines().last().unwrap_or_default().to_string();
     let value: Value = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(args, &out)));
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", out.describe()));
     (out, value)
 }
 
@@ -59,7 +30,7 @@ fn json_report(args: &[&str]) -> (Output, Value) {
 fn closed_loop_tcp_against_its_own_server() {
     let args = ["bench", "-d", "300ms", "-c", "2", "--json"];
     let (out, r) = json_report(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
+    out.assert_code(0);
     assert!(r["requests"].as_u64().unwrap() > 10, "{r}");
     assert_eq!(r["errors"], 0, "{r}");
     assert_eq!(r["mismatches"], 0, "{r}");
@@ -75,7 +46,7 @@ fn closed_loop_tcp_against_its_own_server() {
 fn closed_loop_udp_against_its_own_server() {
     let args = ["bench", "-u", "-d", "300ms", "-c", "2", "--json"];
     let (out, r) = json_report(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
+    out.assert_code(0);
     assert!(r["address"].as_str().unwrap().starts_with("udp:127.0.0.1:"));
     assert!(r["requests"].as_u64().unwrap() > 10, "{r}");
     assert_eq!(r["mismatches"], 0, "{r}");
@@ -95,7 +66,7 @@ fn request_limit_stops_the_run() {
     ];
     let started = Instant::now();
     let (out, r) = json_report(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
+    out.assert_code(0);
     assert_eq!(r["requests"], 100, "{r}");
     assert!(
         started.elapsed() < Duration::from_secs(8),
@@ -108,7 +79,7 @@ fn open_loop_keeps_its_schedule() {
     // 200 requests/s for 1s: about 200 requests, whatever the server could do.
     let args = ["bench", "--rate", "200", "-d", "1s", "-c", "2", "--json"];
     let (out, r) = json_report(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
+    out.assert_code(0);
     assert_eq!(r["mode"], "open");
     let n = r["requests"].as_u64().unwrap();
     assert!(
@@ -121,7 +92,7 @@ fn open_loop_keeps_its_schedule() {
 fn human_report_has_every_line() {
     let args = ["bench", "-d", "200ms", "-c", "1", "-s", "1KiB"];
     let out = run(&args, Duration::from_secs(20));
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
+    out.assert_code(0);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("1 connections, 1024 bytes per request, closed loop"),
@@ -136,41 +107,15 @@ fn human_report_has_every_line() {
     assert!(text.contains("errors:     0  mismatches: 0"), "{text}");
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn against_an_external_echokit_server() {
-    let mut child = Command::new(BIN)
-        .args(["serve", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let ready = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("ready line within 10s");
-    let addr = ready.trim().to_string();
+    let server = Server::start(&["127.0.0.1:0"], 1);
+    let addr = server.addr(0);
     let args = ["bench", addr.as_str(), "-d", "300ms", "-c", "4", "--json"];
     let (out, r) = json_report(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
+    out.assert_code(0);
     assert_eq!(r["address"], addr.as_str());
     assert!(r["requests"].as_u64().unwrap() > 10, "{r}");
-    drop(server);
 }
 
 #[test]
@@ -199,7 +144,7 @@ fn a_corrupting_server_shows_mismatches_and_exit_1() {
     let addr = format!("127.0.0.1:{port}");
     let args = ["bench", addr.as_str(), "-d", "300ms", "-c", "1", "--json"];
     let (out, r) = json_report(&args);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
+    out.assert_code(1);
     assert!(r["mismatches"].as_u64().unwrap() > 0, "{r}");
     assert_eq!(r["requests"], 0, "{r}");
 }
@@ -215,10 +160,9 @@ fn refused_server_is_exit_3() {
     let addr = format!("127.0.0.1:{port}");
     let args = ["bench", addr.as_str(), "-d", "300ms", "-c", "1"];
     let out = run(&args, Duration::from_secs(20));
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&args, &out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    out.assert_code(3);
     assert_eq!(
-        stderr.trim_end(),
+        out.stderr.trim_end(),
         format!(
             "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
         )
@@ -229,9 +173,9 @@ fn refused_server_is_exit_3() {
 fn oversize_datagram_request_is_a_usage_error() {
     let args = ["bench", "-u", "-s", "70000", "-d", "100ms"];
     let out = run(&args, Duration::from_secs(20));
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&args, &out));
+    out.assert_code(2);
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim_end(),
+        out.stderr.trim_end(),
         "echokit: --size 70000 is larger than a udp4 datagram carries (65507 bytes)"
     );
 }

@@ -85,349 +85,352 @@ pub fn run(
     config: &LoadConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> io::Result<LoadReport> {
-    let mut poll = Poll::new()?;
+    let mut load = Load::new(target, config)?;
     let mut events = Events::with_capacity(1024);
-    let payload: Vec<u8> = (0..config.size).map(|i| b'A' + (i % 58) as u8).collect();
-    let mut buf = vec![0u8; config.buffer_size.max(config.size + 1)];
-    let mut latency =
-        Histogram::<u64>::new_with_bounds(1_000, 3_600_000_000_000, 3).map_err(io::Error::other)?;
-    let mut report = Progress::default();
-    let mut first_error: Option<String> = None;
-
-    let start = Instant::now();
-    // Open loop: each connection's share of the rate, starts spread over one interval.
-    let interval = config
-        .rate
-        .map(|rate| Duration::from_secs_f64(f64::from(config.connections) / rate.max(1) as f64));
-    let mut conns: Vec<LoadConn> = Vec::with_capacity(config.connections as usize);
-    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
-    for i in 0..config.connections as usize {
-        let offset = interval.map_or(Duration::ZERO, |iv| {
-            iv.mul_f64(i as f64 / f64::from(config.connections))
-        });
-        conns.push(LoadConn {
-            socket: None,
-            written: 0,
-            read: 0,
-            in_flight: false,
-            started: start,
-            sent: start,
-            next_due: start + offset,
-        });
-    }
-    let mut connect_error = None;
-    for (i, conn) in conns.iter_mut().enumerate() {
-        if let Err(e) = open(&poll, target, config, conn, i) {
-            report.errors += 1;
-            first_error.get_or_insert_with(|| crate::error::describe(&e));
-            connect_error.get_or_insert(e);
-        }
-    }
-    if conns.iter().all(|c| c.socket.is_none()) {
-        // Not one connection: the system's reason is the answer (exit 3 or 4).
-        return Err(
-            connect_error.unwrap_or_else(|| io::Error::other("no connection could be made"))
-        );
-    }
     let start = Instant::now();
     let end = start + config.duration;
-    for (i, conn) in conns.iter_mut().enumerate() {
-        conn.next_due = start + (conn.next_due - conn.started);
-        match interval {
-            Some(_) => due.push(Reverse((conn.next_due, i))),
-            None => {
-                if conn.socket.is_some() {
-                    begin(
-                        conn,
-                        start,
-                        &payload,
-                        config.kind,
-                        &mut report,
-                        &mut first_error,
-                    );
-                }
-            }
-        }
-    }
+    load.start(start);
     let mut next_tick = start + TICK;
-    let done = |r: &Progress| config.max_requests.is_some_and(|m| r.requests >= m);
-
     loop {
         let now = Instant::now();
-        if now >= end || done(&report) {
+        if now >= end || load.enough() {
             break;
         }
-        // Start every open-loop request that is due on an idle connection.
-        while let Some(Reverse((at, i))) = due.peek().copied() {
-            if at > now {
-                break;
-            }
-            due.pop();
-            let conn = &mut conns[i];
-            if conn.socket.is_none() {
-                continue;
-            }
-            if conn.in_flight {
-                // Still waiting on the last one: it goes as soon as that is back.
-                continue;
-            }
-            let scheduled = conn.next_due;
-            begin(
-                conn,
-                scheduled,
-                &payload,
-                config.kind,
-                &mut report,
-                &mut first_error,
-            );
-            conn.next_due = scheduled + interval.unwrap_or_default();
-            due.push(Reverse((conn.next_due, i)));
-        }
+        load.start_due(now);
         let mut wake = end.min(next_tick);
-        if let Some(Reverse((at, _))) = due.peek() {
+        if let Some(Reverse((at, _))) = load.due.peek() {
             wake = wake.min(*at);
         }
         // epoll_wait sleeps in whole milliseconds: for an open-loop schedule
         // that would add up to 1ms of lateness to every request, so the last
         // millisecond before a due request is spent polling without sleeping.
         let mut wait = wake.saturating_duration_since(now);
-        if interval.is_some() {
+        if load.interval.is_some() {
             wait = wait.saturating_sub(Duration::from_millis(1));
         }
-        match poll.poll(&mut events, Some(wait)) {
+        match load.poll.poll(&mut events, Some(wait)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
         for event in events.iter() {
-            let i = event.token().0;
-            let Some(conn) = conns.get_mut(i) else {
-                continue;
-            };
-            let outcome = drive(
-                conn,
-                &payload,
-                &mut buf,
-                config,
-                &mut latency,
-                &mut report,
-                &mut first_error,
-            );
-            if let Some(next) = outcome {
-                if let (Some(iv), true) = (interval, next) {
-                    // Open loop: the reply came back; is the next request already due?
-                    let now = Instant::now();
-                    if conn.next_due <= now {
-                        let scheduled = conn.next_due;
-                        begin(
-                            conn,
-                            scheduled,
-                            &payload,
-                            config.kind,
-                            &mut report,
-                            &mut first_error,
-                        );
-                        conn.next_due = scheduled + iv;
-                        due.push(Reverse((conn.next_due, i)));
-                    }
-                }
-            } else {
-                // The connection broke: replace it.
-                close(&poll, conn);
-                if Instant::now() < end && open(&poll, target, config, conn, i).is_ok() {
-                    if interval.is_none() {
-                        begin(
-                            conn,
-                            Instant::now(),
-                            &payload,
-                            config.kind,
-                            &mut report,
-                            &mut first_error,
-                        );
-                    } else {
-                        due.push(Reverse((conn.next_due.max(Instant::now()), i)));
-                    }
-                }
-            }
+            load.ready(event.token().0, end);
         }
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + TICK;
-            report.elapsed = now - start;
-            progress(report);
-            // Requests with no answer for --timeout are errors; their connection is replaced.
-            for (i, conn) in conns.iter_mut().enumerate() {
-                if conn.in_flight && now.duration_since(conn.sent) >= config.timeout {
-                    report.errors += 1;
-                    first_error.get_or_insert_with(|| "a request timed out".to_string());
-                    close(&poll, conn);
-                    if open(&poll, target, config, conn, i).is_ok() && interval.is_none() {
-                        begin(
-                            conn,
-                            now,
-                            &payload,
-                            config.kind,
-                            &mut report,
-                            &mut first_error,
-                        );
-                    }
+            load.report.elapsed = now - start;
+            progress(load.report);
+            load.expire(now);
+        }
+    }
+    let elapsed = start.elapsed();
+    load.report.elapsed = elapsed;
+    progress(load.report);
+    Ok(load.finish(elapsed))
+}
+
+/// The state of one run: the connections, their schedule, and the counts.
+struct Load<'a> {
+    poll: Poll,
+    target: &'a SockTarget,
+    config: &'a LoadConfig,
+    payload: Vec<u8>,
+    buf: Vec<u8>,
+    latency: Histogram<u64>,
+    report: Progress,
+    first_error: Option<String>,
+    conns: Vec<LoadConn>,
+    /// Open loop: (when due, connection), earliest first.
+    due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Open loop: each connection's share of the rate.
+    interval: Option<Duration>,
+}
+
+impl<'a> Load<'a> {
+    /// Opens every connection; fails only when not one could be made.
+    fn new(target: &'a SockTarget, config: &'a LoadConfig) -> io::Result<Load<'a>> {
+        let now = Instant::now();
+        let interval = config.rate.map(|rate| {
+            Duration::from_secs_f64(f64::from(config.connections) / rate.max(1) as f64)
+        });
+        let mut load = Load {
+            poll: Poll::new()?,
+            target,
+            config,
+            payload: (0..config.size).map(|i| b'A' + (i % 58) as u8).collect(),
+            buf: vec![0u8; config.buffer_size.max(config.size + 1)],
+            latency: Histogram::<u64>::new_with_bounds(1_000, 3_600_000_000_000, 3)
+                .map_err(io::Error::other)?,
+            report: Progress::default(),
+            first_error: None,
+            conns: Vec::with_capacity(config.connections as usize),
+            due: BinaryHeap::new(),
+            interval,
+        };
+        let mut connect_error = None;
+        for i in 0..config.connections as usize {
+            load.conns.push(LoadConn {
+                socket: None,
+                written: 0,
+                read: 0,
+                in_flight: false,
+                started: now,
+                sent: now,
+                next_due: now,
+            });
+            if let Err(e) = load.open(i) {
+                load.fail(crate::error::describe(&e));
+                connect_error.get_or_insert(e);
+            }
+        }
+        if load.conns.iter().all(|c| c.socket.is_none()) {
+            // Not one connection: the system's reason is the answer (exit 3 or 4).
+            return Err(
+                connect_error.unwrap_or_else(|| io::Error::other("no connection could be made"))
+            );
+        }
+        Ok(load)
+    }
+
+    /// Starts the clock: closed loop sends on every connection, open loop
+    /// spreads the first requests over one interval.
+    fn start(&mut self, start: Instant) {
+        let n = self.conns.len();
+        for i in 0..n {
+            match self.interval {
+                Some(iv) => {
+                    self.conns[i].next_due = start + iv.mul_f64(i as f64 / n as f64);
+                    self.due.push(Reverse((self.conns[i].next_due, i)));
+                }
+                None if self.conns[i].socket.is_some() => self.begin(i, start),
+                None => {}
+            }
+        }
+    }
+
+    fn enough(&self) -> bool {
+        self.config
+            .max_requests
+            .is_some_and(|m| self.report.requests >= m)
+    }
+
+    fn fail(&mut self, reason: String) {
+        self.report.errors += 1;
+        self.first_error.get_or_insert(reason);
+    }
+
+    fn open(&mut self, i: usize) -> io::Result<()> {
+        let c = transport::connect(self.config.kind, self.target, Some(self.config.timeout))?;
+        if matches!(self.target, SockTarget::Inet(_)) && self.config.kind == Kind::Stream {
+            c.socket.set_tcp_nodelay(true)?;
+        }
+        self.poll.registry().register(
+            &mut SourceFd(&c.socket.as_raw_fd()),
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let conn = &mut self.conns[i];
+        conn.socket = Some(c.socket);
+        conn.in_flight = false;
+        conn.written = 0;
+        conn.read = 0;
+        Ok(())
+    }
+
+    fn close(&mut self, i: usize) {
+        let conn = &mut self.conns[i];
+        if let Some(socket) = conn.socket.take() {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&socket.as_raw_fd()));
+        }
+        conn.in_flight = false;
+    }
+
+    /// Closes connection `i` and opens a new one in its place, back on its schedule.
+    fn replace(&mut self, i: usize, now: Instant) {
+        self.close(i);
+        if self.open(i).is_err() {
+            return;
+        }
+        match self.interval {
+            None => self.begin(i, now),
+            Some(_) => {
+                let at = self.conns[i].next_due.max(now);
+                self.due.push(Reverse((at, i)));
+            }
+        }
+    }
+
+    /// Starts a request on connection `i` that counts from `started`.
+    fn begin(&mut self, i: usize, started: Instant) {
+        let conn = &mut self.conns[i];
+        conn.in_flight = true;
+        conn.started = started;
+        conn.sent = Instant::now();
+        conn.written = 0;
+        conn.read = 0;
+        if let Err(e) = self.push(i) {
+            self.fail(crate::error::describe(&e));
+        }
+    }
+
+    /// Open loop: sends connection `i`'s due request, counting from when it
+    /// was due, and puts its next one on the schedule.
+    fn begin_scheduled(&mut self, i: usize) {
+        let scheduled = self.conns[i].next_due;
+        self.begin(i, scheduled);
+        self.conns[i].next_due = scheduled + self.interval.unwrap_or_default();
+        self.due.push(Reverse((self.conns[i].next_due, i)));
+    }
+
+    /// Open loop: starts every request that is due on an idle connection. One
+    /// still waiting on its last reply goes as soon as that is back ([`Load::ready`]).
+    fn start_due(&mut self, now: Instant) {
+        while let Some(Reverse((at, i))) = self.due.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            let conn = &self.conns[i];
+            if conn.socket.is_some() && !conn.in_flight {
+                self.begin_scheduled(i);
+            }
+        }
+    }
+
+    /// Handles readiness on connection `i`.
+    fn ready(&mut self, i: usize, end: Instant) {
+        if i >= self.conns.len() {
+            return;
+        }
+        match self.drive(i) {
+            Some(true) if self.interval.is_some() => {
+                // Open loop: the reply came back; is the next request already due?
+                if self.conns[i].next_due <= Instant::now() {
+                    self.begin_scheduled(i);
+                }
+            }
+            Some(_) => {}
+            None => {
+                // The connection broke: replace it while the run lasts.
+                let now = Instant::now();
+                if now < end {
+                    self.replace(i, now);
+                } else {
+                    self.close(i);
                 }
             }
         }
     }
-    let elapsed = start.elapsed();
-    for conn in conns.iter_mut() {
-        close(&poll, conn);
-    }
-    let _ = &mut poll;
-    report.elapsed = elapsed;
-    progress(report);
-    Ok(LoadReport {
-        requests: report.requests,
-        bytes: report.requests * config.size as u64,
-        errors: report.errors,
-        mismatches: report.mismatches,
-        elapsed,
-        latency,
-        first_error,
-    })
-}
 
-fn open(
-    poll: &Poll,
-    target: &SockTarget,
-    config: &LoadConfig,
-    conn: &mut LoadConn,
-    index: usize,
-) -> io::Result<()> {
-    let c = transport::connect(config.kind, target, Some(config.timeout))?;
-    if matches!(target, SockTarget::Inet(_)) && config.kind == Kind::Stream {
-        c.socket.set_tcp_nodelay(true)?;
-    }
-    poll.registry().register(
-        &mut SourceFd(&c.socket.as_raw_fd()),
-        Token(index),
-        Interest::READABLE | Interest::WRITABLE,
-    )?;
-    conn.socket = Some(c.socket);
-    conn.in_flight = false;
-    conn.written = 0;
-    conn.read = 0;
-    Ok(())
-}
-
-fn close(poll: &Poll, conn: &mut LoadConn) {
-    if let Some(socket) = conn.socket.take() {
-        let _ = poll
-            .registry()
-            .deregister(&mut SourceFd(&socket.as_raw_fd()));
-    }
-    conn.in_flight = false;
-}
-
-/// Starts a request that counts from `started`, and writes what the socket takes.
-fn begin(
-    conn: &mut LoadConn,
-    started: Instant,
-    payload: &[u8],
-    kind: Kind,
-    report: &mut Progress,
-    first_error: &mut Option<String>,
-) {
-    conn.in_flight = true;
-    conn.started = started;
-    conn.sent = Instant::now();
-    conn.written = 0;
-    conn.read = 0;
-    if let Err(e) = push(conn, payload, kind) {
-        report.errors += 1;
-        first_error.get_or_insert_with(|| crate::error::describe(&e));
-    }
-}
-
-/// Writes the rest of the current request.
-fn push(conn: &mut LoadConn, payload: &[u8], kind: Kind) -> io::Result<()> {
-    let Some(socket) = &conn.socket else {
-        return Ok(());
-    };
-    if conn.written < payload.len() {
-        match kind {
-            Kind::Stream => conn.written += write_some(socket, &payload[conn.written..])?,
-            Kind::Datagram => match socket.send(payload) {
-                Ok(_) => conn.written = payload.len(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            },
+    /// Requests with no answer for the timeout are errors; their connection is replaced.
+    fn expire(&mut self, now: Instant) {
+        for i in 0..self.conns.len() {
+            let conn = &self.conns[i];
+            if conn.in_flight && now.duration_since(conn.sent) >= self.config.timeout {
+                self.fail("a request timed out".to_string());
+                self.replace(i, now);
+            }
         }
     }
-    Ok(())
-}
 
-/// Handles readiness on one connection. `Some(true)`: a request completed;
-/// `Some(false)`: nothing completed; `None`: the connection broke.
-fn drive(
-    conn: &mut LoadConn,
-    payload: &[u8],
-    buf: &mut [u8],
-    config: &LoadConfig,
-    latency: &mut Histogram<u64>,
-    report: &mut Progress,
-    first_error: &mut Option<String>,
-) -> Option<bool> {
-    let mut completed = false;
-    let closed_loop = config.rate.is_none();
-    if conn.in_flight {
-        if let Err(e) = push(conn, payload, config.kind) {
-            fail(report, first_error, crate::error::describe(&e));
-            return None;
-        }
-    }
-    loop {
-        let socket = conn.socket.as_ref()?;
-        // A connected datagram socket reads one whole datagram per read (cut to
-        // the buffer, which is larger than a request so a longer reply shows).
-        let n = match read_some(socket, buf) {
-            Ok(ReadOutcome::Data(n)) => n,
-            Ok(ReadOutcome::WouldBlock) => return Some(completed),
-            Ok(ReadOutcome::Eof) if config.kind == Kind::Datagram => 0,
-            Ok(ReadOutcome::Eof) => {
-                fail(report, first_error, "the server closed a connection".into());
-                return None;
-            }
-            Err(e) => {
-                fail(report, first_error, crate::error::describe(&e));
-                return None;
-            }
+    /// Writes the rest of connection `i`'s current request.
+    fn push(&mut self, i: usize) -> io::Result<()> {
+        let conn = &mut self.conns[i];
+        let Some(socket) = &conn.socket else {
+            return Ok(());
         };
-        let expected = &payload[conn.read.min(payload.len())..];
-        let whole_datagram = config.kind == Kind::Datagram && n != payload.len();
-        if !conn.in_flight || n > expected.len() || whole_datagram || buf[..n] != expected[..n] {
-            report.mismatches += 1;
-            first_error.get_or_insert_with(|| "an echo differed from the request".to_string());
-            if config.kind == Kind::Stream {
+        if conn.written < self.payload.len() {
+            match self.config.kind {
+                Kind::Stream => {
+                    conn.written += write_some(socket, &self.payload[conn.written..])?;
+                }
+                Kind::Datagram => match socket.send(&self.payload) {
+                    Ok(_) => conn.written = self.payload.len(),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending and reads every echo that has come back on
+    /// connection `i`. `Some(true)`: a request completed; `Some(false)`:
+    /// nothing completed; `None`: the connection broke.
+    fn drive(&mut self, i: usize) -> Option<bool> {
+        let mut completed = false;
+        if self.conns[i].in_flight {
+            if let Err(e) = self.push(i) {
+                self.fail(crate::error::describe(&e));
                 return None;
             }
-            continue;
         }
-        conn.read += n;
-        if conn.read == payload.len() {
-            let now = Instant::now();
-            let _ = latency.record(
-                now.duration_since(conn.started)
-                    .as_nanos()
-                    .clamp(1_000, 3_600_000_000_000) as u64,
-            );
-            report.requests += 1;
-            conn.in_flight = false;
-            completed = true;
-            if closed_loop && config.max_requests.is_none_or(|m| report.requests < m) {
-                begin(conn, now, payload, config.kind, report, first_error);
+        loop {
+            let conn = &mut self.conns[i];
+            let socket = conn.socket.as_ref()?;
+            // A connected datagram socket reads one whole datagram per read (cut to
+            // the buffer, which is larger than a request so a longer reply shows).
+            let n = match read_some(socket, &mut self.buf) {
+                Ok(ReadOutcome::Data(n)) => n,
+                Ok(ReadOutcome::WouldBlock) => return Some(completed),
+                Ok(ReadOutcome::Eof) if self.config.kind == Kind::Datagram => 0,
+                Ok(ReadOutcome::Eof) => {
+                    self.fail("the server closed a connection".into());
+                    return None;
+                }
+                Err(e) => {
+                    self.fail(crate::error::describe(&e));
+                    return None;
+                }
+            };
+            let expected = &self.payload[conn.read.min(self.payload.len())..];
+            let cut_datagram = self.config.kind == Kind::Datagram && n != self.payload.len();
+            if !conn.in_flight
+                || n > expected.len()
+                || cut_datagram
+                || self.buf[..n] != expected[..n]
+            {
+                self.report.mismatches += 1;
+                self.first_error
+                    .get_or_insert_with(|| "an echo differed from the request".to_string());
+                if self.config.kind == Kind::Stream {
+                    return None;
+                }
+                continue;
+            }
+            conn.read += n;
+            if conn.read == self.payload.len() {
+                let now = Instant::now();
+                let nanos = now.duration_since(conn.started).as_nanos();
+                let _ = self
+                    .latency
+                    .record(nanos.clamp(1_000, 3_600_000_000_000) as u64);
+                self.report.requests += 1;
+                conn.in_flight = false;
+                completed = true;
+                if self.interval.is_none() && !self.enough() {
+                    self.begin(i, now);
+                }
             }
         }
     }
-}
 
-fn fail(report: &mut Progress, first_error: &mut Option<String>, e: String) {
-    report.errors += 1;
-    first_error.get_or_insert(e);
+    fn finish(mut self, elapsed: Duration) -> LoadReport {
+        for i in 0..self.conns.len() {
+            self.close(i);
+        }
+        LoadReport {
+            requests: self.report.requests,
+            bytes: self.report.requests * self.config.size as u64,
+            errors: self.report.errors,
+            mismatches: self.report.mismatches,
+            elapsed,
+            latency: self.latency,
+            first_error: self.first_error,
+        }
+    }
 }
