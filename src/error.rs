@@ -98,6 +98,14 @@ impl Error {
         }
     }
 
+    /// A local I/O failure while doing `what` (exit 1).
+    pub fn io(what: impl Into<String>, source: io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
     /// A timeout while `what` (e.g. "waiting for the echo").
     pub fn timeout(addr: &str, what: impl Into<String>) -> Error {
         Error::Timeout {

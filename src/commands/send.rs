@@ -147,10 +147,7 @@ impl Plan<'_> {
             .by_ref()
             .take(limit as u64 + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::Io {
-                what: "cannot read the input".into(),
-                source: e,
-            })?;
+            .map_err(|e| Error::io("cannot read the input", e))?;
         Ok(bytes)
     }
 
@@ -197,11 +194,8 @@ impl Plan<'_> {
         let conn = self.connect(targets)?;
         let peer = addr::display(self.kind, &conn.peer);
         let started = Instant::now();
-        let mut client =
-            StreamClient::new(conn.socket, self.args.buffer_size).map_err(|e| Error::Io {
-                what: "cannot start the event loop".into(),
-                source: e,
-            })?;
+        let mut client = StreamClient::new(conn.socket, self.args.buffer_size)
+            .map_err(|e| Error::io("cannot start the event loop", e))?;
         let mut sink = self.sink();
         let done = client
             .exchange(source, &mut sink, self.deadline, true)
@@ -278,10 +272,7 @@ impl Plan<'_> {
     }
 
     fn output_error(&self, e: io::Error) -> Error {
-        Error::Io {
-            what: "cannot write to stdout".into(),
-            source: e,
-        }
+        Error::io("cannot write to stdout", e)
     }
 
     fn verify_error(&self, reason: String) -> Error {
@@ -333,14 +324,8 @@ impl Plan<'_> {
                 }
                 err
             }
-            ClientError::Input(e) => Error::Io {
-                what: "cannot read the input".into(),
-                source: e,
-            },
-            ClientError::Poll(e) => Error::Io {
-                what: "event loop failed".into(),
-                source: e,
-            },
+            ClientError::Input(e) => Error::io("cannot read the input", e),
+            ClientError::Poll(e) => Error::io("event loop failed", e),
         }
     }
 
@@ -409,10 +394,7 @@ impl Plan<'_> {
                         .map_err(|e| Error::connect(self.text(), &e))?,
                     self.args.buffer_size,
                 )
-                .map_err(|e| Error::Io {
-                    what: "cannot start the event loop".into(),
-                    source: e,
-                })?,
+                .map_err(|e| Error::io("cannot start the event loop", e))?,
             ),
             Kind::Datagram => None,
         };

@@ -98,10 +98,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         &observer,
         control,
     )
-    .map_err(|e| Error::Io {
-        what: "event loop failed".into(),
-        source: e,
-    })?;
+    .map_err(|e| Error::io("event loop failed", e))?;
     if out.json {
         out.json(&json!({
             "event": "stopped",
@@ -167,10 +164,7 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
         &observer,
         control,
     )
-    .map_err(|e| Error::Io {
-        what: "event loop failed".into(),
-        source: e,
-    })?;
+    .map_err(|e| Error::io("event loop failed", e))?;
     Ok(ExitCode::Success)
 }
 
@@ -220,11 +214,8 @@ fn bind_group(
 
 fn install_signal_handlers(control: Arc<Control>) -> Result<(), Error> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| Error::Io {
-            what: "cannot install signal handlers".into(),
-            source: e,
-        })?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::io("cannot install signal handlers", e))?;
     std::thread::spawn(move || {
         for signal in signals.forever() {
             // SIGHUP is ignored (SPEC §4): a closed terminal does not stop a server.

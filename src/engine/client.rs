@@ -148,12 +148,7 @@ impl StreamClient {
                         pos += n;
                     }
                     Err(e) => {
-                        return Err(ExchangeError::EndedEarly {
-                            received: verifier.received,
-                            sent: verifier.sent,
-                            cause: Some(e),
-                        }
-                        .into());
+                        return Err(verifier.ended_early(Some(e)).into());
                     }
                 }
             }
@@ -169,21 +164,11 @@ impl StreamClient {
                         if input_done && pos == current.len() && verifier.complete() {
                             break;
                         }
-                        return Err(ExchangeError::EndedEarly {
-                            received: verifier.received,
-                            sent: verifier.sent,
-                            cause: None,
-                        }
-                        .into());
+                        return Err(verifier.ended_early(None).into());
                     }
                     Ok(ReadOutcome::WouldBlock) => break,
                     Err(e) => {
-                        return Err(ExchangeError::EndedEarly {
-                            received: verifier.received,
-                            sent: verifier.sent,
-                            cause: Some(e),
-                        }
-                        .into());
+                        return Err(verifier.ended_early(Some(e)).into());
                     }
                 }
             }

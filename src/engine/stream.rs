@@ -272,6 +272,15 @@ impl Verifier {
         Ok(())
     }
 
+    /// The connection ended (EOF, or `cause`) before every byte came back.
+    pub fn ended_early(&self, cause: Option<io::Error>) -> ExchangeError {
+        ExchangeError::EndedEarly {
+            received: self.received,
+            sent: self.sent,
+            cause,
+        }
+    }
+
     /// Whether every byte sent has come back.
     pub fn complete(&self) -> bool {
         self.in_flight.is_empty()
