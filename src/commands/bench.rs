@@ -46,7 +46,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
             let config = config(endpoint.kind);
             check_size(&config, target)?;
             let report = measure(&out, text, target, &config)?;
-            Ok(finish(&out, text, target, &config, &report))
+            Ok(finish(&out, target, &config, &report))
         }
         None => {
             // Our own server on 127.0.0.1:0, on a thread of this process.
@@ -76,7 +76,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
             control.signal();
             let _ = server.join();
             let report = result?;
-            Ok(finish(&out, &name, &local, &config, &report))
+            Ok(finish(&out, &local, &config, &report))
         }
     }
 }
@@ -140,13 +140,7 @@ fn measure(
     })
 }
 
-fn finish(
-    out: &Output,
-    text: &str,
-    target: &SockTarget,
-    config: &LoadConfig,
-    r: &LoadReport,
-) -> ExitCode {
+fn finish(out: &Output, target: &SockTarget, config: &LoadConfig, r: &LoadReport) -> ExitCode {
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     let rps = r.requests as f64 / secs;
     let bps = r.bytes as f64 / secs;
@@ -180,7 +174,6 @@ fn finish(
             "first_error": r.first_error,
         }));
     } else if !out.quiet {
-        let _ = text;
         out.line(&format!(
             "bench {name}: {} connections, {} bytes per request, {mode}, {}",
             config.connections,

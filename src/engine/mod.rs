@@ -426,7 +426,7 @@ impl<'o> Server<'o> {
                 }
             }
         }
-        self.report_drops(true);
+        self.report_drops();
         Ok(self.stats)
     }
 
@@ -482,7 +482,7 @@ impl<'o> Server<'o> {
         if self.config.udp_rate.is_some() {
             self.control.sweep_limiter(now);
         }
-        self.report_drops(false);
+        self.report_drops();
     }
 
     fn handle(&mut self, index: usize, now: Instant) {
@@ -727,11 +727,11 @@ impl<'o> Server<'o> {
             .is_none_or(|at| now.duration_since(at) >= DROP_REPORT_INTERVAL)
         {
             self.last_drop_report = Some(now);
-            self.report_drops(true);
+            self.report_drops();
         }
     }
 
-    fn report_drops(&mut self, _force: bool) {
+    fn report_drops(&mut self) {
         for (listener, reason, count, sender) in std::mem::take(&mut self.drops) {
             let name = self.listener_name(listener).to_string();
             self.observer.event(&Event::Dropped {
