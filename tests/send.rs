@@ -87,15 +87,17 @@ fn issue2_a_datagram_one_byte_over_the_maximum_exits_2_naming_the_limit() {
             continue;
         }
         let server = Server::on(t, dir.path(), &[]);
-        let payload = random_bytes(max + 1, 1);
         let name = if t == Transport::Udp4 { "udp4" } else { "udp6" };
-        send(&[&server.addr(0)], &payload, STEP).assert_error(
-            2,
-            &format!(
-                "echokit: message is {} bytes; a {name} datagram carries at most {max} bytes",
-                max + 1
-            ),
-        );
+        // One byte over, and far over: the message names the real size either way.
+        for len in [max + 1, 100_000] {
+            let payload = random_bytes(len, 1);
+            send(&[&server.addr(0)], &payload, STEP).assert_error(
+                2,
+                &format!(
+                    "echokit: message is {len} bytes; a {name} datagram carries at most {max} bytes"
+                ),
+            );
+        }
     }
 }
 

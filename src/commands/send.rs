@@ -18,6 +18,8 @@ use crate::transport::{self, Connection};
 
 /// Payload of a repeated exchange when there is nothing to send: 56 bytes, as ping.
 const DEFAULT_PING_PAYLOAD: usize = 56;
+/// The most input held in memory for a datagram or a repeated message.
+const MAX_IN_MEMORY: usize = 64 << 20;
 /// Per-echo wait in repeat mode when no --timeout is given.
 const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -135,8 +137,9 @@ impl Plan<'_> {
         Err(failures.into_error(self.text()))
     }
 
-    /// The bytes to send when they are all needed up front (datagrams, repeats).
-    fn payload_in_memory(&self, limit: usize) -> Result<Vec<u8>, Error> {
+    /// The bytes to send when they are all needed up front (datagrams, repeats),
+    /// at most [`MAX_IN_MEMORY`], so a size error can name the real size.
+    fn payload_in_memory(&self) -> Result<Vec<u8>, Error> {
         let source = self.source()?;
         let mut reader: Box<dyn Read> = match source {
             Source::Bytes(bytes) => return Ok(bytes),
@@ -145,9 +148,15 @@ impl Plan<'_> {
         let mut bytes = Vec::new();
         reader
             .by_ref()
-            .take(limit as u64 + 1)
+            .take(MAX_IN_MEMORY as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io("cannot read the input", e))?;
+        if bytes.len() > MAX_IN_MEMORY {
+            return Err(Error::Usage(
+                "the input is over 64MiB; a datagram or a repeated message is held in memory whole"
+                    .to_string(),
+            ));
+        }
         Ok(bytes)
     }
 
@@ -210,7 +219,7 @@ impl Plan<'_> {
             let max = Transport::of(Kind::Datagram, target)
                 .max_datagram()
                 .expect("datagram transports have a maximum");
-            let payload = self.payload_in_memory(max)?;
+            let payload = self.payload_in_memory()?;
             check_datagram_size(payload.len(), max, target)?;
             let conn = match transport::connect(Kind::Datagram, target, None) {
                 Ok(c) => c,
@@ -356,13 +365,7 @@ impl Plan<'_> {
         {
             Vec::new()
         } else {
-            let max = match targets.first() {
-                Some(t) if self.kind == Kind::Datagram => Transport::of(Kind::Datagram, t)
-                    .max_datagram()
-                    .unwrap_or(65_507),
-                _ => 64 << 20,
-            };
-            self.payload_in_memory(max)?
+            self.payload_in_memory()?
         };
         if payload.is_empty() {
             payload = (0..DEFAULT_PING_PAYLOAD)
