@@ -82,18 +82,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         out.ready(&s.name);
     }
 
-    let config = ServerConfig {
-        buffer_size: args.buffer_size,
-        max_conns: args.max_conns,
-        idle_timeout: args.idle_timeout,
-        drain: args.drain,
-        udp_rate: args.udp_rate,
-        count: args.count,
-    };
     let observer = ServeLog { out: &out };
     let stats = engine::serve(
         sockets,
-        config,
+        config(&args),
         usize::from(args.workers),
         &observer,
         control,

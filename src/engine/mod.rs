@@ -283,7 +283,9 @@ pub struct Server<'o> {
     deferred: Vec<usize>,
     stats: Stats,
     open_conns: usize,
-    drops: Vec<(usize, DropReason, u64, String)>,
+    /// Drops not yet reported: (listener, reason, count, last sender). The
+    /// sender is turned into text only when reported, never per datagram.
+    drops: Vec<(usize, DropReason, u64, Option<dgram::Sender>)>,
     last_drop_report: Option<Instant>,
     drain_deadline: Option<Instant>,
     next_sweep: Option<Instant>,
@@ -709,7 +711,7 @@ impl<'o> Server<'o> {
         now: Instant,
     ) {
         self.stats.datagrams_dropped += 1;
-        let sender = dgram::describe_sender(from);
+        let sender = from.cloned();
         match self
             .drops
             .iter_mut()
@@ -738,7 +740,7 @@ impl<'o> Server<'o> {
                 listener: &name,
                 reason,
                 count,
-                last_sender: &sender,
+                last_sender: &dgram::describe_sender(sender.as_ref()),
             });
         }
     }

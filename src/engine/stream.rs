@@ -252,23 +252,30 @@ impl Verifier {
         self.sent += bytes.len() as u64;
     }
 
-    /// Checks bytes just read from the server against what was sent.
+    /// Checks bytes just read from the server against what was sent,
+    /// comparing slices rather than byte by byte (this runs on every chunk).
     pub fn received(&mut self, bytes: &[u8]) -> Result<(), ExchangeError> {
-        for (i, &got) in bytes.iter().enumerate() {
-            let offset = self.received + i as u64;
-            match self.in_flight.pop_front() {
-                Some(want) if want == got => {}
-                Some(want) => {
-                    return Err(ExchangeError::Mismatch {
-                        offset,
-                        sent: want,
-                        received: got,
-                    });
-                }
-                None => return Err(ExchangeError::Longer { offset }),
+        let mut checked = 0;
+        while checked < bytes.len() {
+            let (front, _) = self.in_flight.as_slices();
+            if front.is_empty() {
+                return Err(ExchangeError::Longer {
+                    offset: self.received,
+                });
             }
+            let n = front.len().min(bytes.len() - checked);
+            let got = &bytes[checked..checked + n];
+            if let Some(i) = front[..n].iter().zip(got).position(|(a, b)| a != b) {
+                return Err(ExchangeError::Mismatch {
+                    offset: self.received + i as u64,
+                    sent: front[i],
+                    received: got[i],
+                });
+            }
+            self.in_flight.drain(..n);
+            self.received += n as u64;
+            checked += n;
         }
-        self.received += bytes.len() as u64;
         Ok(())
     }
 
