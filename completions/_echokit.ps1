@@ -30,6 +30,7 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Round-trip payloads through every transport and report PASS/FAIL/SKIP')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure echo latency and throughput against an echo server')
             [CompletionResult]::new('resolve', 'resolve', [CompletionResultType]::ParameterValue, 'Show what getaddrinfo answers for a name')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man pages, or print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -145,12 +146,46 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'echokit;generate' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write echokit.1 and one page per subcommand into DIR')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for SHELL on stdout')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'echokit;generate;man' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'echokit;generate;completions' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'echokit;generate;help' {
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write echokit.1 and one page per subcommand into DIR')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for SHELL on stdout')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'echokit;generate;help;man' {
+            break
+        }
+        'echokit;generate;help;completions' {
+            break
+        }
+        'echokit;generate;help;help' {
+            break
+        }
         'echokit;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve echo on one or more addresses (RFC 862)')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send a message to an echo server and verify the echo')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Round-trip payloads through every transport and report PASS/FAIL/SKIP')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure echo latency and throughput against an echo server')
             [CompletionResult]::new('resolve', 'resolve', [CompletionResultType]::ParameterValue, 'Show what getaddrinfo answers for a name')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man pages, or print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -167,6 +202,17 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             break
         }
         'echokit;help;resolve' {
+            break
+        }
+        'echokit;help;generate' {
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write echokit.1 and one page per subcommand into DIR')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for SHELL on stdout')
+            break
+        }
+        'echokit;help;generate;man' {
+            break
+        }
+        'echokit;help;generate;completions' {
             break
         }
         'echokit;help;help' {

@@ -22,6 +22,9 @@ _echokit() {
             echokit,check)
                 cmd="echokit__subcmd__check"
                 ;;
+            echokit,generate)
+                cmd="echokit__subcmd__generate"
+                ;;
             echokit,help)
                 cmd="echokit__subcmd__help"
                 ;;
@@ -34,11 +37,32 @@ _echokit() {
             echokit,serve)
                 cmd="echokit__subcmd__serve"
                 ;;
+            echokit__subcmd__generate,completions)
+                cmd="echokit__subcmd__generate__subcmd__completions"
+                ;;
+            echokit__subcmd__generate,help)
+                cmd="echokit__subcmd__generate__subcmd__help"
+                ;;
+            echokit__subcmd__generate,man)
+                cmd="echokit__subcmd__generate__subcmd__man"
+                ;;
+            echokit__subcmd__generate__subcmd__help,completions)
+                cmd="echokit__subcmd__generate__subcmd__help__subcmd__completions"
+                ;;
+            echokit__subcmd__generate__subcmd__help,help)
+                cmd="echokit__subcmd__generate__subcmd__help__subcmd__help"
+                ;;
+            echokit__subcmd__generate__subcmd__help,man)
+                cmd="echokit__subcmd__generate__subcmd__help__subcmd__man"
+                ;;
             echokit__subcmd__help,bench)
                 cmd="echokit__subcmd__help__subcmd__bench"
                 ;;
             echokit__subcmd__help,check)
                 cmd="echokit__subcmd__help__subcmd__check"
+                ;;
+            echokit__subcmd__help,generate)
+                cmd="echokit__subcmd__help__subcmd__generate"
                 ;;
             echokit__subcmd__help,help)
                 cmd="echokit__subcmd__help__subcmd__help"
@@ -52,6 +76,12 @@ _echokit() {
             echokit__subcmd__help,serve)
                 cmd="echokit__subcmd__help__subcmd__serve"
                 ;;
+            echokit__subcmd__help__subcmd__generate,completions)
+                cmd="echokit__subcmd__help__subcmd__generate__subcmd__completions"
+                ;;
+            echokit__subcmd__help__subcmd__generate,man)
+                cmd="echokit__subcmd__help__subcmd__generate__subcmd__man"
+                ;;
             *)
                 ;;
         esac
@@ -59,7 +89,7 @@ _echokit() {
 
     case "${cmd}" in
         echokit)
-            opts="-h -V --help --version serve send check bench resolve help"
+            opts="-h -V --help --version serve send check bench resolve generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,8 +198,106 @@ _echokit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        echokit__subcmd__generate)
+            opts="-h --help man completions help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__generate__subcmd__completions)
+            opts="-h --help bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__generate__subcmd__help)
+            opts="man completions help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__generate__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__generate__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__generate__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__generate__subcmd__man)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         echokit__subcmd__help)
-            opts="serve send check bench resolve help"
+            opts="serve send check bench resolve generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,6 +327,48 @@ _echokit() {
         echokit__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__help__subcmd__generate)
+            opts="man completions"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__help__subcmd__generate__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__help__subcmd__generate__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

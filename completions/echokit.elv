@@ -27,6 +27,7 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand check 'Round-trip payloads through every transport and report PASS/FAIL/SKIP'
             cand bench 'Measure echo latency and throughput against an echo server'
             cand resolve 'Show what getaddrinfo answers for a name'
+            cand generate 'Write the man pages, or print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'echokit;serve'= {
@@ -136,12 +137,39 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'echokit;generate'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand man 'Write echokit.1 and one page per subcommand into DIR'
+            cand completions 'Print the completion script for SHELL on stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'echokit;generate;man'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'echokit;generate;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'echokit;generate;help'= {
+            cand man 'Write echokit.1 and one page per subcommand into DIR'
+            cand completions 'Print the completion script for SHELL on stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'echokit;generate;help;man'= {
+        }
+        &'echokit;generate;help;completions'= {
+        }
+        &'echokit;generate;help;help'= {
+        }
         &'echokit;help'= {
             cand serve 'Serve echo on one or more addresses (RFC 862)'
             cand send 'Send a message to an echo server and verify the echo'
             cand check 'Round-trip payloads through every transport and report PASS/FAIL/SKIP'
             cand bench 'Measure echo latency and throughput against an echo server'
             cand resolve 'Show what getaddrinfo answers for a name'
+            cand generate 'Write the man pages, or print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'echokit;help;serve'= {
@@ -153,6 +181,14 @@ set edit:completion:arg-completer[echokit] = {|@words|
         &'echokit;help;bench'= {
         }
         &'echokit;help;resolve'= {
+        }
+        &'echokit;help;generate'= {
+            cand man 'Write echokit.1 and one page per subcommand into DIR'
+            cand completions 'Print the completion script for SHELL on stdout'
+        }
+        &'echokit;help;generate;man'= {
+        }
+        &'echokit;help;generate;completions'= {
         }
         &'echokit;help;help'= {
         }

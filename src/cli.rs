@@ -5,6 +5,8 @@
 //! pages and completions in `man/` and `completions/` are generated from
 //! [`Cli`], so every word here is also documentation.
 
+pub mod man;
+
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -22,7 +24,7 @@ use clap::{Args, Parser, Subcommand};
                   containing '/', @NAME (Linux abstract socket), optionally behind a transport \
                   prefix tcp:, udp:, unix: or unixgram:.",
     after_help = "Exit status: 0 success, 1 echo differed or a check failed, 2 usage error or bad \
-                  address, 3 could not connect, 4 timed out, 5 could not listen."
+                  address, 3 could not connect, 4 timed out, 5 could not listen, 6 internal error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -98,6 +100,14 @@ pub enum Command {
                       name, socket address."
     )]
     Resolve(ResolveArgs),
+    /// Write the man pages, or print a shell completion script
+    #[command(
+        long_about = "Write the man pages (echokit.1 and one page per subcommand) into an existing \
+                      directory, or print the completion script for a shell on stdout: what a \
+                      packager or a cargo install user needs. The files under man/ and \
+                      completions/ in echokit's source are exactly what these print."
+    )]
+    Generate(GenerateArgs),
 }
 
 /// Flags that decide how an address without a prefix is read (SPEC §2).
@@ -295,6 +305,30 @@ pub struct ResolveArgs {
     pub canonname: bool,
     #[command(flatten)]
     pub output: OutputFlags,
+}
+
+/// `echokit generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(subcommand)]
+    pub what: Generate,
+}
+
+/// What `echokit generate` writes.
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// Write echokit.1 and one page per subcommand into DIR
+    Man {
+        /// An existing, writable directory (e.g. man/ or /usr/share/man/man1)
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Print the completion script for SHELL on stdout
+    Completions {
+        /// The shell the script is for
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parses a humantime duration (`500ms`, `2s`, `1m30s`); a bare number is seconds.

@@ -27,5 +27,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Check(args) => commands::check::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Resolve(args) => commands::resolve::run(args),
+        Command::Generate(args) => commands::generate::run(args),
     }
 }

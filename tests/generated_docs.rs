@@ -1,31 +1,40 @@
-//! `man/` and `completions/` are generated from the clap definition
-//! (`echokit::cli::Cli`), and this test fails when the committed files differ
-//! from what the current command line generates (issue 3, items 6 and 7).
+//! `man/` and `completions/` are exactly what `echokit generate` prints
+//! (SPEC §4, issue 9): these tests run the real binary, generate into a
+//! temporary directory, and compare byte for byte with the committed files.
 //!
-//! Regenerate them with:
+//! Regenerate them after a CLI change (and commit the result with it):
 //!
 //! ```sh
 //! ECHOKIT_REGENERATE=1 cargo test --test generated_docs
 //! ```
 //!
-//! Everything is built in memory and compared byte for byte; with
-//! `ECHOKIT_REGENERATE=1` the same bytes are written instead, and files that
-//! no subcommand generates any more are removed. The man pages are
-//! clap_mangen's sections plus the hand-written ones in `tests/docs/`.
+//! which runs the same commands into `man/` and `completions/` instead, and
+//! removes files no command generates any more. By hand, the same is
+//! `echokit generate man man/` and one `echokit generate completions SHELL`
+//! per shell (see the README).
+//!
+//! Also here: `generate`'s own errors (exact stderr line, exit 2, nothing
+//! written), the parts every page must have, and groff's warnings.
 
-mod docs;
+mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use clap::CommandFactory;
-use clap_complete::{Generator, Shell};
-use clap_mangen::Man;
-use echokit::cli::Cli;
+use common::{BIN, Run, STEP, echokit, run_cmd};
 
 /// The one command that brings `man/` and `completions/` up to date.
 const REGENERATE: &str = "ECHOKIT_REGENERATE=1 cargo test --test generated_docs";
+
+/// Each shell `generate completions` takes, and the file name that shell looks for.
+const SHELLS: [(&str, &str); 5] = [
+    ("bash", "echokit.bash"),
+    ("zsh", "_echokit"),
+    ("fish", "echokit.fish"),
+    ("elvish", "echokit.elv"),
+    ("powershell", "_echokit.ps1"),
+];
 
 /// One generated file: its name inside its directory, and its bytes.
 struct Generated {
@@ -41,131 +50,76 @@ fn regenerating() -> bool {
     std::env::var("ECHOKIT_REGENERATE").is_ok_and(|v| v == "1")
 }
 
-/// The command line as the man pages show it: built, so that each subcommand
-/// knows its full name (`echokit-serve`, `echokit serve`), and without clap's
-/// `help` subcommand, which is not a page of its own.
-fn built_command() -> clap::Command {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
-    cmd.build();
-    cmd
-}
-
-/// The names of the subcommands that get a page.
-fn subcommand_names(cmd: &clap::Command) -> Vec<String> {
-    cmd.get_subcommands()
-        .filter(|s| !s.is_hide_set())
-        .map(|s| s.get_name().to_string())
-        .collect()
-}
-
-/// `echokit.1` and one `echokit-NAME.1` per subcommand.
-fn man_pages() -> Vec<Generated> {
-    let cmd = built_command();
-    let all = subcommand_names(&cmd);
-    let mut pages = vec![Generated {
-        name: "echokit.1".into(),
-        bytes: man_page(&cmd, None, &all),
-    }];
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        pages.push(Generated {
-            name: format!("echokit-{}.1", sub.get_name()),
-            bytes: man_page(sub, Some(sub.get_name()), &all),
-        });
-    }
-    pages
-}
-
-/// One page: clap_mangen's sections, with the hand-written ones placed as
-/// man-pages(7) orders them.
-fn man_page(cmd: &clap::Command, subcommand: Option<&str>, all: &[String]) -> Vec<u8> {
-    let title = cmd
-        .get_display_name()
-        .unwrap_or_else(|| cmd.get_name())
-        .to_uppercase();
-    // `.TH` takes the date as its third argument. An empty one would vanish
-    // and shift the source into its place, so it is an explicit `""`; a real
-    // date would make the output differ from day to day.
-    let man = Man::new(cmd.clone())
-        .title(title)
-        .date("\"\"")
-        .manual("General Commands Manual")
-        .source(format!("echokit {}", env!("CARGO_PKG_VERSION")));
-    let mut page = docs::preamble();
-    let part = |render: &dyn Fn(&Man, &mut dyn Write) -> std::io::Result<()>| {
-        let mut buf = Vec::new();
-        render(&man, &mut buf).expect("rendering into memory cannot fail");
-        let text = String::from_utf8(buf).expect("clap_mangen writes UTF-8");
-        docs::strip_preamble(&text)
-    };
-    page.push_str(&part(&|m, w| m.render_title(w)));
-    // Ragged right and no hyphenation: names such as getaddrinfo and
-    // unixgram:/tmp/e.sock must stay whole to be found and copied.
-    // (`.nh` alone is undone by every paragraph macro; the man macros
-    // re-apply the HY register instead.)
-    page.push_str(".ad l\n.nh\n.nr HY 0\n");
-    page.push_str(&part(&|m, w| m.render_name_section(w)));
-    // clap_mangen's synopsis lists every flag without its value
-    // (`[--backlog]`); clap's own usage line is both shorter and right.
-    page.push_str(&docs::synopsis(&cmd.clone().render_usage().to_string()));
-    page.push_str(&part(&|m, w| m.render_description_section(w)));
-    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
-        page.push_str(&part(&|m, w| m.render_options_section(w)));
-    }
-    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
-        page.push_str(&part(&|m, w| m.render_subcommands_section(w)));
-    }
-    // clap_mangen would render `after_help` as "EXTRA"; its one-line exit
-    // status summary is EXIT STATUS here, in full.
-    let hand = docs::page(subcommand, all);
-    for section in &hand.before {
-        page.push_str(&docs::to_roff(section.title, &section.text));
-    }
-    if cmd.get_version().is_some() {
-        page.push_str(&part(&|m, w| m.render_version_section(w)));
-    }
-    for section in &hand.after {
-        page.push_str(&docs::to_roff(section.title, &section.text));
-    }
-    page.into_bytes()
-}
-
-/// The completion scripts, under the names each shell looks for.
-fn completions() -> Vec<Generated> {
-    [
-        Shell::Bash,
-        Shell::Zsh,
-        Shell::Fish,
-        Shell::Elvish,
-        Shell::PowerShell,
-    ]
-    .into_iter()
-    .map(|shell| {
-        let mut cmd = Cli::command();
-        let mut bytes = Vec::new();
-        clap_complete::generate(shell, &mut cmd, "echokit", &mut bytes);
-        Generated {
-            name: shell.file_name("echokit"),
-            bytes,
-        }
-    })
-    .collect()
-}
-
-/// Compares `expected` with `dir`, or writes it there when regenerating.
-/// `ours` tells which files in `dir` this test owns (and may remove).
-fn sync(dir: &str, expected: &[Generated], ours: impl Fn(&str) -> bool) {
-    let path = repo().join(dir);
-    let present: Vec<String> = match std::fs::read_dir(&path) {
+/// The files in `dir` (sorted by name) whose names `ours` accepts.
+fn files_in(dir: &Path, ours: impl Fn(&str) -> bool) -> Vec<Generated> {
+    let mut files: Vec<Generated> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|name| ours(name))
+            .map(|name| Generated {
+                bytes: std::fs::read(dir.join(&name))
+                    .unwrap_or_else(|e| panic!("cannot read {}/{name}: {e}", dir.display())),
+                name,
+            })
             .collect(),
         Err(_) => Vec::new(),
     };
-    let extra: Vec<&String> = present
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
+}
+
+fn is_page(name: &str) -> bool {
+    name.starts_with("echokit") && name.ends_with(".1")
+}
+
+fn is_completion(name: &str) -> bool {
+    name.starts_with("echokit") || name.starts_with("_echokit")
+}
+
+/// What `echokit generate man TMP` writes.
+fn man_pages() -> Vec<Generated> {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path().to_str().expect("utf-8 temp path");
+    let run = echokit(&["generate", "man", dir], b"");
+    run.assert_code(0);
+    assert!(
+        run.stdout.is_empty() && run.stderr.is_empty(),
+        "generate man prints nothing\n{}",
+        run.describe()
+    );
+    // Everything it wrote is a page: nothing else lands in a packager's man1/.
+    let pages = files_in(tmp.path(), |_| true);
+    for page in &pages {
+        assert!(is_page(&page.name), "generate man wrote {}", page.name);
+    }
+    pages
+}
+
+/// What `echokit generate completions SHELL` prints, for every shell.
+fn completions() -> Vec<Generated> {
+    SHELLS
         .iter()
-        .filter(|name| !expected.iter().any(|g| &g.name == *name))
+        .map(|(shell, name)| {
+            let run = echokit(&["generate", "completions", shell], b"");
+            run.assert_code(0);
+            assert!(run.stderr.is_empty(), "{}", run.describe());
+            assert!(!run.stdout.is_empty(), "{}", run.describe());
+            Generated {
+                name: name.to_string(),
+                bytes: run.stdout.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Compares `expected` with the committed `dir`, or writes it there when regenerating.
+fn sync(dir: &str, expected: &[Generated], ours: impl Fn(&str) -> bool) {
+    let path = repo().join(dir);
+    let present = files_in(&path, ours);
+    let extra: Vec<&Generated> = present
+        .iter()
+        .filter(|f| !expected.iter().any(|g| g.name == f.name))
         .collect();
 
     if regenerating() {
@@ -178,39 +132,37 @@ fn sync(dir: &str, expected: &[Generated], ours: impl Fn(&str) -> bool) {
                 eprintln!("wrote {dir}/{}", file.name);
             }
         }
-        for name in extra {
-            std::fs::remove_file(path.join(name))
-                .unwrap_or_else(|e| panic!("cannot remove {dir}/{name}: {e}"));
-            eprintln!("removed {dir}/{name} (no longer generated)");
+        for file in extra {
+            std::fs::remove_file(path.join(&file.name))
+                .unwrap_or_else(|e| panic!("cannot remove {dir}/{}: {e}", file.name));
+            eprintln!("removed {dir}/{} (no longer generated)", file.name);
         }
         return;
     }
 
     let mut problems = Vec::new();
     for file in expected {
-        match std::fs::read(path.join(&file.name)) {
-            Err(_) => problems.push(format!("{dir}/{} is missing", file.name)),
-            Ok(found) if found != file.bytes => problems.push(format!(
+        match present.iter().find(|f| f.name == file.name) {
+            None => problems.push(format!("{dir}/{} is missing", file.name)),
+            Some(found) if found.bytes != file.bytes => problems.push(format!(
                 "{dir}/{} is stale: {}",
                 file.name,
-                first_difference(&file.bytes, &found)
+                first_difference(&file.bytes, &found.bytes)
             )),
-            Ok(_) => {}
+            Some(_) => {}
         }
     }
-    for name in extra {
-        problems.push(format!(
-            "{dir}/{name} is no longer generated by the command line"
-        ));
+    for file in extra {
+        problems.push(format!("{dir}/{} is no longer generated", file.name));
     }
     assert!(
         problems.is_empty(),
-        "{dir}/ does not match what the current command line (src/cli.rs) generates:\n  {}\nRegenerate with:\n  {REGENERATE}\nand commit the result with the CLI change.",
+        "{dir}/ is not what `echokit generate` prints:\n  {}\nRegenerate with:\n  {REGENERATE}\nand commit the result with the CLI change.",
         problems.join("\n  ")
     );
 }
 
-/// Where two texts first part, as the line numbers and both lines.
+/// Where two texts first part, as the line number and both lines.
 fn first_difference(expected: &[u8], found: &[u8]) -> String {
     let expected = String::from_utf8_lossy(expected);
     let found = String::from_utf8_lossy(found);
@@ -232,24 +184,31 @@ fn first_difference(expected: &[u8], found: &[u8]) -> String {
 }
 
 #[test]
-fn man_pages_match_the_command_line() {
-    sync("man", &man_pages(), |name| {
-        name.starts_with("echokit") && name.ends_with(".1")
-    });
+fn committed_man_pages_are_what_generate_man_writes() {
+    sync("man", &man_pages(), is_page);
 }
 
 #[test]
-fn completions_match_the_command_line() {
-    sync("completions", &completions(), |name| {
-        name.starts_with("echokit") || name.starts_with("_echokit")
-    });
+fn committed_completions_are_what_generate_completions_prints() {
+    sync("completions", &completions(), is_completion);
+}
+
+#[test]
+fn generating_twice_gives_the_same_bytes() {
+    let (a, b) = (man_pages(), man_pages());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!(x.name == y.name && x.bytes == y.bytes, "{} differs", x.name);
+    }
 }
 
 #[test]
 fn every_subcommand_has_a_page_with_exit_status_examples_and_see_also() {
     let pages = man_pages();
-    let cmd = built_command();
-    for sub in subcommand_names(&cmd) {
+    let cmd = echokit::cli::man::built_command();
+    let subcommands = echokit::cli::man::subcommand_names(&cmd);
+    assert!(subcommands.iter().any(|s| s == "generate"));
+    for sub in &subcommands {
         assert!(
             pages.iter().any(|p| p.name == format!("echokit-{sub}.1")),
             "no page for {sub}"
@@ -262,63 +221,40 @@ fn every_subcommand_has_a_page_with_exit_status_examples_and_see_also() {
             ".SH SYNOPSIS",
             ".SH \"EXIT STATUS\"",
             ".SH \"SEE ALSO\"",
+            ".SH EXAMPLES",
         ] {
-            assert!(text.contains(heading), "{} lacks {heading}", page.name);
+            assert!(
+                text.contains(heading),
+                "{} lacks {heading}: write it in src/cli/man.rs",
+                page.name
+            );
         }
+        // SPEC §5: every code, 6 (internal error) included.
         assert!(
-            text.contains(".SH EXAMPLES"),
-            "{} lacks EXAMPLES: write them in tests/docs/mod.rs",
+            text.contains(".TP\n6\nInternal error"),
+            "{} lacks exit status 6",
             page.name
         );
-    }
-    let top = String::from_utf8_lossy(&pages[0].bytes).into_owned();
-    for heading in [".SH ADDRESSES", ".SH ENVIRONMENT", ".SH \"JSON OUTPUT\""] {
-        assert!(top.contains(heading), "echokit.1 lacks {heading}");
-    }
-    for see in ["nc", "socat", "ip", "unix", "getaddrinfo"] {
-        assert!(
-            pages
-                .iter()
-                .all(|p| String::from_utf8_lossy(&p.bytes).contains(&format!("\\fB{see}\\fR("))),
-            "a page does not refer to {see}"
-        );
-    }
-}
-
-/// The hand-written text may only name options the command line has, so a
-/// renamed flag cannot leave a man page describing the old one.
-#[test]
-fn hand_written_sections_name_only_real_options() {
-    let cmd = built_command();
-    let mut longs: Vec<String> = Vec::new();
-    let mut stack = vec![&cmd];
-    while let Some(c) = stack.pop() {
-        longs.extend(
-            c.get_arguments()
-                .filter_map(|a| a.get_long())
-                .map(String::from),
-        );
-        stack.extend(c.get_subcommands());
-    }
-    let all = subcommand_names(&cmd);
-    for text in docs::all_text(&all) {
-        for (i, _) in text.match_indices("--") {
-            let rest = &text[i + 2..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .collect();
-            // "--" alone (e.g. the ping summary's "---") is not an option.
-            let name = name.trim_end_matches('-');
-            if name.is_empty() || text[..i].ends_with('-') {
-                continue;
-            }
+        for see in ["nc", "socat", "ip", "unix", "getaddrinfo"] {
             assert!(
-                longs.iter().any(|l| l == name),
-                "the man pages mention --{name}, which no command has"
+                text.contains(&format!("\\fB{see}\\fR(")),
+                "{} does not refer to {see}",
+                page.name
             );
         }
     }
+    let top = pages
+        .iter()
+        .find(|p| p.name == "echokit.1")
+        .expect("echokit.1");
+    let top = String::from_utf8_lossy(&top.bytes);
+    for heading in [".SH ADDRESSES", ".SH ENVIRONMENT", ".SH \"JSON OUTPUT\""] {
+        assert!(top.contains(heading), "echokit.1 lacks {heading}");
+    }
+    assert!(
+        top.contains("echokit\\-generate(1)"),
+        "echokit.1 does not list generate"
+    );
 }
 
 /// `man -l man/echokit.1` must render cleanly: groff with every warning on
@@ -331,25 +267,112 @@ fn man_pages_render_without_groff_warnings() {
         return;
     }
     for page in man_pages() {
-        let mut child = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("groff starts");
-        child
-            .stdin
-            .take()
-            .expect("stdin is piped")
-            .write_all(&page.bytes)
-            .expect("groff reads the page");
-        let out = child.wait_with_output().expect("groff finishes");
-        let warnings = String::from_utf8_lossy(&out.stderr);
+        let mut cmd = Command::new("groff");
+        cmd.args(["-man", "-Tutf8", "-ww", "-z"]);
+        let run = run_cmd(cmd, &page.bytes, STEP);
         assert!(
-            out.status.success() && warnings.is_empty(),
-            "groff warns about {}:\n{warnings}",
-            page.name
+            run.code == 0 && run.stderr.is_empty(),
+            "groff warns about {}:\n{}",
+            page.name,
+            run.stderr
         );
     }
+}
+
+#[test]
+fn top_level_help_lists_generate() {
+    let run = echokit(&["--help"], b"");
+    run.assert_code(0);
+    assert!(
+        run.out()
+            .lines()
+            .any(|l| l.trim_start().starts_with("generate ")),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn an_unknown_shell_is_a_usage_error_naming_the_choices() {
+    let run = echokit(&["generate", "completions", "tcsh"], b"");
+    run.assert_first_line(2, "echokit: invalid value 'tcsh' for '<SHELL>'");
+    assert!(
+        run.stderr
+            .contains("[possible values: bash, elvish, fish, powershell, zsh]"),
+        "{}",
+        run.describe()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.describe());
+}
+
+#[test]
+fn generate_man_into_a_missing_directory_is_a_usage_error() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let missing = tmp.path().join("no").join("man1");
+    let shown = missing.to_str().expect("utf-8 temp path");
+    echokit(&["generate", "man", shown], b"").assert_error(
+        2,
+        &format!("echokit: cannot write man pages to {shown}: no such directory"),
+    );
+    assert!(!tmp.path().join("no").exists());
+}
+
+#[test]
+fn generate_man_into_a_file_is_a_usage_error() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let file = tmp.path().join("man1");
+    std::fs::write(&file, "not a directory").expect("write a file");
+    let shown = file.to_str().expect("utf-8 temp path");
+    echokit(&["generate", "man", shown], b"").assert_error(
+        2,
+        &format!("echokit: cannot write man pages to {shown}: not a directory"),
+    );
+    assert_eq!(
+        std::fs::read(&file).expect("the file is still there"),
+        b"not a directory"
+    );
+}
+
+#[test]
+fn generate_man_into_an_unwritable_directory_writes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o555))
+        .expect("chmod 555");
+    let dir = tmp.path().to_str().expect("utf-8 temp path");
+    let mut cmd = if nix::unistd::Uid::effective().is_root() {
+        // Root passes permission checks through CAP_DAC_OVERRIDE: drop it from
+        // the bounding set, so uid 0 is held to the mode bits (as tests/check.rs does).
+        let drop = ["--bounding-set", "-dac_override,-dac_read_search", "--"];
+        let probe = Command::new("setpriv")
+            .args(drop)
+            .arg("true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !probe.is_ok_and(|s| s.success()) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP generate_man_into_an_unwritable_directory_writes_nothing: root, and setpriv cannot drop CAP_DAC_OVERRIDE here"
+            );
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod back");
+            return;
+        }
+        let mut cmd = Command::new("setpriv");
+        cmd.args(drop).arg(BIN);
+        cmd
+    } else {
+        Command::new(BIN)
+    };
+    cmd.args(["generate", "man", dir]);
+    let run: Run = run_cmd(cmd, b"", STEP);
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod back");
+    run.assert_error(
+        2,
+        &format!("echokit: cannot write man pages to {dir}: permission denied"),
+    );
+    let left = std::fs::read_dir(tmp.path()).expect("list").count();
+    assert_eq!(left, 0, "something was written\n{}", run.describe());
 }

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod generate;
 pub mod resolve;
 pub mod send;
 pub mod serve;

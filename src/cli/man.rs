@@ -1,11 +1,15 @@
-//! The hand-written parts of the man pages, and the small converter that
-//! turns them into roff.
+//! The man pages: the hand-written sections, the small converter that turns
+//! them into roff, and the assembly of each page around what clap_mangen
+//! renders from [`Cli`](super::Cli).
 //!
 //! clap_mangen renders NAME, SYNOPSIS, DESCRIPTION, OPTIONS, SUBCOMMANDS and
-//! VERSION from `echokit::cli`; everything the command line cannot say (the
-//! address grammar, exit status, examples, JSON fields, signals) is written
-//! here. It lives under `tests/` because only `tests/generated_docs.rs` needs
-//! it: the binary never depends on clap_mangen.
+//! VERSION from the clap definition beside this file; everything the command
+//! line cannot say (the address grammar, exit status, examples, JSON fields,
+//! signals) is written here, next to the flags it describes, so a change to
+//! one is seen beside the other. `echokit generate man DIR` writes [`pages`];
+//! `man/` in the repository is exactly that output (tests/generated_docs.rs).
+//! Like the rest of `cli`, this module renders into memory and never touches
+//! a file or stdout.
 //!
 //! The text uses a tiny markup, so it reads as plain prose here and every
 //! roff escape (`\-`, `\(aq`, a leading `.`) is left to the `roff` crate:
@@ -21,7 +25,108 @@
 //!   that would not fit 80 columns indented;
 //! - inline, `` `x` `` is bold (what you type) and `{x}` italic (what you replace).
 
+use std::io::Write;
+
+use clap::CommandFactory;
+use clap_mangen::Man;
 use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
+
+/// One man page: its file name (`echokit-serve.1`) and its bytes.
+pub struct ManPage {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The command line as the man pages show it: built, so that each subcommand
+/// knows its full name (`echokit-serve`, `echokit serve`), and without clap's
+/// `help` subcommand, which is not a page of its own.
+pub fn built_command() -> clap::Command {
+    let mut cmd = super::Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// The names of the subcommands that get a page.
+pub fn subcommand_names(cmd: &clap::Command) -> Vec<String> {
+    cmd.get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .map(|s| s.get_name().to_string())
+        .collect()
+}
+
+/// `echokit.1` and one `echokit-NAME.1` per subcommand: what
+/// `echokit generate man DIR` writes.
+pub fn pages() -> Vec<ManPage> {
+    let cmd = built_command();
+    let all = subcommand_names(&cmd);
+    let mut pages = vec![ManPage {
+        name: "echokit.1".into(),
+        bytes: render(&cmd, None, &all),
+    }];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        pages.push(ManPage {
+            name: format!("echokit-{}.1", sub.get_name()),
+            bytes: render(sub, Some(sub.get_name()), &all),
+        });
+    }
+    pages
+}
+
+/// One page: clap_mangen's sections, with the hand-written ones placed as
+/// man-pages(7) orders them.
+fn render(cmd: &clap::Command, subcommand: Option<&str>, all: &[String]) -> Vec<u8> {
+    let title = cmd
+        .get_display_name()
+        .unwrap_or_else(|| cmd.get_name())
+        .to_uppercase();
+    // `.TH` takes the date as its third argument. An empty one would vanish
+    // and shift the source into its place, so it is an explicit `""`; a real
+    // date would make the output differ from day to day (and from man/).
+    let man = Man::new(cmd.clone())
+        .title(title)
+        .date("\"\"")
+        .manual("General Commands Manual")
+        .source(format!("echokit {}", env!("CARGO_PKG_VERSION")));
+    let mut page = preamble();
+    let part = |render: &dyn Fn(&Man, &mut dyn Write) -> std::io::Result<()>| {
+        let mut buf = Vec::new();
+        render(&man, &mut buf).expect("rendering into memory cannot fail");
+        let text = String::from_utf8(buf).expect("clap_mangen writes UTF-8");
+        strip_preamble(&text)
+    };
+    page.push_str(&part(&|m, w| m.render_title(w)));
+    // Ragged right and no hyphenation: names such as getaddrinfo and
+    // unixgram:/tmp/e.sock must stay whole to be found and copied.
+    // (`.nh` alone is undone by every paragraph macro; the man macros
+    // re-apply the HY register instead.)
+    page.push_str(".ad l\n.nh\n.nr HY 0\n");
+    page.push_str(&part(&|m, w| m.render_name_section(w)));
+    // clap_mangen's synopsis lists every flag without its value
+    // (`[--backlog]`); clap's own usage line is both shorter and right.
+    page.push_str(&synopsis(&cmd.clone().render_usage().to_string()));
+    page.push_str(&part(&|m, w| m.render_description_section(w)));
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        page.push_str(&part(&|m, w| m.render_options_section(w)));
+    }
+    // Only the top page lists subcommands as pages of their own; a nested
+    // subcommand (`generate man`) has no page, so its own page describes it.
+    if subcommand.is_none() {
+        page.push_str(&part(&|m, w| m.render_subcommands_section(w)));
+    }
+    // clap_mangen would render `after_help` as "EXTRA"; its one-line exit
+    // status summary is EXIT STATUS here, in full.
+    let hand = self::page(subcommand, all);
+    for section in &hand.before {
+        page.push_str(&to_roff(section.title, &section.text));
+    }
+    if cmd.get_version().is_some() {
+        page.push_str(&part(&|m, w| m.render_version_section(w)));
+    }
+    for section in &hand.after {
+        page.push_str(&to_roff(section.title, &section.text));
+    }
+    page.into_bytes()
+}
 
 /// One hand-written section: its heading and its text in the markup above.
 pub struct Section {
@@ -135,6 +240,17 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
                 section("SEE ALSO", see_also(Some("resolve"), all)),
             ],
         },
+        Some("generate") => Page {
+            before: vec![
+                section("COMMANDS", GENERATE_COMMANDS),
+                section("EXIT STATUS", EXIT_STATUS),
+                section("ENVIRONMENT", ENVIRONMENT),
+            ],
+            after: vec![
+                section("EXAMPLES", GENERATE_EXAMPLES),
+                section("SEE ALSO", see_also(Some("generate"), all)),
+            ],
+        },
         // A subcommand nobody has written prose for yet still gets the parts
         // every page must have.
         Some(other) => Page {
@@ -156,6 +272,7 @@ pub fn all_text(all: &[String]) -> Vec<String> {
         Some("check"),
         Some("bench"),
         Some("resolve"),
+        Some("generate"),
     ];
     names
         .into_iter()
@@ -277,6 +394,9 @@ Timed out.
 
 : 5
 Could not listen: address in use, privileged port, bad socket directory, a non-socket (a file, a symlink) at the path.
+
+: 6
+Internal error: a failure that is no fault of the input, the peer or the machine's setup, such as the event loop itself failing.
 
 Every error is one line on stderr that names the address and the system's reason, such as `echokit: cannot listen on 127.0.0.1:5000: address in use`.
 "#;
@@ -647,6 +767,35 @@ echokit check --require ipv6,unix --json > transports.jsonl
 ```
 "#;
 
+const GENERATE_COMMANDS: &str = r#"
+: `echokit generate man` {DIR}
+Writes echokit.1 and one page per subcommand (echokit-serve.1, echokit-send.1 and so on) into {DIR}, replacing pages of the same name. {DIR} must exist and be writable: otherwise echokit exits 2 before writing anything, naming the directory and the reason. The pages carry no date, so the same version always writes the same bytes.
+
+: `echokit generate completions` {SHELL}
+Prints the completion script for {SHELL} on stdout: bash, zsh, fish, elvish or powershell. Another name is a usage error (exit 2) that lists these.
+
+The files under man/ and completions/ in echokit's source are exactly what these commands print.
+"#;
+
+const GENERATE_EXAMPLES: &str = r#"
+Install the pages and the completions for one user:
+
+```
+mkdir -p ~/.local/share/man/man1
+echokit generate man ~/.local/share/man/man1
+echokit generate completions bash > ~/.local/share/bash-completion/completions/echokit
+echokit generate completions zsh > ~/.zfunc/_echokit
+echokit generate completions fish > ~/.config/fish/completions/echokit.fish
+```
+
+In a package build, into the staging tree:
+
+```
+install -d "$DESTDIR/usr/share/man/man1"
+echokit generate man "$DESTDIR/usr/share/man/man1"
+```
+"#;
+
 const BENCH_JSON: &str = r#"
 With `--json`, one object when the run ends: `address`, `connections`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds, `errors`, `mismatches` and `first_error`. Exit 1 when there were errors or mismatches.
 "#;
@@ -929,4 +1078,57 @@ pub fn strip_preamble(rendered: &str) -> String {
         .strip_prefix(&preamble())
         .unwrap_or(rendered)
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written text may only name options the command line has, so a
+    /// renamed flag cannot leave a man page describing the old one.
+    #[test]
+    fn hand_written_sections_name_only_real_options() {
+        let cmd = built_command();
+        let mut longs: Vec<String> = Vec::new();
+        let mut stack = vec![&cmd];
+        while let Some(c) = stack.pop() {
+            longs.extend(
+                c.get_arguments()
+                    .filter_map(|a| a.get_long())
+                    .map(String::from),
+            );
+            stack.extend(c.get_subcommands());
+        }
+        let all = subcommand_names(&cmd);
+        for text in all_text(&all) {
+            for (i, _) in text.match_indices("--") {
+                let rest = &text[i + 2..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                // "--" alone (e.g. the ping summary's "---") is not an option.
+                let name = name.trim_end_matches('-');
+                if name.is_empty() || text[..i].ends_with('-') {
+                    continue;
+                }
+                assert!(
+                    longs.iter().any(|l| l == name),
+                    "the man pages mention --{name}, which no command has"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_subcommand_has_written_sections() {
+        let cmd = built_command();
+        for sub in subcommand_names(&cmd) {
+            let page = page(Some(&sub), &subcommand_names(&cmd));
+            assert!(
+                page.after.iter().any(|s| s.title == "EXAMPLES"),
+                "echokit-{sub}(1) has no EXAMPLES in src/cli/man.rs"
+            );
+        }
+    }
 }
