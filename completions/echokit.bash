@@ -165,7 +165,7 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__check)
-            opts="-u -4 -6 -t -v -q -h --require --unix-dir --udp --timeout --buffer-size --json --verbose --quiet --help"
+            opts="-u -4 -6 -t -v -q -h --require --unix-dir --udp --timeout --buffer-size --junit --github --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -188,6 +188,10 @@ _echokit() {
                     return 0
                     ;;
                 --buffer-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

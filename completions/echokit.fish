@@ -70,9 +70,11 @@ complete -c echokit -n "__fish_echokit_using_subcommand check" -l require -d 'Tu
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l unix-dir -d 'Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s t -l timeout -d 'Give up on one transport (all its payloads) after this long' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l buffer-size -d 'Read size of the in-process servers and the clients; stream payloads include exact multiples of it' -r
+complete -c echokit -n "__fish_echokit_using_subcommand check" -l junit -d 'Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s 4 -d 'Resolve names to IPv4 addresses only'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s 6 -d 'Resolve names to IPv6 addresses only'
+complete -c echokit -n "__fish_echokit_using_subcommand check" -l github -d 'GitHub Actions: ::error/::warning lines after the table, a summary table in $GITHUB_STEP_SUMMARY, TRANSPORT=pass|fail|skip lines in $GITHUB_OUTPUT'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l json -d 'Print JSON lines on stdout instead of human-readable text'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s v -l verbose -d 'Say more on stderr (repeat for more)'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s q -l quiet -d 'Say nothing but errors'

@@ -242,6 +242,12 @@ pub struct CheckArgs {
     /// Read size of the in-process servers and the clients; stream payloads include exact multiples of it
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
+    /// Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+    /// GitHub Actions: ::error/::warning lines after the table, a summary table in $GITHUB_STEP_SUMMARY, TRANSPORT=pass|fail|skip lines in $GITHUB_OUTPUT
+    #[arg(long, conflicts_with = "json")]
+    pub github: bool,
     #[command(flatten)]
     pub output: OutputFlags,
 }

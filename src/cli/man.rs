@@ -207,8 +207,12 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
             before: vec![
                 section("ADDRESSES", ADDRESSES),
                 section("JSON OUTPUT", CHECK_JSON),
+                section("CI REPORTS", CHECK_CI),
                 section("EXIT STATUS", EXIT_STATUS),
-                section("ENVIRONMENT", ENVIRONMENT),
+                section(
+                    "ENVIRONMENT",
+                    format!("{ENVIRONMENT}\n\n{CHECK_ENVIRONMENT}"),
+                ),
             ],
             after: vec![
                 section("EXAMPLES", CHECK_EXAMPLES),
@@ -753,18 +757,46 @@ echokit check 127.0.0.1:7 udp:127.0.0.1:7 /run/echo.sock
 
 ## CI
 
-As a GitHub Actions step that fails the job when the runner lacks working IPv6 or Unix sockets:
+As a GitHub Actions step that fails the job when the runner lacks working IPv6 or Unix sockets, with annotations, a job summary and step outputs:
 
 ```
 - name: IPv6 and Unix sockets work
-  run: echokit check --require ipv6,unix
+  id: sockets
+  run: echokit check --github --require ipv6,unix
 ```
 
-In any CI shell, keeping the table as an artifact:
+For GitLab, Jenkins or any tool that reads JUnit XML:
+
+```
+echokit check --require ipv6,unix --junit echokit-check.xml
+```
+
+In any CI shell, keeping the rows as an artifact:
 
 ```
 echokit check --require ipv6,unix --json > transports.jsonl
 ```
+"#;
+
+// Written from src/commands/check/junit.rs and github.rs: keep in step with them.
+const CHECK_CI: &str = r#"
+: `--junit` {FILE}
+Also writes the rows as a JUnit XML report, as GitLab (`artifacts: reports: junit:`), Jenkins and the GitHub test-report actions read it: one `testsuite` named `echokit check` with the counts of tests, failures and skipped rows and the time the whole check took, and one `testcase` per row, named by transport and address (`tcp4 tcp:127.0.0.1:40123`), class name `echokit.check`, its time the round trip of the 1-byte payload in seconds. A FAIL row holds a `failure` element and a SKIP row a `skipped` element, each with the reason as its `message`; a PASS row keeps its reason in `system-out`. {FILE} is created (or truncated) before anything runs, so a path that cannot be written is a usage error (exit 2) that names it and the system's reason; the report is written once every row has run.
+
+: `--github`
+For GitHub Actions. After the table, one workflow command per FAIL and per SKIP row, which the runner turns into annotations:
+
+```flush
+::error title=echokit check::tcp6 tcp:[::1]:0: no ::1 on the loopback interface
+::warning title=echokit check::abstract unix:@echokit-1: not Linux
+```
+
+In the message, % is written %25 and a line break %0D or %0A, as workflow commands want. With `-q` the table is left out but these lines are still printed: `--github` asked for them. It also appends a Markdown table of every row to the file named by GITHUB_STEP_SUMMARY, and one line per transport, {TRANSPORT}`=pass`, `=fail` or `=skip`, to the file named by GITHUB_OUTPUT, so later steps can read `steps.`{id}`.outputs.tcp6`. Where one transport has several rows (two abstract rows, one stream and one datagram), fail wins over pass and pass over skip. A variable that is not set writes nothing; a file that cannot be opened for appending is a usage error (exit 2) before anything runs. `--github` cannot be combined with `--json`: the workflow commands would break the JSON lines.
+"#;
+
+const CHECK_ENVIRONMENT: &str = r#"
+: GITHUB_STEP_SUMMARY, GITHUB_OUTPUT
+With `--github`, the files the Markdown table and the per-transport results are appended to. GitHub Actions sets both; where either is unset, that file is not written.
 "#;
 
 const GENERATE_COMMANDS: &str = r#"

@@ -12,6 +12,7 @@
 
 mod local;
 mod probe;
+mod report;
 mod roundtrip;
 mod server;
 mod table;
@@ -120,6 +121,8 @@ impl Row {
 pub fn run(args: CheckArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
     let required = parse_require(&args.require)?;
+    // --junit and --github files are opened now: one that cannot be written stops us before any row runs.
+    let mut reports = report::Reports::open(&args)?;
     // `_cleanup` lives until every row has run: it removes the temporary socket directory.
     let (rows, _cleanup) = if args.addrs.is_empty() {
         let specs = local::specs(&args);
@@ -145,6 +148,8 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, Error> {
         out.line(&layout.header());
     }
     let mut failed = Vec::new();
+    let started = std::time::Instant::now();
+    let mut finished = Vec::new();
     for row in rows {
         let (transport, kind, address, input) = (
             row.transport.clone(),
@@ -175,7 +180,13 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, Error> {
         if verdict.status == Status::Fail {
             failed.push(format!("{transport} ({address})"));
         }
+        finished.push(report::Finished {
+            transport,
+            address,
+            verdict,
+        });
     }
+    reports.finish(&finished, started.elapsed(), &out)?;
     if failed.is_empty() {
         return Ok(ExitCode::Success);
     }
