@@ -258,7 +258,7 @@ fn every_transport_passes_on_this_machine() {
     let ran = check(&[]);
     ran.expect_code(0);
     let rows = ran.rows();
-    assert_eq!(rows.len(), 9, "{ran}");
+    assert_eq!(rows.len(), 11, "{ran}");
     for (transport, prefix, payloads) in [
         ("tcp4", "tcp:127.0.0.1:", "echoed 1B, 64KiB, 192KiB, "),
         ("udp4", "udp:127.0.0.1:", "echoed 1B, 65507B datagrams"),
@@ -266,6 +266,8 @@ fn every_transport_passes_on_this_machine() {
         ("unixgram", "unixgram:/", "echoed 1B, "),
         ("abstract", "unix:@", "echoed 1B, 64KiB, 192KiB, "),
         ("abstract", "unixgram:@", "echoed 1B, "),
+        ("seqpacket", "seqpacket:/", "echoed 1B, "),
+        ("abstract", "seqpacket:@", "echoed 1B, "),
     ] {
         let row = find(&rows, transport, prefix);
         assert_eq!(row.status, "PASS", "{row:?}{ran}");
@@ -326,7 +328,7 @@ fn json_rows_carry_the_documented_fields() {
     let ran = check(&["--json"]);
     ran.expect_code(0);
     let rows = ran.json();
-    assert_eq!(rows.len(), 9, "{ran}");
+    assert_eq!(rows.len(), 11, "{ran}");
     for row in &rows {
         for field in [
             "transport",
@@ -382,7 +384,7 @@ fn unknown_require_name_is_a_usage_error() {
     ran.expect_code(2);
     assert_eq!(
         ran.stderr,
-        "echokit: unknown --require name \"ipv7\" (expected: ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, abstract, localhost)\n",
+        "echokit: unknown --require name \"ipv7\" (expected: abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram)\n",
         "{ran}"
     );
     assert_eq!(ran.stdout, "", "{ran}");
@@ -431,9 +433,9 @@ fn unix_rows(ran: &Ran) -> Vec<Row> {
     let rows = ran.rows();
     let unix: Vec<Row> = rows
         .into_iter()
-        .filter(|r| r.transport == "unix" || r.transport == "unixgram")
+        .filter(|r| ["unix", "unixgram", "seqpacket"].contains(&r.transport.as_str()))
         .collect();
-    assert_eq!(unix.len(), 2, "{ran}");
+    assert_eq!(unix.len(), 3, "{ran}");
     unix
 }
 
@@ -452,7 +454,7 @@ fn unix_dir_that_does_not_exist_fails() {
         );
     }
     assert!(
-        ran.stderr.starts_with("echokit: 2 checks failed: unix ("),
+        ran.stderr.starts_with("echokit: 3 checks failed: unix ("),
         "{ran}"
     );
 }

@@ -8,21 +8,22 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::addr::{self, Kind, Role, SockTarget, Transport};
+use crate::addr::{self, Role};
 use crate::cli::BenchArgs;
 use crate::engine::load::{self, LoadConfig, LoadReport, Progress};
 use crate::engine::{self, Control, Event, Observer, ServerConfig};
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
 use crate::transport::{self, ListenOptions};
+use crate::transport::{SocketAddress, Transport};
 
 /// Runs `echokit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
     transport::raise_fd_limit();
     let default_kind = super::default_kind(&args.addr_flags);
-    let config = |kind| LoadConfig {
-        kind,
+    let config = |socket_type| LoadConfig {
+        socket_type,
         connections: args.connections,
         size: args.size,
         duration: args.duration,
@@ -43,14 +44,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
             let target = targets
                 .first()
                 .ok_or_else(|| Error::address(text, "resolves to nothing"))?;
-            let config = config(endpoint.kind);
+            let config = config(endpoint.socket_type);
             check_size(&config, target)?;
             let report = measure(&out, text, target, &config)?;
             Ok(finish(&out, target, &config, &report))
         }
         None => {
             // Our own server on 127.0.0.1:0, on a thread of this process.
-            let target = SockTarget::Inet("127.0.0.1:0".parse().expect("a valid literal"));
+            let target = SocketAddress::Inet("127.0.0.1:0".parse().expect("a valid literal"));
             let listener = transport::listen(default_kind, &target, ListenOptions::default())?;
             let local = listener.local.clone();
             let name = listener.display();
@@ -81,19 +82,18 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     }
 }
 
-fn check_size(config: &LoadConfig, target: &SockTarget) -> Result<(), Error> {
+fn check_size(config: &LoadConfig, target: &SocketAddress) -> Result<(), Error> {
     if config.size == 0 {
         return Err(Error::Usage("--size must be at least 1 byte".into()));
     }
-    if config.kind == Kind::Datagram {
-        let transport = Transport::of(Kind::Datagram, target);
-        if let Some(max) = transport.max_datagram() {
-            if config.size > max {
-                return Err(Error::Usage(format!(
-                    "--size {} is larger than a {transport} datagram carries ({max} bytes)",
-                    config.size
-                )));
-            }
+    let transport = Transport::of(config.socket_type, target);
+    if let Some(max) = transport.max_message() {
+        if config.size > max {
+            return Err(Error::Usage(format!(
+                "--size {} is larger than a {transport} {} carries ({max} bytes)",
+                config.size,
+                transport.socket_type().message_noun()
+            )));
         }
     }
     Ok(())
@@ -102,7 +102,7 @@ fn check_size(config: &LoadConfig, target: &SockTarget) -> Result<(), Error> {
 fn measure(
     out: &Output,
     text: &str,
-    target: &SockTarget,
+    target: &SocketAddress,
     config: &LoadConfig,
 ) -> Result<LoadReport, Error> {
     // A live progress line only on a terminal, never in JSON or quiet mode.
@@ -140,12 +140,12 @@ fn measure(
     })
 }
 
-fn finish(out: &Output, target: &SockTarget, config: &LoadConfig, r: &LoadReport) -> ExitCode {
+fn finish(out: &Output, target: &SocketAddress, config: &LoadConfig, r: &LoadReport) -> ExitCode {
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     let rps = r.requests as f64 / secs;
     let bps = r.bytes as f64 / secs;
     let pct = |q: f64| r.latency.value_at_quantile(q);
-    let name = addr::display(config.kind, target);
+    let name = addr::display(config.socket_type, target);
     let mode = match config.rate {
         Some(rate) => format!("open loop at {rate} requests/s"),
         None => "closed loop".to_string(),

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::addr::{self, Kind, Role, SockTarget, Transport};
+use crate::addr::{self, Role};
 use crate::cli::SendArgs;
-use crate::engine::client::{ClientError, DatagramError, Source, StreamClient, datagram_exchange};
+use crate::engine::client::{
+    ClientError, DatagramError, Source, StreamClient, datagram_exchange, message_exchange,
+};
 use crate::engine::stream::ExchangeError;
 use crate::error::{Error, ExitCode, describe};
 use crate::output::{self, Output};
 use crate::transport::{self, Connection};
+use crate::transport::{SocketAddress, SocketType, Transport};
 
 /// Payload of a repeated exchange when there is nothing to send: 56 bytes, as ping.
 const DEFAULT_PING_PAYLOAD: usize = 56;
@@ -31,22 +34,25 @@ pub fn run(args: SendArgs) -> Result<ExitCode, Error> {
     let plan = Plan {
         args: &args,
         out: &out,
-        kind: endpoint.kind,
+        socket_type: endpoint.socket_type,
         deadline: args.timeout.map(|t| Instant::now() + t),
     };
     if args.count.is_some() || args.interval.is_some() {
         return plan.repeat(&targets);
     }
-    match endpoint.kind {
-        Kind::Stream => plan.stream_once(&targets),
-        Kind::Datagram => plan.datagram_once(&targets),
+    match endpoint.socket_type {
+        SocketType::Stream => plan.stream_once(&targets),
+        // The input is read once, before the first address is tried: a
+        // second address must get the same bytes, not what is left of stdin.
+        SocketType::Datagram => plan.datagram_once(&targets, &plan.payload_in_memory()?),
+        SocketType::SeqPacket => plan.message_once(&targets, &plan.payload_in_memory()?),
     }
 }
 
 struct Plan<'a> {
     args: &'a SendArgs,
     out: &'a Output,
-    kind: Kind,
+    socket_type: SocketType,
     deadline: Option<Instant>,
 }
 
@@ -58,7 +64,7 @@ struct Failures {
 }
 
 impl Failures {
-    fn add(&mut self, target: &SockTarget, err: &Error) {
+    fn add(&mut self, target: &SocketAddress, err: &Error) {
         if self.parts.is_empty() {
             self.all_timeouts = true;
         }
@@ -116,7 +122,7 @@ impl Plan<'_> {
     }
 
     /// Connects to the first target that answers, trying each in order.
-    fn connect(&self, targets: &[SockTarget]) -> Result<Connection, Error> {
+    fn connect(&self, targets: &[SocketAddress]) -> Result<Connection, Error> {
         let mut failures = Failures::default();
         for target in targets {
             let timeout = self.connect_timeout();
@@ -124,7 +130,7 @@ impl Plan<'_> {
                 failures.add(target, &Error::timeout(self.text(), "connecting to"));
                 continue;
             }
-            match transport::connect(self.kind, target, timeout) {
+            match transport::connect(self.socket_type, target, timeout) {
                 Ok(conn) => return Ok(conn),
                 Err(e) => {
                     let err = refine_unix_refusal(Error::connect(self.text(), &e), target);
@@ -197,31 +203,73 @@ impl Plan<'_> {
         }
     }
 
-    fn stream_once(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+    fn stream_once(&self, targets: &[SocketAddress]) -> Result<ExitCode, Error> {
         // Open the input first: a bad --file is reported as such, whatever the server.
         let source = self.source()?;
         let conn = self.connect(targets)?;
-        let peer = addr::display(self.kind, &conn.peer);
+        let peer = addr::display(self.socket_type, &conn.peer);
         let started = Instant::now();
-        let mut client = StreamClient::new(conn.socket, self.args.buffer_size)
+        let mut client = StreamClient::new(conn.socket, self.args.buffer_size, true)
             .map_err(|e| Error::io("cannot start the event loop", e))?;
         let mut sink = self.sink();
         let done = client
-            .exchange(source, &mut sink, self.deadline, true)
+            .exchange(source, &mut sink, self.deadline, self.idle_timeout())
             .map_err(|e| self.client_error(e))?;
         self.report_once(&peer, done.sent, started.elapsed());
         Ok(ExitCode::Success)
     }
 
-    fn datagram_once(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+    /// `--idle-timeout`: `0` waits for ever.
+    fn idle_timeout(&self) -> Option<Duration> {
+        Some(self.args.idle_timeout).filter(|t| !t.is_zero())
+    }
+
+    /// SOCK_SEQPACKET: the input as one message on the first address that
+    /// accepts the connection, the same message back, then EOF.
+    fn message_once(&self, targets: &[SocketAddress], payload: &[u8]) -> Result<ExitCode, Error> {
+        if let Some(t) = targets.first() {
+            check_message_size(payload.len(), SocketType::SeqPacket, t)?;
+        }
+        let conn = self.connect(targets)?;
+        let peer = addr::display(self.socket_type, &conn.peer);
+        let wait = self.idle_timeout().unwrap_or(Duration::MAX);
+        match message_exchange(&conn.socket, payload, wait, self.deadline) {
+            Ok((reply, rtt)) => {
+                (self.sink())(&reply).map_err(|e| self.output_error(e))?;
+                self.report_once(&peer, reply.len() as u64, rtt);
+                Ok(ExitCode::Success)
+            }
+            Err(DatagramError::Io(e)) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                Err(Error::Usage(format!(
+                    "message is {} bytes; larger than this {} socket carries ({})",
+                    payload.len(),
+                    Transport::SeqPacket,
+                    describe(&e)
+                )))
+            }
+            Err(DatagramError::TimedOut { .. }) => {
+                let mut err = Error::timeout(self.text(), "waiting for the echo from");
+                if let Error::Timeout { detail, .. } = &mut err {
+                    *detail = match self.idle_timeout() {
+                        Some(idle) => format!(
+                            "no byte moved either way for {}: {} bytes sent, 0 received",
+                            output::duration(idle),
+                            payload.len()
+                        ),
+                        None => format!("{} bytes sent, 0 received", payload.len()),
+                    };
+                }
+                Err(err)
+            }
+            Err(other) => Err(self.datagram_error(other)),
+        }
+    }
+
+    fn datagram_once(&self, targets: &[SocketAddress], payload: &[u8]) -> Result<ExitCode, Error> {
         let mut failures = Failures::default();
         for target in targets {
-            let max = Transport::of(Kind::Datagram, target)
-                .max_datagram()
-                .expect("datagram transports have a maximum");
-            let payload = self.payload_in_memory()?;
-            check_datagram_size(payload.len(), max, target)?;
-            let conn = match transport::connect(Kind::Datagram, target, None) {
+            check_message_size(payload.len(), SocketType::Datagram, target)?;
+            let conn = match transport::connect(SocketType::Datagram, target, None) {
                 Ok(c) => c,
                 Err(e) => {
                     let err = refine_unix_refusal(Error::connect(self.text(), &e), target);
@@ -229,8 +277,8 @@ impl Plan<'_> {
                     continue;
                 }
             };
-            let peer = addr::display(Kind::Datagram, &conn.peer);
-            match datagram_exchange(&conn.socket, &payload, &self.waits(), self.deadline) {
+            let peer = addr::display(SocketType::Datagram, &conn.peer);
+            match datagram_exchange(&conn.socket, payload, &self.waits(), self.deadline) {
                 Ok((reply, rtt)) => {
                     (self.sink())(&reply).map_err(|e| self.output_error(e))?;
                     self.report_once(&peer, reply.len() as u64, rtt);
@@ -333,6 +381,20 @@ impl Plan<'_> {
                 }
                 err
             }
+            ClientError::Idle {
+                idle,
+                received,
+                sent,
+            } => {
+                let mut err = Error::timeout(self.text(), "waiting for the echo from");
+                if let Error::Timeout { detail, .. } = &mut err {
+                    *detail = format!(
+                        "no byte moved either way for {} (--idle-timeout): {sent} bytes sent, {received} received",
+                        output::duration(idle)
+                    );
+                }
+                err
+            }
             ClientError::Input(e) => Error::io("cannot read the input", e),
             ClientError::Poll(e) => Error::io("event loop failed", e),
         }
@@ -356,7 +418,7 @@ impl Plan<'_> {
     }
 
     /// `--count`/`--interval`: ping-like repeated exchanges with per-echo lines and a summary.
-    fn repeat(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+    fn repeat(&self, targets: &[SocketAddress]) -> Result<ExitCode, Error> {
         let interrupted = Arc::new(AtomicBool::new(false));
         let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted));
         let mut payload = if self.args.message.is_empty()
@@ -372,16 +434,11 @@ impl Plan<'_> {
                 .map(|i| b'a' + (i % 26) as u8)
                 .collect();
         }
-        if self.kind == Kind::Datagram {
-            if let Some(t) = targets.first() {
-                let max = Transport::of(Kind::Datagram, t)
-                    .max_datagram()
-                    .unwrap_or(65_507);
-                check_datagram_size(payload.len(), max, t)?;
-            }
+        if let Some(t) = targets.first() {
+            check_message_size(payload.len(), self.socket_type, t)?;
         }
         let conn = self.connect(targets)?;
-        let peer = addr::display(self.kind, &conn.peer);
+        let peer = addr::display(self.socket_type, &conn.peer);
         let per_echo = self.args.timeout.unwrap_or(DEFAULT_PING_TIMEOUT);
         let interval = self.args.interval.unwrap_or(Duration::from_secs(1));
         let count = self.args.count;
@@ -389,17 +446,20 @@ impl Plan<'_> {
             self.out
                 .line(&format!("ECHO {peer}: {} bytes", payload.len()));
         }
-        let mut stream = match self.kind {
-            Kind::Stream => Some(
+        // Byte streams go through the stream client; datagrams and messages
+        // are one send and one receive each.
+        let mut stream = match self.socket_type.keeps_boundaries() {
+            false => Some(
                 StreamClient::new(
                     conn.socket
                         .try_clone()
                         .map_err(|e| Error::connect(self.text(), &e))?,
                     self.args.buffer_size,
+                    false,
                 )
                 .map_err(|e| Error::io("cannot start the event loop", e))?,
             ),
-            Kind::Datagram => None,
+            true => None,
         };
         let mut rtts: Vec<Duration> = Vec::new();
         let mut sent = 0u64;
@@ -418,7 +478,7 @@ impl Plan<'_> {
                             Source::Bytes(payload.clone()),
                             &mut discard,
                             Some(t0 + per_echo),
-                            false,
+                            None,
                         )
                         .map(|_| t0.elapsed())
                         .map_err(|e| self.client_error(e))
@@ -513,9 +573,9 @@ impl Plan<'_> {
 
 /// A refused connect to a socket *path* has two common causes a stranger can
 /// act on: a file that is not a socket, or a socket file nobody serves any more.
-fn refine_unix_refusal(err: Error, target: &SockTarget) -> Error {
+fn refine_unix_refusal(err: Error, target: &SocketAddress) -> Error {
     use std::os::unix::fs::FileTypeExt;
-    let (Error::Connect { addr, reason }, SockTarget::Path(path)) = (&err, target) else {
+    let (Error::Connect { addr, reason }, SocketAddress::Path(path)) = (&err, target) else {
         return err;
     };
     if !reason.starts_with("connection refused") {
@@ -541,14 +601,20 @@ fn no_reply(tries: u32) -> String {
     }
 }
 
-fn check_datagram_size(len: usize, max: usize, target: &SockTarget) -> Result<(), Error> {
-    if len > max {
-        let transport = Transport::of(Kind::Datagram, target);
-        return Err(Error::Usage(format!(
-            "message is {len} bytes; a {transport} datagram carries at most {max} bytes"
-        )));
+/// Datagrams and messages travel whole: input larger than the transport carries is bad input (exit 2).
+fn check_message_size(
+    len: usize,
+    socket_type: SocketType,
+    target: &SocketAddress,
+) -> Result<(), Error> {
+    let transport = Transport::of(socket_type, target);
+    match transport.max_message() {
+        Some(max) if len > max => Err(Error::Usage(format!(
+            "message is {len} bytes; a {transport} {} carries at most {max} bytes",
+            socket_type.message_noun()
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn sleep_unless(flag: &AtomicBool, total: Duration) {

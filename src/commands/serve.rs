@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::addr::{self, Endpoint, Kind, Role, SockTarget};
+use crate::addr::{self, Endpoint, Role};
 use crate::cli::ServeArgs;
+use crate::engine::stream::EndReason;
 use crate::engine::{self, Control, Event, Observer, ServerConfig};
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
+use crate::transport::SocketAddress;
 use crate::transport::{self, ListenOptions, Listener};
 
 /// Where `serve` listens when given no ADDR: loopback only.
@@ -22,7 +24,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     }
     let out = Output::new(args.output);
     transport::raise_fd_limit();
-    let kind = super::default_kind(&args.addr_flags);
+    let socket_type = super::default_kind(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.
     let activated = transport::activated().map_err(|e| match e.kind() {
@@ -40,9 +42,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     // Parse everything first: a typo in the third ADDR binds nothing.
     let endpoints = texts
         .iter()
-        .map(|t| addr::parse(t, kind))
+        .map(|t| addr::parse(t, socket_type))
         .collect::<Result<Vec<_>, _>>()?;
-    if endpoints.iter().any(|e| e.kind == Kind::Datagram) && args.buffer_size < 1 {
+    if endpoints.iter().any(|e| e.socket_type.keeps_boundaries()) && args.buffer_size < 1 {
         return Err(Error::Usage("--buffer-size must be at least 1".into()));
     }
     let options = ListenOptions {
@@ -166,12 +168,12 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
 /// on the other family meanwhile, the whole group is tried again.
 fn bind_group(
     endpoint: &Endpoint,
-    targets: &[SockTarget],
+    targets: &[SocketAddress],
     options: ListenOptions,
 ) -> Result<Vec<Listener>, Error> {
     let port_zero = targets
         .iter()
-        .all(|t| matches!(t, SockTarget::Inet(a) if a.port() == 0));
+        .all(|t| matches!(t, SocketAddress::Inet(a) if a.port() == 0));
     let attempts = if port_zero && targets.len() > 1 { 5 } else { 1 };
     let mut last_error = None;
     for _ in 0..attempts {
@@ -180,12 +182,12 @@ fn bind_group(
         let mut failed = None;
         for target in targets {
             let mut target = target.clone();
-            if let (Some(p), SockTarget::Inet(a)) = (port, &mut target) {
+            if let (Some(p), SocketAddress::Inet(a)) = (port, &mut target) {
                 a.set_port(p);
             }
-            match transport::listen(endpoint.kind, &target, options) {
+            match transport::listen(endpoint.socket_type, &target, options) {
                 Ok(listener) => {
-                    if let SockTarget::Inet(a) = &listener.local {
+                    if let SocketAddress::Inet(a) = &listener.local {
                         port.get_or_insert(a.port());
                     }
                     bound.push(listener);
@@ -258,13 +260,16 @@ impl Observer for ServeLog<'_> {
                         "end": reason.to_string(),
                     }));
                 } else {
-                    out.verbose(
-                        1,
-                        &format!(
-                            "{listener}: {peer}: {bytes_in} bytes in, {bytes_out} bytes out, {}, {reason}",
-                            crate::output::duration(*duration)
-                        ),
+                    let line = format!(
+                        "{listener}: {peer}: {bytes_in} bytes in, {bytes_out} bytes out, {}, {reason}",
+                        crate::output::duration(*duration)
                     );
+                    // SPEC §3: a cut message is logged whatever the verbosity.
+                    if *reason == EndReason::Truncated {
+                        out.note(&line);
+                    } else {
+                        out.verbose(1, &line);
+                    }
                 }
             }
             Event::Rejected { listener, peer } => {

@@ -20,9 +20,9 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
 
-use super::stream::{ReadOutcome, read_some, write_some};
-use crate::addr::{Kind, SockTarget};
+use super::stream::{ReadOutcome, read_message, read_some, write_some};
 use crate::transport;
+use crate::transport::{SocketAddress, SocketType};
 
 /// How often progress is reported and request timeouts are looked for.
 const TICK: Duration = Duration::from_millis(100);
@@ -30,7 +30,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    pub kind: Kind,
+    pub socket_type: SocketType,
     pub connections: u32,
     pub size: usize,
     pub duration: Duration,
@@ -81,7 +81,7 @@ struct LoadConn {
 
 /// Runs the load against `target` until the duration or request count is reached.
 pub fn run(
-    target: &SockTarget,
+    target: &SocketAddress,
     config: &LoadConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> io::Result<LoadReport> {
@@ -133,7 +133,7 @@ pub fn run(
 /// The state of one run: the connections, their schedule, and the counts.
 struct Load<'a> {
     poll: Poll,
-    target: &'a SockTarget,
+    target: &'a SocketAddress,
     config: &'a LoadConfig,
     payload: Vec<u8>,
     buf: Vec<u8>,
@@ -149,7 +149,7 @@ struct Load<'a> {
 
 impl<'a> Load<'a> {
     /// Opens every connection; fails only when not one could be made.
-    fn new(target: &'a SockTarget, config: &'a LoadConfig) -> io::Result<Load<'a>> {
+    fn new(target: &'a SocketAddress, config: &'a LoadConfig) -> io::Result<Load<'a>> {
         let now = Instant::now();
         let interval = config.rate.map(|rate| {
             Duration::from_secs_f64(f64::from(config.connections) / rate.max(1) as f64)
@@ -221,8 +221,14 @@ impl<'a> Load<'a> {
     }
 
     fn open(&mut self, i: usize) -> io::Result<()> {
-        let c = transport::connect(self.config.kind, self.target, Some(self.config.timeout))?;
-        if matches!(self.target, SockTarget::Inet(_)) && self.config.kind == Kind::Stream {
+        let c = transport::connect(
+            self.config.socket_type,
+            self.target,
+            Some(self.config.timeout),
+        )?;
+        if matches!(self.target, SocketAddress::Inet(_))
+            && self.config.socket_type.accepts_connections()
+        {
             c.socket.set_tcp_nodelay(true)?;
         }
         self.poll.registry().register(
@@ -344,15 +350,15 @@ impl<'a> Load<'a> {
             return Ok(());
         };
         if conn.written < self.payload.len() {
-            match self.config.kind {
-                Kind::Stream => {
-                    conn.written += write_some(socket, &self.payload[conn.written..])?;
-                }
-                Kind::Datagram => match socket.send(&self.payload) {
+            if self.config.socket_type.keeps_boundaries() {
+                // One request is one datagram or message: sent whole or not yet.
+                match socket.send(&self.payload) {
                     Ok(_) => conn.written = self.payload.len(),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
-                },
+                }
+            } else {
+                conn.written += write_some(socket, &self.payload[conn.written..])?;
             }
         }
         Ok(())
@@ -374,10 +380,17 @@ impl<'a> Load<'a> {
             let socket = conn.socket.as_ref()?;
             // A connected datagram socket reads one whole datagram per read (cut to
             // the buffer, which is larger than a request so a longer reply shows).
-            let n = match read_some(socket, &mut self.buf) {
+            let boundaries = self.config.socket_type.keeps_boundaries();
+            let read = if boundaries {
+                read_message(socket, &mut self.buf)
+            } else {
+                read_some(socket, &mut self.buf)
+            };
+            let n = match read {
                 Ok(ReadOutcome::Data(n)) => n,
                 Ok(ReadOutcome::WouldBlock) => return Some(completed),
-                Ok(ReadOutcome::Eof) if self.config.kind == Kind::Datagram => 0,
+                // An empty datagram; on a connection, EOF.
+                Ok(ReadOutcome::Eof) if !self.config.socket_type.accepts_connections() => 0,
                 Ok(ReadOutcome::Eof) => {
                     self.fail("the server closed a connection".into());
                     return None;
@@ -388,7 +401,7 @@ impl<'a> Load<'a> {
                 }
             };
             let expected = &self.payload[conn.read.min(self.payload.len())..];
-            let cut_datagram = self.config.kind == Kind::Datagram && n != self.payload.len();
+            let cut_datagram = boundaries && n != self.payload.len();
             if !conn.in_flight
                 || n > expected.len()
                 || cut_datagram
@@ -397,7 +410,7 @@ impl<'a> Load<'a> {
                 self.report.mismatches += 1;
                 self.first_error
                     .get_or_insert_with(|| "an echo differed from the request".to_string());
-                if self.config.kind == Kind::Stream {
+                if self.config.socket_type.accepts_connections() {
                     return None;
                 }
                 continue;

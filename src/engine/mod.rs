@@ -24,8 +24,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::Socket;
 
-use crate::addr::{Kind, SockTarget};
 use crate::transport::{self, SocketFileGuard, platform};
+use crate::transport::{SocketAddress, SocketType};
 use dgram::{DropReason, RateLimiter, Received};
 use stream::{EndReason, Step, StreamConn};
 
@@ -54,7 +54,7 @@ pub struct ServerConfig {
 #[derive(Debug)]
 pub struct ServedSocket {
     pub socket: Socket,
-    pub kind: Kind,
+    pub socket_type: SocketType,
     /// AF_UNIX (paths and abstract names), as opposed to AF_INET/AF_INET6.
     pub unix: bool,
     /// An already connected stream (`--inetd`): echoed as one connection, never accepted on.
@@ -110,6 +110,8 @@ pub struct Stats {
     pub rejected: u64,
     pub datagrams_echoed: u64,
     pub datagrams_dropped: u64,
+    /// Connections closed for a message larger than the buffer (SOCK_SEQPACKET).
+    pub messages_truncated: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
@@ -121,6 +123,7 @@ impl Stats {
         self.rejected += other.rejected;
         self.datagrams_echoed += other.datagrams_echoed;
         self.datagrams_dropped += other.datagrams_dropped;
+        self.messages_truncated += other.messages_truncated;
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
     }
@@ -314,10 +317,10 @@ impl<'o> Server<'o> {
         let mut listening = Vec::with_capacity(sockets.len());
         let mut open_conns = 0;
         for (i, served) in sockets.into_iter().enumerate() {
-            if served.connected && served.kind == Kind::Stream {
+            if served.connected && served.socket_type.accepts_connections() {
                 served.socket.set_nonblocking(true)?;
                 let index = slab.insert(Entry::Stream(Box::new(Served {
-                    conn: StreamConn::new(served.socket, Instant::now()),
+                    conn: StreamConn::new(served.socket, served.socket_type, Instant::now()),
                     listener: i,
                     peer: observer
                         .details()
@@ -336,9 +339,10 @@ impl<'o> Server<'o> {
                 listening.push(None);
                 continue;
             }
-            let entry = match served.kind {
-                Kind::Stream => Entry::Acceptor(i),
-                Kind::Datagram => Entry::Datagram(i),
+            let entry = if served.socket_type.accepts_connections() {
+                Entry::Acceptor(i)
+            } else {
+                Entry::Datagram(i)
             };
             let index = slab.insert(entry);
             register(&poll, &served.socket, index, Interest::READABLE)?;
@@ -557,8 +561,9 @@ impl<'o> Server<'o> {
                 // Echo is latency-bound: never hold a small echo back for Nagle.
                 let _ = socket.set_tcp_nodelay(true);
             }
+            let socket_type = served.socket_type;
             let conn_index = self.slab.insert(Entry::Stream(Box::new(Served {
-                conn: StreamConn::new(socket, now),
+                conn: StreamConn::new(socket, socket_type, now),
                 listener,
                 peer: peer.map(String::into_boxed_str),
             })));
@@ -603,6 +608,9 @@ impl<'o> Server<'o> {
         self.control.release_slot();
         self.stats.bytes_in += served.conn.bytes_in;
         self.stats.bytes_out += served.conn.bytes_out;
+        if reason == EndReason::Truncated {
+            self.stats.messages_truncated += 1;
+        }
         if reason == EndReason::Completed {
             self.stats.completed += 1;
             self.control.completed.fetch_add(1, Ordering::SeqCst);
@@ -749,7 +757,7 @@ impl<'o> Server<'o> {
 /// Peer address for logs; for Unix sockets, the peer's pid/uid/gid (SPEC §4).
 fn describe_peer(socket: &Socket, addr: &socket2::SockAddr) -> String {
     if let Some(inet) = addr.as_socket() {
-        return crate::addr::display_target(&SockTarget::Inet(inet));
+        return crate::addr::display_target(&SocketAddress::Inet(inet));
     }
     match platform::peer_credentials(socket) {
         Some((pid, uid, gid)) => format!("pid={pid} uid={uid} gid={gid}"),
@@ -772,7 +780,7 @@ pub fn serve(
         for s in &sockets {
             copy.push(ServedSocket {
                 socket: s.socket.try_clone()?,
-                kind: s.kind,
+                socket_type: s.socket_type,
                 unix: s.unix,
                 connected: s.connected,
                 name: s.name.clone(),
@@ -811,7 +819,7 @@ pub fn serve(
 pub fn inherited_socket(inherited: transport::Inherited) -> ServedSocket {
     ServedSocket {
         socket: inherited.socket,
-        kind: inherited.kind,
+        socket_type: inherited.socket_type,
         unix: inherited.unix,
         connected: inherited.connected,
         name: inherited.name,
@@ -823,10 +831,10 @@ pub fn served_socket(listener: transport::Listener) -> (ServedSocket, Option<Soc
     let name = listener.display();
     (
         ServedSocket {
-            unix: !matches!(listener.local, SockTarget::Inet(_)),
+            unix: !matches!(listener.local, SocketAddress::Inet(_)),
             connected: false,
             socket: listener.socket,
-            kind: listener.kind,
+            socket_type: listener.socket_type,
             name,
         },
         listener.guard,

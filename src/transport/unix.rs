@@ -11,8 +11,9 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::addr::{Kind, SockTarget, display_target};
+use crate::addr::display_target;
 use crate::error::{Error, describe};
+use crate::transport::{SocketAddress, SocketType};
 
 use super::{ListenOptions, Listener, new_socket, sock_addr};
 
@@ -78,14 +79,14 @@ fn path_reason(path: &Path, err: &io::Error) -> String {
 
 /// Binds a Unix socket file at `path`, replacing a stale one.
 pub(super) fn listen_path(
-    kind: Kind,
+    socket_type: SocketType,
     path: &Path,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
-    clear_stale(kind, path)?;
-    let target = SockTarget::Path(path.to_path_buf());
+    clear_stale(socket_type, path)?;
+    let target = SocketAddress::Path(path.to_path_buf());
     let fail = |e: io::Error| listen_error(path, path_reason(path, &e));
-    let socket = new_socket(kind, &target).map_err(fail)?;
+    let socket = new_socket(socket_type, &target).map_err(fail)?;
     socket
         .bind(&sock_addr(&target).map_err(fail)?)
         .map_err(fail)?;
@@ -94,13 +95,13 @@ pub(super) fn listen_path(
     if let Some(mode) = options.mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail)?;
     }
-    if kind == Kind::Stream {
+    if socket_type.accepts_connections() {
         socket.listen(options.backlog).map_err(fail)?;
     }
     socket.set_nonblocking(true).map_err(fail)?;
     Ok(Listener {
         socket,
-        kind,
+        socket_type,
         local: target,
         guard: Some(guard),
     })
@@ -108,8 +109,8 @@ pub(super) fn listen_path(
 
 /// Binds a Linux abstract name (no file: nothing stale, nothing to remove).
 pub(super) fn listen_abstract(
-    kind: Kind,
-    target: &SockTarget,
+    socket_type: SocketType,
+    target: &SocketAddress,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
     let fail = |e: io::Error| {
@@ -122,17 +123,17 @@ pub(super) fn listen_abstract(
             reason,
         }
     };
-    let socket = new_socket(kind, target).map_err(fail)?;
+    let socket = new_socket(socket_type, target).map_err(fail)?;
     socket
         .bind(&sock_addr(target).map_err(fail)?)
         .map_err(fail)?;
-    if kind == Kind::Stream {
+    if socket_type.accepts_connections() {
         socket.listen(options.backlog).map_err(fail)?;
     }
     socket.set_nonblocking(true).map_err(fail)?;
     Ok(Listener {
         socket,
-        kind,
+        socket_type,
         local: target.clone(),
         guard: None,
     })
@@ -140,7 +141,7 @@ pub(super) fn listen_abstract(
 
 /// Makes room at `path`: nothing there is fine, a stale socket is removed,
 /// a live socket or a non-socket is an error.
-fn clear_stale(kind: Kind, path: &Path) -> Result<(), Error> {
+fn clear_stale(socket_type: SocketType, path: &Path) -> Result<(), Error> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -161,8 +162,9 @@ fn clear_stale(kind: Kind, path: &Path) -> Result<(), Error> {
         ));
     }
     // Probe with a connect: refused means nobody accepts there any more.
-    let target = SockTarget::Path(path.to_path_buf());
-    let probe = new_socket(kind, &target).and_then(|s| s.connect(&sock_addr(&target)?).map(|_| s));
+    let target = SocketAddress::Path(path.to_path_buf());
+    let probe =
+        new_socket(socket_type, &target).and_then(|s| s.connect(&sock_addr(&target)?).map(|_| s));
     match probe {
         Ok(_) => Err(listen_error(
             path,

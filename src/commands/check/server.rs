@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::addr::SockTarget;
 use crate::engine::stream::EndReason;
 use crate::engine::{self, Control, Event, Observer, ServerConfig, Stats};
 use crate::error::describe;
+use crate::transport::SocketAddress;
 use crate::transport::{Listener, SocketFileGuard};
 
 /// How often, and how many times, a stop request is repeated while waiting.
@@ -35,7 +35,10 @@ pub struct LocalServer {
 impl LocalServer {
     /// Serves `listener` with `buffer_size` (also the largest datagram echoed);
     /// returns the server and the address it really listens on.
-    pub fn start(listener: Listener, buffer_size: usize) -> io::Result<(LocalServer, SockTarget)> {
+    pub fn start(
+        listener: Listener,
+        buffer_size: usize,
+    ) -> io::Result<(LocalServer, SocketAddress)> {
         let local = listener.local.clone();
         let (served, file) = engine::served_socket(listener);
         // The guard stays with us, not the Control: if the loop ever failed to
