@@ -387,9 +387,9 @@ fn lookup_host(
             &endpoint.text,
             format!("{name:?} has no address of the requested family"),
         )),
-        Err(e) if e.kind == LookupErrorKind::Unavailable => Err(Error::Connect {
+        Err(e) if e.kind == LookupErrorKind::Unavailable => Err(Error::Resolver {
             addr: endpoint.text.clone(),
-            reason: format!(
+            message: format!(
                 "cannot resolve {name:?}: {} (resolver unavailable)",
                 e.message
             ),

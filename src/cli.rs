@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
                   containing '/', @NAME (Linux abstract socket), optionally behind a transport \
                   prefix tcp:, udp:, unix: or unixgram:.",
     after_help = "Exit status: 0 success, 1 echo differed or a check failed, 2 usage error or bad \
-                  address, 3 could not connect, 4 timed out, 5 could not listen."
+                  address, 3 could not connect, 4 timed out, 5 could not listen, 6 internal error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -123,8 +123,8 @@ pub struct OutputFlags {
     /// Say more on stderr (repeat for more)
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
-    /// Say nothing but errors
-    #[arg(short = 'q', long = "quiet")]
+    /// Say nothing but errors (not with --json: SPEC §6)
+    #[arg(short = 'q', long = "quiet", conflicts_with = "json")]
     pub quiet: bool,
 }
 

@@ -343,7 +343,7 @@ fn issue2_a_socket_in_a_nonexistent_directory_exits_5() {
     echokit(&["serve", &path], b"").assert_error(
         5,
         &format!(
-            "echokit: cannot listen on {path}: no such directory: {}",
+            "echokit: cannot listen on {path}: no such directory ({})",
             missing.display()
         ),
     );

@@ -131,13 +131,7 @@ fn measure(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    result.map_err(|e| match e.raw_os_error() {
-        Some(_) => Error::connect(text, &e),
-        None => Error::Connect {
-            addr: text.to_string(),
-            reason: e.to_string(),
-        },
-    })
+    result.map_err(|e| Error::connect(text, e))
 }
 
 fn finish(out: &Output, target: &SocketAddress, config: &LoadConfig, r: &LoadReport) -> ExitCode {

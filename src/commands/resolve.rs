@@ -147,9 +147,9 @@ fn describe_call(args: &ResolveArgs, hints: Hints) -> String {
 fn lookup_failure(args: &ResolveArgs, hints: Hints, err: LookupError) -> Error {
     if err.kind == LookupErrorKind::Unavailable {
         // SPEC §5: an unavailable resolver is a connection failure (exit 3).
-        return Error::Connect {
+        return Error::Resolver {
             addr: format!("the resolver for {:?}", args.host),
-            reason: err.message,
+            message: err.message,
         };
     }
     if let Some(service) = args.service.as_deref() {

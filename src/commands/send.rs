@@ -59,50 +59,16 @@ struct Plan<'a> {
 /// Failures of the addresses tried so far, for "all failed" reports.
 #[derive(Default)]
 struct Failures {
-    parts: Vec<String>,
-    all_timeouts: bool,
+    tried: Vec<(String, Error)>,
 }
 
 impl Failures {
-    fn add(&mut self, target: &SocketAddress, err: &Error) {
-        if self.parts.is_empty() {
-            self.all_timeouts = true;
-        }
-        self.all_timeouts &= matches!(err, Error::Timeout { .. });
-        let reason = match err {
-            Error::Connect { reason, .. } => reason.clone(),
-            Error::Timeout { .. } => "timed out".to_string(),
-            other => other.to_string(),
-        };
-        self.parts
-            .push(format!("{}: {reason}", addr::display_target(target)));
+    fn add(&mut self, target: &SocketAddress, err: Error) {
+        self.tried.push((addr::display_target(target), err));
     }
 
     fn into_error(self, text: &str) -> Error {
-        if self.parts.len() == 1 {
-            // One address: the plain one-line reason.
-            let reason = self.parts[0]
-                .split_once(": ")
-                .map_or(self.parts[0].clone(), |(_, r)| r.to_string());
-            if self.all_timeouts {
-                return Error::timeout(text, "connecting to");
-            }
-            return Error::Connect {
-                addr: text.to_string(),
-                reason,
-            };
-        }
-        if self.all_timeouts {
-            let mut e = Error::timeout(text, "connecting to");
-            if let Error::Timeout { detail, .. } = &mut e {
-                *detail = self.parts.join("; ");
-            }
-            return e;
-        }
-        Error::Connect {
-            addr: text.to_string(),
-            reason: format!("every address failed: {}", self.parts.join("; ")),
-        }
+        Error::every_address(text, self.tried)
     }
 }
 
@@ -127,16 +93,16 @@ impl Plan<'_> {
         for target in targets {
             let timeout = self.connect_timeout();
             if timeout.is_some_and(|t| t.is_zero()) {
-                failures.add(target, &Error::timeout(self.text(), "connecting to"));
+                failures.add(target, Error::timeout(self.text(), "connecting to"));
                 continue;
             }
             match transport::connect(self.socket_type, target, timeout) {
                 Ok(conn) => return Ok(conn),
                 Err(e) => {
-                    let err = refine_unix_refusal(Error::connect(self.text(), &e), target);
+                    let err = refine_unix_refusal(Error::connect(self.text(), e), target);
                     self.out
                         .verbose(1, &format!("{}: {err}", addr::display_target(target)));
-                    failures.add(target, &err);
+                    failures.add(target, err);
                 }
             }
         }
@@ -156,7 +122,7 @@ impl Plan<'_> {
             .by_ref()
             .take(MAX_IN_MEMORY as u64 + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::io("cannot read the input", e))?;
+            .map_err(|e| Error::input("cannot read the input", e))?;
         if bytes.len() > MAX_IN_MEMORY {
             return Err(Error::Usage(
                 "the input is over 64MiB; a datagram or a repeated message is held in memory whole"
@@ -210,7 +176,7 @@ impl Plan<'_> {
         let peer = addr::display(self.socket_type, &conn.peer);
         let started = Instant::now();
         let mut client = StreamClient::new(conn.socket, self.args.buffer_size, true)
-            .map_err(|e| Error::io("cannot start the event loop", e))?;
+            .map_err(|e| Error::internal("cannot start the event loop", e))?;
         let mut sink = self.sink();
         let done = client
             .exchange(source, &mut sink, self.deadline, self.idle_timeout())
@@ -272,8 +238,8 @@ impl Plan<'_> {
             let conn = match transport::connect(SocketType::Datagram, target, None) {
                 Ok(c) => c,
                 Err(e) => {
-                    let err = refine_unix_refusal(Error::connect(self.text(), &e), target);
-                    failures.add(target, &err);
+                    let err = refine_unix_refusal(Error::connect(self.text(), e), target);
+                    failures.add(target, err);
                     continue;
                 }
             };
@@ -289,12 +255,12 @@ impl Plan<'_> {
                     if let Error::Timeout { detail, .. } = &mut err {
                         *detail = no_reply(tries);
                     }
-                    failures.add(target, &err);
                     if targets.len() == 1 {
                         return Err(err);
                     }
+                    failures.add(target, err);
                 }
-                Err(DatagramError::Io(e)) => failures.add(target, &Error::connect(self.text(), &e)),
+                Err(DatagramError::Io(e)) => failures.add(target, Error::connect(self.text(), e)),
                 Err(other) => return Err(self.datagram_error(other)),
             }
         }
@@ -329,7 +295,7 @@ impl Plan<'_> {
     }
 
     fn output_error(&self, e: io::Error) -> Error {
-        Error::io("cannot write to stdout", e)
+        Error::internal("cannot write to stdout", e)
     }
 
     fn verify_error(&self, reason: String) -> Error {
@@ -366,7 +332,7 @@ impl Plan<'_> {
                     "ended early: {received} of {sent} bytes came back ({why})"
                 ))
             }
-            ExchangeError::Send(e) => Error::connect(self.text(), &e),
+            ExchangeError::Send(e) => Error::connect(self.text(), e),
             ExchangeError::Output(e) => self.output_error(e),
         }
     }
@@ -395,8 +361,8 @@ impl Plan<'_> {
                 }
                 err
             }
-            ClientError::Input(e) => Error::io("cannot read the input", e),
-            ClientError::Poll(e) => Error::io("event loop failed", e),
+            ClientError::Input(e) => Error::input("cannot read the input", e),
+            ClientError::Poll(e) => Error::internal("event loop failed", e),
         }
     }
 
@@ -406,7 +372,7 @@ impl Plan<'_> {
             DatagramError::Oversize => {
                 self.verify_error("is a datagram larger than what was sent".to_string())
             }
-            DatagramError::Io(e) => Error::connect(self.text(), &e),
+            DatagramError::Io(e) => Error::connect(self.text(), e),
             DatagramError::TimedOut { tries } => {
                 let mut err = Error::timeout(self.text(), "waiting for the echo from");
                 if let Error::Timeout { detail, .. } = &mut err {
@@ -453,11 +419,11 @@ impl Plan<'_> {
                 StreamClient::new(
                     conn.socket
                         .try_clone()
-                        .map_err(|e| Error::connect(self.text(), &e))?,
+                        .map_err(|e| Error::connect(self.text(), e))?,
                     self.args.buffer_size,
                     false,
                 )
-                .map_err(|e| Error::io("cannot start the event loop", e))?,
+                .map_err(|e| Error::internal("cannot start the event loop", e))?,
             ),
             true => None,
         };
@@ -575,22 +541,25 @@ impl Plan<'_> {
 /// act on: a file that is not a socket, or a socket file nobody serves any more.
 fn refine_unix_refusal(err: Error, target: &SocketAddress) -> Error {
     use std::os::unix::fs::FileTypeExt;
-    let (Error::Connect { addr, reason }, SocketAddress::Path(path)) = (&err, target) else {
+    let SocketAddress::Path(path) = target else {
         return err;
     };
-    if !reason.starts_with("connection refused") {
+    let refused = matches!(&err, Error::Connect { source, .. }
+        if source.raw_os_error() == Some(libc::ECONNREFUSED));
+    if !refused {
         return err;
     }
-    let reason = match std::fs::metadata(path) {
+    match std::fs::metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => {
-            "not a socket (something else is at that path)".to_string()
+            let addr = match &err {
+                Error::Connect { addr, .. } => addr.clone(),
+                _ => path.display().to_string(),
+            };
+            Error::connect(&addr, io::Error::other("not a socket"))
+                .with_hint("something else is at that path")
         }
-        Ok(_) => "connection refused (a stale socket file: no process accepts on it)".to_string(),
-        Err(_) => return err,
-    };
-    Error::Connect {
-        addr: addr.clone(),
-        reason,
+        Ok(_) => err.with_hint("a stale socket file: no process accepts on it"),
+        Err(_) => err,
     }
 }
 

@@ -29,10 +29,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.
     let activated = transport::activated().map_err(|e| match e.kind() {
         std::io::ErrorKind::Unsupported => Error::Unsupported("socket activation is".into()),
-        _ => Error::Listen {
-            addr: "LISTEN_FDS".into(),
-            reason: crate::error::describe(&e),
-        },
+        _ => Error::listen("LISTEN_FDS", e),
     })?;
     let texts = if args.addrs.is_empty() && activated.is_empty() {
         vec![DEFAULT_ADDR.to_string()]
@@ -92,7 +89,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         &observer,
         control,
     )
-    .map_err(|e| Error::io("event loop failed", e))?;
+    .map_err(|e| Error::internal("event loop failed", e))?;
     if out.json {
         out.json(&json!({
             "event": "stopped",
@@ -158,7 +155,7 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
         &observer,
         control,
     )
-    .map_err(|e| Error::io("event loop failed", e))?;
+    .map_err(|e| Error::internal("event loop failed", e))?;
     Ok(ExitCode::Success)
 }
 
@@ -209,7 +206,7 @@ fn bind_group(
 fn install_signal_handlers(control: Arc<Control>) -> Result<(), Error> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .map_err(|e| Error::io("cannot install signal handlers", e))?;
+        .map_err(|e| Error::internal("cannot install signal handlers", e))?;
     std::thread::spawn(move || {
         for signal in signals.forever() {
             // SIGHUP is ignored (SPEC §4): a closed terminal does not stop a server.

@@ -27,7 +27,7 @@ pub(super) fn listen(
         }
         result => result,
     }
-    .map_err(|e| Error::listen(&crate::addr::display_target(&SocketAddress::Inet(addr)), &e))
+    .map_err(|e| Error::listen(&crate::addr::display_target(&SocketAddress::Inet(addr)), e))
 }
 
 fn no_ipv6(err: &std::io::Error) -> bool {

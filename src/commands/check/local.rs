@@ -395,7 +395,7 @@ fn too_long(path: &Path, user_dir: bool) -> Option<Verdict> {
 /// The reason part of a listen error (the address is already in the row).
 fn listen_reason(e: Error) -> String {
     match e {
-        Error::Listen { reason, .. } => format!("cannot listen: {reason}"),
+        Error::Listen { .. } => format!("cannot listen: {}", e.reason()),
         other => other.to_string(),
     }
 }

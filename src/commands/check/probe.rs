@@ -109,11 +109,7 @@ pub fn localhost(family: FamilyFilter) -> (Verdict, Vec<&'static str>) {
     let targets = match addr::resolve(&endpoint, family, Role::Connect) {
         Ok(t) => t,
         Err(e) => {
-            let reason = match e {
-                crate::error::Error::Address { reason, .. }
-                | crate::error::Error::Connect { reason, .. } => reason,
-                other => other.to_string(),
-            };
+            let reason = e.reason();
             let text = match family {
                 FamilyFilter::Any => format!("localhost does not resolve: {reason}"),
                 FamilyFilter::V4 => format!("localhost has no IPv4 address (-4): {reason}"),

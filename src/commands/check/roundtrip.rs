@@ -178,7 +178,7 @@ impl Trip<'_> {
             ));
         }
         transport::connect(self.socket_type, self.target, Some(left))
-            .map_err(|e| connect_failure(self.target, &e))
+            .map_err(|e| connect_failure(self.target, e))
     }
 
     /// The datagram payloads, on one socket.
@@ -188,7 +188,7 @@ impl Trip<'_> {
         out: &Output,
     ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
         let conn = transport::connect(SocketType::Datagram, self.target, None)
-            .map_err(|e| (connect_failure(self.target, &e), Vec::new()))?;
+            .map_err(|e| (connect_failure(self.target, e), Vec::new()))?;
         let mut sizes = vec![1, self.max_datagram];
         sizes.dedup();
         let mut done = Vec::new();
@@ -268,7 +268,7 @@ impl Trip<'_> {
                 "{} (this system carries smaller datagrams here; for Unix sockets the limit is SO_SNDBUF, net.core.wmem_default)",
                 describe(&e)
             ),
-            DatagramError::Io(e) => connect_failure(self.target, &e),
+            DatagramError::Io(e) => connect_failure(self.target, e),
         }
     }
 }
@@ -319,17 +319,17 @@ fn exchange_failure(e: ExchangeError) -> String {
 
 /// A connect (or send) failure in the words `send` uses, plus a hint where
 /// loopback itself is the problem.
-fn connect_failure(target: &SocketAddress, e: &io::Error) -> String {
-    let reason = match Error::connect("", e) {
-        Error::Connect { reason, .. } => reason,
-        Error::Timeout { .. } => "timed out connecting".to_string(),
-        other => other.to_string(),
-    };
+fn connect_failure(target: &SocketAddress, e: io::Error) -> String {
     let loopback = matches!(target, SocketAddress::Inet(a) if is_loopback(a));
-    if loopback && e.raw_os_error() == Some(Errno::ENETUNREACH as i32) {
-        return format!("{reason} (is the loopback interface up? ip link set lo up)");
+    let err = if loopback && e.raw_os_error() == Some(Errno::ENETUNREACH as i32) {
+        Error::connect("", e).with_hint("is the loopback interface up? ip link set lo up")
+    } else {
+        Error::connect("", e)
+    };
+    match err {
+        Error::Timeout { .. } => "timed out connecting".to_string(),
+        other => other.reason(),
     }
-    reason
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {
