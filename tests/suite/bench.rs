@@ -2,14 +2,12 @@
 //! `echokit serve`, a server that corrupts the echo, and bad input.
 //! Runs are short (a few hundred milliseconds) and bounded by --duration.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Run, Server, run_cmd};
+use crate::util::{BIN, Run, Server, run_cmd};
 use serde_json::Value;
 
 fn run(args: &[&str], limit: Duration) -> Run {

@@ -6,8 +6,6 @@
 //!
 //! Tests named `issue2_…` pin what issue 2 (the foundation) asked for.
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -19,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 
-use common::*;
+use crate::util::*;
 
 /// The path of a Unix ready line (`unix:/tmp/x/s.sock` → `/tmp/x/s.sock`).
 fn path_of(ready: &str) -> &str {

@@ -6,12 +6,10 @@
 //! Where python3, nc or socat is missing, the test says so and skips (CI's
 //! `.ci/run` installs them).
 
-mod common;
-
 use std::fs::OpenOptions;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::util::*;
 
 // ---------------------------------------------------------------------------
 // Python

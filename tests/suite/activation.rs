@@ -5,14 +5,12 @@
 //! fork between setting up and exec, which Python's `os` module does plainly;
 //! where python3 is missing these tests say so and skip.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{BIN, have_program, wait_with_timeout};
+use crate::util::{BIN, have_program, wait_with_timeout};
 
 fn have_python() -> bool {
     let ok = have_program("python3", &["-c", "import socket"]);

@@ -5,14 +5,12 @@
 //!
 //! Tests named `issue2_…` pin what issue 2 (the foundation) asked for.
 
-mod common;
-
 use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
-use common::*;
+use crate::util::*;
 
 /// A `--timeout` short enough to keep the suite fast, long enough for loopback.
 const SHORT: &str = "300ms";
