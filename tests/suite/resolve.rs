@@ -5,95 +5,28 @@
 //! numeric literals, plus one `.invalid` name that RFC 6761 guarantees never
 //! resolves, so the tests need no network and answer in milliseconds.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// What one run of the binary left behind.
-struct Run {
-    command: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+use crate::util::{LO_UP, Run, bind_hosts, echokit_within, in_netns, temp_dir};
 
-impl Run {
-    /// Everything a failing assertion should show.
-    fn context(&self) -> String {
-        format!(
-            "command: {}\nexit: {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.command, self.code, self.stdout, self.stderr
-        )
-    }
+/// The longest a lookup may take: `.invalid` must answer well within it.
+const LIMIT: Duration = Duration::from_secs(20);
 
-    fn success(&self) -> &Run {
-        assert_eq!(self.code, Some(0), "expected success\n{}", self.context());
-        self
-    }
-
-    /// The table rows, without the header line.
-    fn rows(&self) -> Vec<&str> {
-        let mut lines = self.stdout.lines();
-        let header = lines.next().unwrap_or_default();
-        assert!(
-            header.starts_with("FAMILY") && header.ends_with("ADDRESS"),
-            "no table header\n{}",
-            self.context()
-        );
-        lines.collect()
-    }
-}
-
-/// Runs `echokit ARGS` and waits at most 20 seconds for it.
+/// Runs `echokit ARGS`, failing if it takes longer than [`LIMIT`].
 fn echokit(args: &[&str]) -> Run {
-    run(Command::new(env!("CARGO_BIN_EXE_echokit")).args(args))
+    echokit_within(args, b"", LIMIT)
 }
 
-fn run(command: &mut Command) -> Run {
-    let text = format!("{command:?}");
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {text}: {e}"));
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        match child.try_wait().expect("waiting for echokit") {
-            Some(status) => break status,
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{text} still running after 20s");
-            }
-            None => std::thread::sleep(Duration::from_millis(10)),
-        }
-    };
-    Run {
-        command: text,
-        code: status.code(),
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
-    }
-}
-
-/// Asserts an exit code and the exact stderr line, with nothing on stdout.
-fn assert_error(run: &Run, code: i32, line: &str) {
-    assert_eq!(run.code, Some(code), "exit code\n{}", run.context());
-    assert_eq!(run.stderr, format!("{line}\n"), "stderr\n{}", run.context());
-    assert_eq!(run.stdout, "", "stdout\n{}", run.context());
+/// The table rows, without the header line.
+fn rows(run: &Run) -> Vec<String> {
+    let out = run.out();
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.starts_with("FAMILY") && header.ends_with("ADDRESS"),
+        "no table header\n{run}"
+    );
+    lines.map(str::to_string).collect()
 }
 
 fn columns(row: &str) -> Vec<&str> {
@@ -103,14 +36,14 @@ fn columns(row: &str) -> Vec<&str> {
 #[test]
 fn localhost_http_gives_port_80_tcp_rows() {
     let run = echokit(&["resolve", "localhost", "http"]);
-    let rows = run.success().rows();
-    assert!(!rows.is_empty(), "no rows\n{}", run.context());
+    let rows = rows(run.assert_code(0));
+    assert!(!rows.is_empty(), "no rows\n{}", run.describe());
     for row in rows {
-        let cols = columns(row);
+        let cols = columns(&row);
         assert!(
             cols[0] == "AF_INET" || cols[0] == "AF_INET6",
             "{row}\n{}",
-            run.context()
+            run.describe()
         );
         // The services database names http for tcp only on most systems;
         // where it also lists udp, the UDP row carries port 80 as well.
@@ -119,13 +52,13 @@ fn localhost_http_gives_port_80_tcp_rows() {
         assert!(
             cols[4] == "127.0.0.1:80" || cols[4] == "[::1]:80",
             "{row}\n{}",
-            run.context()
+            run.describe()
         );
     }
     assert!(
-        run.stdout.contains("SOCK_STREAM  IPPROTO_TCP"),
+        run.out().contains("SOCK_STREAM  IPPROTO_TCP"),
         "{}",
-        run.context()
+        run.describe()
     );
 }
 
@@ -133,10 +66,10 @@ fn localhost_http_gives_port_80_tcp_rows() {
 fn ipv6_literal_udp_is_one_dgram_row_with_flowinfo_and_scope() {
     let run = echokit(&["resolve", "::1", "7", "-u"]);
     assert_eq!(
-        run.success().rows(),
+        rows(run.assert_code(0)),
         ["AF_INET6  SOCK_DGRAM  IPPROTO_UDP  -          [::1]:7 flowinfo=0 scope=0"],
         "{}",
-        run.context()
+        run.describe()
     );
 }
 
@@ -144,15 +77,15 @@ fn ipv6_literal_udp_is_one_dgram_row_with_flowinfo_and_scope() {
 fn numeric_host_with_service_name_echo_is_port_7() {
     let run = echokit(&["resolve", "127.0.0.1", "echo", "--tcp"]);
     assert_eq!(
-        run.success().rows(),
+        rows(run.assert_code(0)),
         ["AF_INET  SOCK_STREAM  IPPROTO_TCP  -          127.0.0.1:7"],
         "{}",
-        run.context()
+        run.describe()
     );
     // Without --tcp, every socket type the services database lists echo for.
     let run = echokit(&["resolve", "127.0.0.1", "echo"]);
-    for row in run.success().rows() {
-        assert!(row.ends_with(" 127.0.0.1:7"), "{row}\n{}", run.context());
+    for row in rows(run.assert_code(0)) {
+        assert!(row.ends_with(" 127.0.0.1:7"), "{row}\n{}", run.describe());
     }
 }
 
@@ -160,7 +93,7 @@ fn numeric_host_with_service_name_echo_is_port_7() {
 fn without_service_the_port_is_zero() {
     let run = echokit(&["resolve", "127.0.0.1", "--udp"]);
     assert_eq!(
-        run.success().rows(),
+        rows(run.assert_code(0)),
         ["AF_INET  SOCK_DGRAM  IPPROTO_UDP  -          127.0.0.1:0"]
     );
 }
@@ -168,22 +101,19 @@ fn without_service_the_port_is_zero() {
 #[test]
 fn dash_4_keeps_only_ipv4_rows_and_dash_6_only_ipv6() {
     let run = echokit(&["resolve", "-4", "localhost", "echo"]);
-    for row in run.success().rows() {
-        assert!(row.starts_with("AF_INET "), "{row}\n{}", run.context());
+    for row in rows(run.assert_code(0)) {
+        assert!(row.starts_with("AF_INET "), "{row}\n{}", run.describe());
     }
     let run = echokit(&["resolve", "-6", "::1", "echo"]);
-    for row in run.success().rows() {
-        assert!(row.starts_with("AF_INET6 "), "{row}\n{}", run.context());
+    for row in rows(run.assert_code(0)) {
+        assert!(row.starts_with("AF_INET6 "), "{row}\n{}", run.describe());
     }
 }
 
 #[test]
 fn dash_4_on_an_ipv6_literal_names_the_flag() {
     let run = echokit(&["resolve", "-4", "::1"]);
-    assert_error(
-        &run,
-        2,
-        "echokit: cannot resolve \"::1\": address family for hostname not supported (it has no IPv4 address; try without -4)",
+    run.assert_error(2, "echokit: cannot resolve \"::1\": address family for hostname not supported (it has no IPv4 address; try without -4)",
     );
 }
 
@@ -191,19 +121,20 @@ fn dash_4_on_an_ipv6_literal_names_the_flag() {
 fn canonname_fills_the_column_of_the_first_row() {
     let run = echokit(&["resolve", "--canonname", "127.0.0.1", "7", "--tcp"]);
     assert_eq!(
-        run.success().rows(),
+        rows(run.assert_code(0)),
         ["AF_INET  SOCK_STREAM  IPPROTO_TCP  127.0.0.1  127.0.0.1:7"],
         "{}",
-        run.context()
+        run.describe()
     );
 }
 
 #[test]
 fn json_is_one_object_per_row() {
     let run = echokit(&["resolve", "--json", "::1", "echo", "--tcp"]);
-    run.success();
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", run.context());
+    run.assert_code(0);
+    let out = run.out();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.describe());
     let row: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
     assert_eq!(
         row,
@@ -220,8 +151,8 @@ fn json_is_one_object_per_row() {
     );
 
     let run = echokit(&["resolve", "--json", "127.0.0.1", "7"]);
-    run.success();
-    for line in run.stdout.lines() {
+    run.assert_code(0);
+    for line in run.out().lines() {
         let row: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
         assert_eq!(row["family"], "AF_INET", "{line}");
         assert_eq!(row["port"], 7, "{line}");
@@ -235,20 +166,17 @@ fn json_is_one_object_per_row() {
 #[test]
 fn quiet_prints_nothing_and_keeps_the_exit_code() {
     let run = echokit(&["resolve", "-q", "127.0.0.1", "echo"]);
-    run.success();
-    assert_eq!(run.stdout, "", "{}", run.context());
+    run.assert_code(0);
+    assert_eq!(run.out(), "", "{}", run.describe());
     let run = echokit(&["resolve", "-q", "127.0.0.1", "no-such-service-x"]);
-    assert_eq!(run.code, Some(2), "{}", run.context());
-    assert_eq!(run.stdout, "", "{}", run.context());
+    assert_eq!(run.code, 2, "{}", run.describe());
+    assert_eq!(run.out(), "", "{}", run.describe());
 }
 
 #[test]
 fn unknown_service_exits_2_naming_it() {
     let run = echokit(&["resolve", "localhost", "no-such-service-x"]);
-    assert_error(
-        &run,
-        2,
-        "echokit: cannot resolve service \"no-such-service-x\": servname not supported for ai_socktype (not in the services database)",
+    run.assert_error(2, "echokit: cannot resolve service \"no-such-service-x\": servname not supported for ai_socktype (not in the services database)",
     );
 }
 
@@ -265,17 +193,14 @@ fn service_known_only_for_tcp_says_so_with_udp() {
         return;
     }
     let run = echokit(&["resolve", "-u", "127.0.0.1", "http"]);
-    assert_error(
-        &run,
-        2,
-        "echokit: cannot resolve service \"http\": servname not supported for ai_socktype (not defined for udp in the services database)",
+    run.assert_error(2, "echokit: cannot resolve service \"http\": servname not supported for ai_socktype (not defined for udp in the services database)",
     );
 }
 
 #[test]
 fn port_above_65535_is_refused() {
     let run = echokit(&["resolve", "localhost", "99999"]);
-    assert_error(&run, 2, "echokit: port 99999 out of range (0-65535)");
+    run.assert_error(2, "echokit: port 99999 out of range (0-65535)");
 }
 
 #[test]
@@ -286,20 +211,21 @@ fn a_name_under_dot_invalid_exits_2_quickly() {
     let run = echokit(&["resolve", "echokit-test.invalid"]);
     let took = started.elapsed();
     match run.code {
-        Some(2) => assert_error(
-            &run,
-            2,
-            "echokit: cannot resolve \"echokit-test.invalid\": name or service not known",
-        ),
+        2 => {
+            run.assert_error(
+                2,
+                "echokit: cannot resolve \"echokit-test.invalid\": name or service not known",
+            );
+        }
         // A machine whose resolver cannot be reached at all says so (exit 3).
-        Some(3) => assert!(
+        3 => assert!(
             run.stderr.starts_with(
                 "echokit: cannot connect to the resolver for \"echokit-test.invalid\": "
             ),
             "{}",
-            run.context()
+            run.describe()
         ),
-        _ => panic!("expected exit 2\n{}", run.context()),
+        _ => panic!("expected exit 2\n{}", run.describe()),
     }
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
@@ -307,49 +233,37 @@ fn a_name_under_dot_invalid_exits_2_quickly() {
 #[test]
 fn usage_errors_exit_2() {
     let run = echokit(&["resolve"]);
-    assert_eq!(run.code, Some(2), "{}", run.context());
-    assert!(run.stderr.starts_with("echokit: "), "{}", run.context());
+    assert_eq!(run.code, 2, "{}", run.describe());
+    assert!(run.stderr.starts_with("echokit: "), "{}", run.describe());
     let run = echokit(&["resolve", "-4", "-6", "localhost"]);
-    assert_eq!(run.code, Some(2), "{}", run.context());
+    assert_eq!(run.code, 2, "{}", run.describe());
     let run = echokit(&["resolve", "-u", "--tcp", "localhost"]);
-    assert_eq!(run.code, Some(2), "{}", run.context());
+    assert_eq!(run.code, 2, "{}", run.describe());
 }
 
 /// The AI_ADDRCONFIG note needs a machine with IPv4 but no non-loopback
 /// IPv6. We make one: a fresh network namespace (where only `lo` exists)
 /// with one extra IPv4 address, and a hosts file that names `localhost`
-/// both ways. That takes root (or user namespaces) and iproute2; without
-/// them the test says so and passes.
+/// both ways. That takes root and iproute2; without them the test says so
+/// and passes.
 #[test]
 fn addrconfig_note_when_ipv6_is_loopback_only() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let hosts = dir.path().join("hosts");
-    std::fs::write(&hosts, "127.0.0.1 localhost\n::1 localhost\n").expect("write hosts");
-    let script = format!(
-        "mount --bind {hosts} /etc/hosts && ip link set lo up && ip addr add 192.0.2.77/24 dev lo && exec {bin} resolve localhost echo --tcp",
-        hosts = hosts.display(),
-        bin = env!("CARGO_BIN_EXE_echokit"),
-    );
-    let probe = run(Command::new("unshare").args(["-n", "-m", "true"]));
-    if probe.code != Some(0) {
-        eprintln!(
-            "skipped: cannot make a network namespace here ({})",
-            probe.stderr.trim()
-        );
+    let test = "addrconfig_note_when_ipv6_is_loopback_only";
+    let dir = temp_dir();
+    let hosts = bind_hosts(dir.path(), "127.0.0.1 localhost\n::1 localhost\n");
+    let setup = format!("{hosts} && {LO_UP} && ip addr add 192.0.2.77/24 dev lo");
+    let args = ["resolve", "localhost", "echo", "--tcp"];
+    let Some(run) = in_netns(test, &setup, true, &args, LIMIT) else {
         return;
-    }
-    let run = run(Command::new("unshare").args(["-n", "-m", "sh", "-c", &script]));
-    if run.code != Some(0) && !run.stderr.contains("echokit") {
-        eprintln!("skipped: namespace setup failed\n{}", run.context());
-        return;
-    }
-    run.success();
-    let families: Vec<&str> = run.rows().iter().map(|r| columns(r)[0]).collect();
-    assert!(families.contains(&"AF_INET6"), "{}", run.context());
+    };
+    run.assert_code(0);
+    let rows = rows(&run);
+    let families: Vec<&str> = rows.iter().map(|r| columns(r)[0]).collect();
+    assert!(families.contains(&"AF_INET6"), "{}", run.describe());
     assert_eq!(
         run.stderr,
         "echokit: note: AI_ADDRCONFIG would drop AF_INET6 here: no non-loopback IPv6 address is configured\n",
         "{}",
-        run.context()
+        run.describe()
     );
 }

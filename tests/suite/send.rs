@@ -736,8 +736,7 @@ fn interval_alone_repeats_until_sigint_then_summarises() {
     let dir = temp_dir();
     let server = Server::on(Transport::Tcp4, dir.path(), &[]);
     let addr = server.addr(0);
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args(["send", "--interval", "10ms", &addr, "hi"]);
+    let cmd = echokit_command(&["send", "--interval", "10ms", &addr, "hi"]);
     let mut client = Proc::spawn(cmd);
     assert_eq!(
         client.expect_line("the ECHO line"),

@@ -189,9 +189,8 @@ fn unix_prefix_makes_a_relative_path_and_dot_slash_at_is_a_file() {
         assert!(meta.file_type().is_socket(), "{name}");
     }
     for ready in &server.ready {
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.args(["send", ready, "relative"])
-            .current_dir(dir.path());
+        let mut cmd = echokit_command(&["send", ready, "relative"]);
+        cmd.current_dir(dir.path());
         run_cmd(cmd, b"", STEP).assert_echo(b"relative\n");
     }
 }

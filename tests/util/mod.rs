@@ -11,6 +11,7 @@
 //!   (socket2's v4/v6 idea); temp dirs, abstract names, IPv6 availability.
 //! - [`peers`]: the tests' own sockets and stand-in peers.
 //! - [`corpus`]: payloads and bad addresses.
+//! - [`netns`]: a network namespace (and hosts file) of a test's own.
 //!
 //! Every blocking step has a deadline: output is read on helper threads,
 //! child waits poll `try_wait`, and the tests' own sockets get read and write
@@ -20,11 +21,13 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod transports;
 
 pub use corpus::*;
+pub use netns::*;
 pub use peers::*;
 pub use process::*;
 pub use transports::*;

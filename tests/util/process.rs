@@ -374,8 +374,8 @@ impl Server {
 
     /// Like [`Server::start`], in working directory `cwd` (for relative socket paths).
     pub fn start_in(cwd: Option<&Path>, args: &[&str], listeners: usize) -> Server {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve").args(args);
+        let mut cmd = echokit_command(&["serve"]);
+        cmd.args(args);
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
@@ -519,6 +519,13 @@ impl Run {
     }
 }
 
+impl std::fmt::Display for Run {
+    /// The same text as [`Run::describe`], so `"{run}"` fits a failure message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 /// Compares two byte strings, naming the first difference instead of printing megabytes.
 pub fn assert_same_bytes(got: &[u8], want: &[u8], context: &str) {
     if got == want {
@@ -600,39 +607,56 @@ pub fn run_cmd(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Run {
     }
 }
 
-/// Runs `echokit ARGS…` with `stdin`, within [`STEP`].
-pub fn echokit(args: &[&str], stdin: &[u8]) -> Run {
+/// `echokit ARGS…`, to run with [`run_cmd`] or [`Proc::spawn`].
+pub fn echokit_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args);
-    run_cmd(cmd, stdin, STEP)
+    cmd
+}
+
+/// Runs `echokit ARGS…` with `stdin`, within [`STEP`].
+pub fn echokit(args: &[&str], stdin: &[u8]) -> Run {
+    echokit_within(args, stdin, STEP)
+}
+
+/// Runs `echokit ARGS…` with `stdin`, failing if it takes longer than `timeout`.
+pub fn echokit_within(args: &[&str], stdin: &[u8], timeout: Duration) -> Run {
+    run_cmd(echokit_command(args), stdin, timeout)
 }
 
 /// Runs `echokit send ARGS…` with `stdin`, failing if it takes longer than `timeout`.
 /// [`Run::parts`] gives (status code, stdout bytes, stderr string).
 pub fn send(args: &[&str], stdin: &[u8], timeout: Duration) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("send").args(args);
+    let mut cmd = echokit_command(&["send"]);
+    cmd.args(args);
     run_cmd(cmd, stdin, timeout)
 }
 
 /// Whether `program` can be run here (`program ARGS` starts and exits within [`STEP`]).
 pub fn have_program(program: &str, args: &[&str]) -> bool {
+    try_program(program, args).is_some()
+}
+
+/// Whether `program ARGS` starts and exits 0 within [`STEP`].
+pub fn program_succeeds(program: &str, args: &[&str]) -> bool {
+    try_program(program, args).is_some_and(|status| status.success())
+}
+
+/// Runs `program ARGS` with no input or output; its status, or `None` if it
+/// cannot start or is still running after [`STEP`] (then it is killed).
+fn try_program(program: &str, args: &[&str]) -> Option<ExitStatus> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    match cmd.spawn() {
-        Ok(mut child) => {
-            let done = wait_with_timeout(&mut child, STEP).is_some();
-            if !done {
-                let _ = child.kill();
-                let _ = wait_with_timeout(&mut child, STEP);
-            }
-            done
-        }
-        Err(_) => false,
+    let mut child = cmd.spawn().ok()?;
+    let status = wait_with_timeout(&mut child, STEP);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = wait_with_timeout(&mut child, STEP);
     }
+    status
 }
 
 /// A command running echokit as a user without privileges, so that

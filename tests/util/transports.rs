@@ -1,6 +1,7 @@
 //! The transports of SPEC §1 as the tests iterate over them ([`Transport`],
 //! [`transports`]), and where to serve them: fresh temp dirs for socket
-//! files, fresh abstract names, free ports, and whether this machine has IPv6.
+//! files, fresh abstract names, free ports, whether this machine has IPv6,
+//! and how a test says that it skips what the machine lacks.
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -146,6 +147,13 @@ pub fn transports(keep: impl Fn(Transport) -> bool) -> Vec<Transport> {
             None => true,
         })
         .collect()
+}
+
+/// Says why a test (or part of one) did not run, on the terminal even when the
+/// test harness captures output (a direct write to stderr, not `eprintln!`).
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
 }
 
 /// Why IPv6 loopback cannot be used here, if it cannot (tried by binding `[::1]:0`).
