@@ -1,16 +1,18 @@
 //! The tests' own ends of a connection: [`RawStream`] (a TCP or Unix
 //! client with timeouts), [`FakePeer`] (a TCP server whose misbehaviour a
 //! test writes), poll and connect waits with deadlines, and a look at a
-//! process's resident memory.
+//! process's resident memory; and other programs as peers (python3, nc,
+//! socat), found or skipped with the reason said.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+use std::process::Command;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::STEP;
+use super::{STEP, have_program, run_cmd};
 
 /// Read and write timeouts of the tests' own sockets.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -271,4 +273,73 @@ pub fn rss_kib(pid: i32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+// ---------------------------------------------------------------------------
+// Other programs as peers (python3, nc, socat), each skipped where missing
+// ---------------------------------------------------------------------------
+
+/// The python3 interpreter itself (not a version manager's shim, which costs
+/// a tenth of a second per start), or `None` with the reason said.
+pub fn python() -> Option<String> {
+    static PYTHON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        if !have_program("python3", &["-c", "import socket"]) {
+            return None;
+        }
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", "import sys; print(sys.executable)"]);
+        let run = run_cmd(cmd, b"", STEP);
+        let path = run.out().trim().to_string();
+        Some(if run.code == 0 && !path.is_empty() {
+            path
+        } else {
+            "python3".to_string()
+        })
+    });
+    if found.is_none() {
+        eprintln!("skipping: python3 (with its socket module) is not installed");
+    }
+    found.clone()
+}
+
+/// How this nc ends after stdin EOF: OpenBSD's `-N` (shutdown the socket), or
+/// the traditional `-q 1`; `Err` says why nc cannot be used.
+fn nc_eof_flags() -> Result<Vec<&'static str>, String> {
+    let mut cmd = Command::new("nc");
+    cmd.arg("-h");
+    let run = run_cmd(cmd, b"", STEP);
+    let help = format!("{}{}", run.out(), run.stderr);
+    if help.contains("\t-N") || help.contains(" -N ") {
+        Ok(vec!["-N"])
+    } else if help.contains("-q") {
+        Ok(vec!["-q", "1"])
+    } else {
+        Err("this nc has neither -N nor -q to end after stdin EOF".to_string())
+    }
+}
+
+/// The flags that make this nc end after stdin EOF, or `None` having said why
+/// nc cannot be used here.
+pub fn nc_or_skip() -> Option<Vec<&'static str>> {
+    if !have_program("nc", &["-h"]) {
+        eprintln!("skipping: nc is not installed");
+        return None;
+    }
+    match nc_eof_flags() {
+        Ok(flags) => Some(flags),
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            None
+        }
+    }
+}
+
+/// Whether socat can be run here; if not, says so.
+pub fn have_socat() -> bool {
+    let ok = have_program("socat", &["-V"]);
+    if !ok {
+        eprintln!("skipping: socat is not installed");
+    }
+    ok
 }
