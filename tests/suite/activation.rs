@@ -123,6 +123,13 @@ status = os.waitpid(pid, 0)[1]
 print("exit", os.waitstatus_to_exitcode(status), flush=True)
 "#;
 
+/// The lines of the script's output that `what` (`ready`, `send`…) starts, without that word.
+fn reported<'a>(text: &'a str, what: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(what)?.strip_prefix(' '))
+        .collect()
+}
+
 fn activate(python: &str, mode: &str) -> String {
     let child = Command::new(python)
         .args(["-c", ACTIVATE, BIN, mode])
@@ -154,10 +161,7 @@ fn socket_activation_serves_the_passed_sockets_and_binds_addrs_too() {
         .expect("passed line")
         .split(' ')
         .collect();
-    let ready: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("ready "))
-        .collect();
+    let ready = reported(&text, "ready");
     assert_eq!(ready.len(), 3, "{text}");
     assert_eq!(&ready[..2], &passed[..], "{text}");
     assert!(ready[2].starts_with("tcp:127.0.0.1:"), "{text}");
@@ -174,10 +178,7 @@ fn socket_activation_serves_the_passed_sockets_and_binds_addrs_too() {
 fn listen_pid_of_another_process_is_not_ours() {
     let Some(python) = python() else { return };
     let text = activate(&python, "other");
-    let ready: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("ready "))
-        .collect();
+    let ready = reported(&text, "ready");
     assert_eq!(ready.len(), 1, "only the bound ADDR: {text}");
     assert!(
         text.contains(&format!("send {} 0 hello", ready[0])),

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::util::{Run, Server, echokit_within};
+use crate::util::{Run, Server, echokit_within, free_tcp_port};
 use serde_json::Value;
 
 fn json_report(args: &[&str]) -> (Run, Value) {
@@ -142,10 +142,7 @@ fn a_corrupting_server_shows_mismatches_and_exit_1() {
 
 #[test]
 fn refused_server_is_exit_3() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_tcp_port("127.0.0.1");
     // Nothing listens there now (the listener is closed); connect must be refused.
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     let addr = format!("127.0.0.1:{port}");

@@ -15,8 +15,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::util::{
-    BIN, LO_UP, NO_IPV6, Run, Server, bind_hosts, echokit_command, free_tcp_port, in_netns,
-    ipv6_unavailable, is_root, program_succeeds, run_cmd, skip, temp_dir,
+    BIN, LO_UP, LOCALHOST_BOTH_WAYS, NO_IPV6, Run, Server, echokit_command, free_tcp_port,
+    in_netns, ipv6_unavailable, is_root, program_succeeds, run_cmd, skip, temp_dir,
 };
 
 /// No single run may take longer (each row has its own --timeout, 5s by default).
@@ -228,23 +228,17 @@ fn quiet_prints_nothing_and_only_sets_the_exit_code() {
 
 #[test]
 fn unknown_require_name_is_a_usage_error() {
-    let ran = check(&["--require", "ipv6,ipv7"]);
-    ran.assert_code(2);
-    assert_eq!(
-        ran.stderr,
-        "echokit: unknown --require name \"ipv7\" (expected: ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, abstract, localhost)\n",
-        "{ran}"
+    check(&["--require", "ipv6,ipv7"]).assert_error(
+        2,
+        "echokit: unknown --require name \"ipv7\" (expected: ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, abstract, localhost)",
     );
-    assert_eq!(ran.out(), "", "{ran}");
 }
 
 #[test]
 fn require_that_flags_leave_out_is_a_usage_error() {
-    let ran = check(&["-4", "--require", "ipv6"]);
-    ran.assert_code(2);
-    assert_eq!(
-        ran.stderr, "echokit: --require ipv6: -4, -6 or -u leave nothing of it to check\n",
-        "{ran}"
+    check(&["-4", "--require", "ipv6"]).assert_stderr_line(
+        2,
+        "echokit: --require ipv6: -4, -6 or -u leave nothing of it to check",
     );
 }
 
@@ -582,14 +576,10 @@ fn silent_servers_fail_within_the_timeout() {
 
 #[test]
 fn bad_addr_is_a_usage_error_before_any_check() {
-    let ran = check(&["tcp:127.0.0.1:1", "127.0.0.1:99999"]);
-    ran.assert_code(2);
-    assert_eq!(
-        ran.stderr,
-        "echokit: invalid address \"127.0.0.1:99999\": port 99999 out of range (0-65535)\n",
-        "{ran}"
+    check(&["tcp:127.0.0.1:1", "127.0.0.1:99999"]).assert_error(
+        2,
+        "echokit: invalid address \"127.0.0.1:99999\": port 99999 out of range (0-65535)",
     );
-    assert_eq!(ran.out(), "", "{ran}");
 }
 
 #[test]
@@ -609,7 +599,7 @@ fn unix_dir_with_addrs_is_a_usage_error() {
 #[test]
 fn ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace() {
     let test = "ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace";
-    let Some(ran) = in_netns(test, NO_IPV6, false, &["check"], RUN_LIMIT) else {
+    let Some(ran) = in_netns(test, None, NO_IPV6, &["check"], RUN_LIMIT) else {
         return;
     };
     ran.assert_code(0);
@@ -632,8 +622,8 @@ fn ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace() {
 
     let Some(ran) = in_netns(
         test,
+        None,
         NO_IPV6,
-        false,
         &["check", "--require", "ipv6"],
         RUN_LIMIT,
     ) else {
@@ -662,8 +652,8 @@ fn ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace() {
     // --json says the same, with "required".
     let Some(ran) = in_netns(
         test,
+        None,
         NO_IPV6,
-        false,
         &["check", "--json", "--require", "tcp6"],
         RUN_LIMIT,
     ) else {
@@ -693,7 +683,7 @@ fn ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace() {
 fn no_ipv6_loopback_address_is_skip_in_a_network_namespace() {
     let test = "no_ipv6_loopback_address_is_skip_in_a_network_namespace";
     let setup = format!("{LO_UP} && ip -6 addr del ::1/128 dev lo");
-    let Some(ran) = in_netns(test, &setup, false, &["check", "-6"], RUN_LIMIT) else {
+    let Some(ran) = in_netns(test, None, &setup, &["check", "-6"], RUN_LIMIT) else {
         return;
     };
     ran.assert_code(0);
@@ -717,11 +707,8 @@ fn no_ipv6_loopback_address_is_skip_in_a_network_namespace() {
 #[test]
 fn localhost_naming_a_missing_address_is_skip_in_a_namespace() {
     let test = "localhost_naming_a_missing_address_is_skip_in_a_namespace";
-    let tmp = temp_dir();
-    let hosts = bind_hosts(tmp.path(), "127.0.0.1 localhost\n::1 localhost\n");
-    // A private mount namespace: /etc/hosts changes for this run only.
-    let setup = format!("{hosts} && {NO_IPV6}");
-    let Some(ran) = in_netns(test, &setup, true, &["check", "-u"], RUN_LIMIT) else {
+    let hosts = Some(LOCALHOST_BOTH_WAYS);
+    let Some(ran) = in_netns(test, hosts, NO_IPV6, &["check", "-u"], RUN_LIMIT) else {
         return;
     };
     ran.assert_code(0);
@@ -740,8 +727,8 @@ fn localhost_naming_a_missing_address_is_skip_in_a_namespace() {
 
     let Some(ran) = in_netns(
         test,
-        &setup,
-        true,
+        hosts,
+        NO_IPV6,
         &["check", "-u", "--require", "localhost"],
         RUN_LIMIT,
     ) else {

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{LO_UP, Run, bind_hosts, echokit_within, in_netns, temp_dir};
+use crate::util::{LO_UP, LOCALHOST_BOTH_WAYS, Run, echokit_within, in_netns};
 
 /// The longest a lookup may take: `.invalid` must answer well within it.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -17,8 +17,9 @@ fn echokit(args: &[&str]) -> Run {
     echokit_within(args, b"", LIMIT)
 }
 
-/// The table rows, without the header line.
+/// The table rows of a run that must have exited 0, without the header line.
 fn rows(run: &Run) -> Vec<String> {
+    run.assert_code(0);
     let out = run.out();
     let mut lines = out.lines();
     let header = lines.next().unwrap_or_default();
@@ -29,6 +30,12 @@ fn rows(run: &Run) -> Vec<String> {
     lines.map(str::to_string).collect()
 }
 
+/// Runs `echokit ARGS`, which must exit 0 with exactly the table rows `want`.
+fn assert_rows(args: &[&str], want: &[&str]) {
+    let run = echokit(args);
+    assert_eq!(rows(&run), want, "{run}");
+}
+
 fn columns(row: &str) -> Vec<&str> {
     row.split_whitespace().collect()
 }
@@ -36,14 +43,13 @@ fn columns(row: &str) -> Vec<&str> {
 #[test]
 fn localhost_http_gives_port_80_tcp_rows() {
     let run = echokit(&["resolve", "localhost", "http"]);
-    let rows = rows(run.assert_code(0));
-    assert!(!rows.is_empty(), "no rows\n{}", run.describe());
+    let rows = rows(&run);
+    assert!(!rows.is_empty(), "no rows\n{run}");
     for row in rows {
         let cols = columns(&row);
         assert!(
             cols[0] == "AF_INET" || cols[0] == "AF_INET6",
-            "{row}\n{}",
-            run.describe()
+            "{row}\n{run}"
         );
         // The services database names http for tcp only on most systems;
         // where it also lists udp, the UDP row carries port 80 as well.
@@ -51,62 +57,50 @@ fn localhost_http_gives_port_80_tcp_rows() {
         assert_eq!(cols[3], "-", "no canonical name unless asked: {row}");
         assert!(
             cols[4] == "127.0.0.1:80" || cols[4] == "[::1]:80",
-            "{row}\n{}",
-            run.describe()
+            "{row}\n{run}"
         );
     }
-    assert!(
-        run.out().contains("SOCK_STREAM  IPPROTO_TCP"),
-        "{}",
-        run.describe()
-    );
+    assert!(run.out().contains("SOCK_STREAM  IPPROTO_TCP"), "{run}");
 }
 
 #[test]
 fn ipv6_literal_udp_is_one_dgram_row_with_flowinfo_and_scope() {
-    let run = echokit(&["resolve", "::1", "7", "-u"]);
-    assert_eq!(
-        rows(run.assert_code(0)),
-        ["AF_INET6  SOCK_DGRAM  IPPROTO_UDP  -          [::1]:7 flowinfo=0 scope=0"],
-        "{}",
-        run.describe()
+    assert_rows(
+        &["resolve", "::1", "7", "-u"],
+        &["AF_INET6  SOCK_DGRAM  IPPROTO_UDP  -          [::1]:7 flowinfo=0 scope=0"],
     );
 }
 
 #[test]
 fn numeric_host_with_service_name_echo_is_port_7() {
-    let run = echokit(&["resolve", "127.0.0.1", "echo", "--tcp"]);
-    assert_eq!(
-        rows(run.assert_code(0)),
-        ["AF_INET  SOCK_STREAM  IPPROTO_TCP  -          127.0.0.1:7"],
-        "{}",
-        run.describe()
+    assert_rows(
+        &["resolve", "127.0.0.1", "echo", "--tcp"],
+        &["AF_INET  SOCK_STREAM  IPPROTO_TCP  -          127.0.0.1:7"],
     );
     // Without --tcp, every socket type the services database lists echo for.
     let run = echokit(&["resolve", "127.0.0.1", "echo"]);
-    for row in rows(run.assert_code(0)) {
-        assert!(row.ends_with(" 127.0.0.1:7"), "{row}\n{}", run.describe());
+    for row in rows(&run) {
+        assert!(row.ends_with(" 127.0.0.1:7"), "{row}\n{run}");
     }
 }
 
 #[test]
 fn without_service_the_port_is_zero() {
-    let run = echokit(&["resolve", "127.0.0.1", "--udp"]);
-    assert_eq!(
-        rows(run.assert_code(0)),
-        ["AF_INET  SOCK_DGRAM  IPPROTO_UDP  -          127.0.0.1:0"]
+    assert_rows(
+        &["resolve", "127.0.0.1", "--udp"],
+        &["AF_INET  SOCK_DGRAM  IPPROTO_UDP  -          127.0.0.1:0"],
     );
 }
 
 #[test]
 fn dash_4_keeps_only_ipv4_rows_and_dash_6_only_ipv6() {
     let run = echokit(&["resolve", "-4", "localhost", "echo"]);
-    for row in rows(run.assert_code(0)) {
-        assert!(row.starts_with("AF_INET "), "{row}\n{}", run.describe());
+    for row in rows(&run) {
+        assert!(row.starts_with("AF_INET "), "{row}\n{run}");
     }
     let run = echokit(&["resolve", "-6", "::1", "echo"]);
-    for row in rows(run.assert_code(0)) {
-        assert!(row.starts_with("AF_INET6 "), "{row}\n{}", run.describe());
+    for row in rows(&run) {
+        assert!(row.starts_with("AF_INET6 "), "{row}\n{run}");
     }
 }
 
@@ -119,12 +113,9 @@ fn dash_4_on_an_ipv6_literal_names_the_flag() {
 
 #[test]
 fn canonname_fills_the_column_of_the_first_row() {
-    let run = echokit(&["resolve", "--canonname", "127.0.0.1", "7", "--tcp"]);
-    assert_eq!(
-        rows(run.assert_code(0)),
-        ["AF_INET  SOCK_STREAM  IPPROTO_TCP  127.0.0.1  127.0.0.1:7"],
-        "{}",
-        run.describe()
+    assert_rows(
+        &["resolve", "--canonname", "127.0.0.1", "7", "--tcp"],
+        &["AF_INET  SOCK_STREAM  IPPROTO_TCP  127.0.0.1  127.0.0.1:7"],
     );
 }
 
@@ -134,7 +125,7 @@ fn json_is_one_object_per_row() {
     run.assert_code(0);
     let out = run.out();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", run.describe());
+    assert_eq!(lines.len(), 1, "{run}");
     let row: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
     assert_eq!(
         row,
@@ -167,10 +158,10 @@ fn json_is_one_object_per_row() {
 fn quiet_prints_nothing_and_keeps_the_exit_code() {
     let run = echokit(&["resolve", "-q", "127.0.0.1", "echo"]);
     run.assert_code(0);
-    assert_eq!(run.out(), "", "{}", run.describe());
+    assert_eq!(run.out(), "", "{run}");
     let run = echokit(&["resolve", "-q", "127.0.0.1", "no-such-service-x"]);
-    assert_eq!(run.code, 2, "{}", run.describe());
-    assert_eq!(run.out(), "", "{}", run.describe());
+    assert_eq!(run.code, 2, "{run}");
+    assert_eq!(run.out(), "", "{run}");
 }
 
 #[test]
@@ -222,10 +213,9 @@ fn a_name_under_dot_invalid_exits_2_quickly() {
             run.stderr.starts_with(
                 "echokit: cannot connect to the resolver for \"echokit-test.invalid\": "
             ),
-            "{}",
-            run.describe()
+            "{run}"
         ),
-        _ => panic!("expected exit 2\n{}", run.describe()),
+        _ => panic!("expected exit 2\n{run}"),
     }
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
@@ -233,12 +223,12 @@ fn a_name_under_dot_invalid_exits_2_quickly() {
 #[test]
 fn usage_errors_exit_2() {
     let run = echokit(&["resolve"]);
-    assert_eq!(run.code, 2, "{}", run.describe());
-    assert!(run.stderr.starts_with("echokit: "), "{}", run.describe());
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.starts_with("echokit: "), "{run}");
     let run = echokit(&["resolve", "-4", "-6", "localhost"]);
-    assert_eq!(run.code, 2, "{}", run.describe());
+    assert_eq!(run.code, 2, "{run}");
     let run = echokit(&["resolve", "-u", "--tcp", "localhost"]);
-    assert_eq!(run.code, 2, "{}", run.describe());
+    assert_eq!(run.code, 2, "{run}");
 }
 
 /// The AI_ADDRCONFIG note needs a machine with IPv4 but no non-loopback
@@ -249,21 +239,17 @@ fn usage_errors_exit_2() {
 #[test]
 fn addrconfig_note_when_ipv6_is_loopback_only() {
     let test = "addrconfig_note_when_ipv6_is_loopback_only";
-    let dir = temp_dir();
-    let hosts = bind_hosts(dir.path(), "127.0.0.1 localhost\n::1 localhost\n");
-    let setup = format!("{hosts} && {LO_UP} && ip addr add 192.0.2.77/24 dev lo");
+    let setup = format!("{LO_UP} && ip addr add 192.0.2.77/24 dev lo");
     let args = ["resolve", "localhost", "echo", "--tcp"];
-    let Some(run) = in_netns(test, &setup, true, &args, LIMIT) else {
+    let Some(run) = in_netns(test, Some(LOCALHOST_BOTH_WAYS), &setup, &args, LIMIT) else {
         return;
     };
-    run.assert_code(0);
     let rows = rows(&run);
     let families: Vec<&str> = rows.iter().map(|r| columns(r)[0]).collect();
-    assert!(families.contains(&"AF_INET6"), "{}", run.describe());
+    assert!(families.contains(&"AF_INET6"), "{run}");
     assert_eq!(
         run.stderr,
         "echokit: note: AI_ADDRCONFIG would drop AF_INET6 here: no non-loopback IPv6 address is configured\n",
-        "{}",
-        run.describe()
+        "{run}"
     );
 }

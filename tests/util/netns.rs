@@ -6,11 +6,10 @@
 //! Creating namespaces takes root (CI runs as root) and `unshare`; where
 //! either is missing, or the setup fails here, the test says why and skips.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{BIN, Run, STEP, have_program, is_root, run_cmd, skip};
+use super::{BIN, Run, STEP, have_program, is_root, run_cmd, skip, temp_dir};
 
 /// Brings the namespace's loopback interface up (it starts down).
 pub const LO_UP: &str = "ip link set lo up";
@@ -19,23 +18,19 @@ pub const LO_UP: &str = "ip link set lo up";
 pub const NO_IPV6: &str = "ip link set lo up && sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
                            && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1";
 
-/// Writes `content` as a hosts file in `dir` and returns the setup step that
-/// mounts it over `/etc/hosts` (in the mount namespace only: `mount = true`).
-pub fn bind_hosts(dir: &Path, content: &str) -> String {
-    let hosts = dir.join("hosts");
-    std::fs::write(&hosts, content).expect("write hosts");
-    format!("mount --bind {} /etc/hosts", hosts.display())
-}
+/// A hosts file that names `localhost` both ways, as most distributions ship.
+pub const LOCALHOST_BOTH_WAYS: &str = "127.0.0.1 localhost\n::1 localhost\n";
 
 /// Runs the shell script `setup` and then `echokit ARGS` in a fresh network
-/// namespace (and a mount namespace with `mount`), within `timeout`; or says
-/// why it cannot (see [`skip`], naming `test`) and returns `None`. The setup
-/// is tried once on its own first, so a failure there is a skip, not a failure
-/// of echokit.
+/// namespace, within `timeout`; or says why it cannot (see [`skip`], naming
+/// `test`) and returns `None`. With `hosts`, a mount namespace too, in which
+/// a file with that content is mounted over `/etc/hosts` before `setup`. The
+/// setup is tried once on its own first, so a failure there is a skip, not a
+/// failure of echokit.
 pub fn in_netns(
     test: &str,
+    hosts: Option<&str>,
     setup: &str,
-    mount: bool,
     args: &[&str],
     timeout: Duration,
 ) -> Option<Run> {
@@ -50,12 +45,20 @@ pub fn in_netns(
         skip(test, "cannot run unshare");
         return None;
     }
+    let dir = temp_dir();
     let mut unshare = vec!["-n"];
-    if mount {
-        unshare.push("-m");
-    }
+    let setup = match hosts {
+        Some(content) => {
+            let file = dir.path().join("hosts");
+            std::fs::write(&file, content).expect("write hosts");
+            unshare.push("-m");
+            // A private mount namespace: /etc/hosts changes for this run only.
+            format!("mount --bind {} /etc/hosts && {setup}", file.display())
+        }
+        None => setup.to_string(),
+    };
     let mut probe = Command::new("unshare");
-    probe.args(&unshare).args(["sh", "-c", setup]);
+    probe.args(&unshare).args(["sh", "-c", &setup]);
     let probe = run_cmd(probe, b"", STEP);
     if probe.code != 0 {
         skip(

@@ -489,8 +489,8 @@ impl Run {
         self
     }
 
-    /// Fails unless it exited `code`, printed nothing on stdout, and exactly `line` on stderr.
-    pub fn assert_error(&self, code: i32, line: &str) -> &Run {
+    /// Fails unless it exited `code` with exactly `line` on stderr (stdout unchecked).
+    pub fn assert_stderr_line(&self, code: i32, line: &str) -> &Run {
         self.assert_code(code);
         assert_eq!(
             self.stderr,
@@ -498,6 +498,12 @@ impl Run {
             "wrong stderr\n{}",
             self.describe()
         );
+        self
+    }
+
+    /// Fails unless it exited `code`, printed nothing on stdout, and exactly `line` on stderr.
+    pub fn assert_error(&self, code: i32, line: &str) -> &Run {
+        self.assert_stderr_line(code, line);
         assert!(
             self.stdout.is_empty(),
             "unexpected stdout\n{}",

@@ -110,6 +110,16 @@ impl Transport {
         }
     }
 
+    /// The largest datagram UDP carries over this family (SPEC §3: 65,507 bytes
+    /// over IPv4, 65,527 over IPv6); `None` for the other transports.
+    pub fn max_udp_datagram(self) -> Option<usize> {
+        match self {
+            Transport::Udp4 => Some(65_507),
+            Transport::Udp6 => Some(65_527),
+            _ => None,
+        }
+    }
+
     /// Why this machine cannot run this transport, if it cannot.
     pub fn unavailable(self) -> Option<String> {
         match self {
