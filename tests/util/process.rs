@@ -263,9 +263,16 @@ impl Proc {
         }
     }
 
-    /// Everything on stderr so far.
+    /// Everything on stderr so far; once the child has been seen to exit,
+    /// everything it wrote (the reader thread may still be catching up, so
+    /// this waits, at most [`STEP`], for the pipe to close).
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.snapshot()).into_owned()
+        let bytes = if self.status.is_some() {
+            self.stderr.finish(STEP)
+        } else {
+            self.stderr.snapshot()
+        };
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Waits (at most `timeout`) until stderr contains `needle`.
@@ -345,7 +352,7 @@ impl Proc {
         let _ = writeln!(text, "pid: {}", self.pid());
         let _ = writeln!(text, "status: {}", status_text(self.status));
         let _ = writeln!(text, "stdout:\n{}", self.seen.join("\n"));
-        let _ = write!(text, "stderr:\n{}", show_bytes(&self.stderr.snapshot()));
+        let _ = write!(text, "stderr:\n{}", show_bytes(self.stderr().as_bytes()));
         text
     }
 }
