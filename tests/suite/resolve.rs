@@ -106,8 +106,9 @@ fn dash_4_keeps_only_ipv4_rows_and_dash_6_only_ipv6() {
 
 #[test]
 fn dash_4_on_an_ipv6_literal_names_the_flag() {
-    let run = echokit(&["resolve", "-4", "::1"]);
-    run.assert_error(2, "echokit: cannot resolve \"::1\": address family for hostname not supported (it has no IPv4 address; try without -4)",
+    echokit(&["resolve", "-4", "::1"]).assert_error(
+        2,
+        "echokit: cannot resolve \"::1\": address family for hostname not supported (it has no IPv4 address; try without -4)",
     );
 }
 
@@ -166,8 +167,9 @@ fn quiet_prints_nothing_and_keeps_the_exit_code() {
 
 #[test]
 fn unknown_service_exits_2_naming_it() {
-    let run = echokit(&["resolve", "localhost", "no-such-service-x"]);
-    run.assert_error(2, "echokit: cannot resolve service \"no-such-service-x\": servname not supported for ai_socktype (not in the services database)",
+    echokit(&["resolve", "localhost", "no-such-service-x"]).assert_error(
+        2,
+        "echokit: cannot resolve service \"no-such-service-x\": servname not supported for ai_socktype (not in the services database)",
     );
 }
 
@@ -183,8 +185,9 @@ fn service_known_only_for_tcp_says_so_with_udp() {
         eprintln!("skipped: /etc/services lists http for udp too");
         return;
     }
-    let run = echokit(&["resolve", "-u", "127.0.0.1", "http"]);
-    run.assert_error(2, "echokit: cannot resolve service \"http\": servname not supported for ai_socktype (not defined for udp in the services database)",
+    echokit(&["resolve", "-u", "127.0.0.1", "http"]).assert_error(
+        2,
+        "echokit: cannot resolve service \"http\": servname not supported for ai_socktype (not defined for udp in the services database)",
     );
 }
 
