@@ -10,12 +10,15 @@ use serde_json::json;
 
 use crate::addr::{self, Role};
 use crate::cli::BenchArgs;
-use crate::engine::load::{self, LoadConfig, LoadReport, Progress};
-use crate::engine::{self, Control, Event, Observer, ServerConfig};
+use crate::engine::{self, ServerConfig, Silent, Unlimited};
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
 use crate::transport::{self, ListenOptions};
 use crate::transport::{SocketAddress, Transport};
+
+mod load;
+
+use load::{LoadConfig, LoadReport, Progress};
 
 /// Runs `echokit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
@@ -56,25 +59,20 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
             let local = listener.local.clone();
             let name = listener.display();
             let (socket, _guard) = engine::served_socket(listener);
-            let control = Control::new(Vec::new());
-            let server_config = ServerConfig {
-                buffer_size: args.buffer_size.max(args.size),
-                max_conns: None,
-                idle_timeout: None,
-                drain: Duration::ZERO,
-                udp_rate: None,
-                count: None,
-            };
-            let server_control = Arc::clone(&control);
-            let server = std::thread::spawn(move || {
-                engine::serve(vec![socket], server_config, 1, &Silent, server_control)
-            });
+            let server_config = ServerConfig::new(args.buffer_size.max(args.size));
+            let server = engine::spawn(
+                vec![socket],
+                server_config,
+                1,
+                Arc::new(Unlimited),
+                Arc::new(Silent),
+            )
+            .map_err(|e| Error::internal("cannot start the echo server", e))?;
             let config = config(default_kind);
             check_size(&config, &local)?;
             out.verbose(1, &format!("started an echo server on {name}"));
             let result = measure(&out, &name, &local, &config);
-            control.signal();
-            control.signal();
+            server.stop();
             let _ = server.join();
             let report = result?;
             Ok(finish(&out, &local, &config, &report))
@@ -217,15 +215,6 @@ fn micros(nanos: u64) -> String {
 }
 
 /// The in-process server logs nothing.
-struct Silent;
-
-impl Observer for Silent {
-    fn details(&self) -> bool {
-        false
-    }
-    fn event(&self, _event: &Event<'_>) {}
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@
 //! from when a request was *due*, not when it could be sent, so a server that
 //! stalls cannot hide the wait behind a client that waited with it
 //! (coordinated omission). It uses the same non-blocking moves as the echo
-//! server ([`super::stream`]) and never prints: progress goes to a callback.
+//! server and the same [`Verifier`] as `send` (`crate::engine::stream`),
+//! gets its sockets from the transport layer, and never prints: progress
+//! goes to a callback.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,7 +22,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
 
-use super::stream::{ReadOutcome, read_message, read_some, write_some};
+use crate::engine::stream::{ReadOutcome, Verifier, read_message, read_some, write_some};
 use crate::transport;
 use crate::transport::{SocketAddress, SocketType};
 
@@ -67,9 +69,10 @@ pub struct LoadReport {
 
 struct LoadConn {
     socket: Option<Socket>,
-    /// Bytes of the current request written / read back.
+    /// Bytes of the current request written.
     written: usize,
-    read: usize,
+    /// What was written and has not come back yet: the verifier `send` uses.
+    verifier: Verifier,
     in_flight: bool,
     /// When the current request was due (open loop) or sent (closed loop).
     started: Instant,
@@ -173,7 +176,7 @@ impl<'a> Load<'a> {
             load.conns.push(LoadConn {
                 socket: None,
                 written: 0,
-                read: 0,
+                verifier: Verifier::default(),
                 in_flight: false,
                 started: now,
                 sent: now,
@@ -240,7 +243,7 @@ impl<'a> Load<'a> {
         conn.socket = Some(c.socket);
         conn.in_flight = false;
         conn.written = 0;
-        conn.read = 0;
+        conn.verifier = Verifier::default();
         Ok(())
     }
 
@@ -277,7 +280,7 @@ impl<'a> Load<'a> {
         conn.started = started;
         conn.sent = Instant::now();
         conn.written = 0;
-        conn.read = 0;
+        conn.verifier = Verifier::default();
         if let Err(e) = self.push(i) {
             self.fail(crate::error::describe(&e));
         }
@@ -353,12 +356,18 @@ impl<'a> Load<'a> {
             if self.config.socket_type.keeps_boundaries() {
                 // One request is one datagram or message: sent whole or not yet.
                 match socket.send(&self.payload) {
-                    Ok(_) => conn.written = self.payload.len(),
+                    Ok(_) => {
+                        conn.verifier.sent(&self.payload);
+                        conn.written = self.payload.len();
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
                 }
             } else {
-                conn.written += write_some(socket, &self.payload[conn.written..])?;
+                let n = write_some(socket, &self.payload[conn.written..])?;
+                conn.verifier
+                    .sent(&self.payload[conn.written..conn.written + n]);
+                conn.written += n;
             }
         }
         Ok(())
@@ -400,13 +409,11 @@ impl<'a> Load<'a> {
                     return None;
                 }
             };
-            let expected = &self.payload[conn.read.min(self.payload.len())..];
-            let cut_datagram = boundaries && n != self.payload.len();
-            if !conn.in_flight
-                || n > expected.len()
-                || cut_datagram
-                || self.buf[..n] != expected[..n]
-            {
+            // A datagram or message comes back whole or it is wrong; bytes of a
+            // stream are checked as they come, as `send` checks them.
+            let whole = !boundaries || n == self.payload.len();
+            let echoed = conn.in_flight && whole && conn.verifier.received(&self.buf[..n]).is_ok();
+            if !echoed {
                 self.report.mismatches += 1;
                 self.first_error
                     .get_or_insert_with(|| "an echo differed from the request".to_string());
@@ -415,8 +422,7 @@ impl<'a> Load<'a> {
                 }
                 continue;
             }
-            conn.read += n;
-            if conn.read == self.payload.len() {
+            if conn.written == self.payload.len() && conn.verifier.complete() {
                 let now = Instant::now();
                 let nanos = now.duration_since(conn.started).as_nanos();
                 let _ = self
