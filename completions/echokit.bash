@@ -455,7 +455,7 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__send)
-            opts="-n -f -u -4 -6 -t -c -i -v -q -h --file --udp --timeout --connect-timeout --retries --count --interval --buffer-size --json --verbose --quiet --help"
+            opts="-n -f -u -4 -6 -t -c -i -v -q -h --file --udp --timeout --connect-timeout --idle-timeout --retries --count --interval --buffer-size --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -478,6 +478,10 @@ _echokit() {
                     return 0
                     ;;
                 --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

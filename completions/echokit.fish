@@ -49,11 +49,12 @@ complete -c echokit -n "__fish_echokit_using_subcommand serve" -l inetd -d 'Serv
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l v6only -d 'Make IPv6 listeners IPv6-only (IPV6_V6ONLY on; default: off for [::], so IPv4 clients arrive as ::ffff:a.b.c.d)'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l json -d 'Print JSON lines on stdout instead of human-readable text'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s v -l verbose -d 'Say more on stderr (repeat for more)'
-complete -c echokit -n "__fish_echokit_using_subcommand serve" -s q -l quiet -d 'Say nothing but errors'
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s f -l file -d 'Send the contents of this file' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s t -l timeout -d 'Give up if the whole exchange takes longer than this (e.g. 5s)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -l connect-timeout -d 'Give up on a connection attempt after this long' -r
+complete -c echokit -n "__fish_echokit_using_subcommand send" -l idle-timeout -d 'End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -l retries -d 'Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s c -l count -d 'Repeat the exchange N times and print round-trip times, like ping' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s i -l interval -d 'Wait this long between repeated exchanges (default 1s; alone, repeats until interrupted)' -r
@@ -64,7 +65,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand send" -s 4 -d 'Resolve n
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s 6 -d 'Resolve names to IPv6 addresses only'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -l json -d 'Print JSON lines on stdout instead of human-readable text'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s v -l verbose -d 'Say more on stderr (repeat for more)'
-complete -c echokit -n "__fish_echokit_using_subcommand send" -s q -l quiet -d 'Say nothing but errors'
+complete -c echokit -n "__fish_echokit_using_subcommand send" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l require -d 'Turn SKIP into FAIL for these (comma-separated): ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram, abstract, localhost' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l unix-dir -d 'Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL' -r -F
@@ -77,7 +78,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand check" -s 6 -d 'Resolve 
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l github -d 'GitHub Actions: ::error/::warning lines after the table, a summary table in $GITHUB_STEP_SUMMARY, TRANSPORT=pass|fail|skip lines in $GITHUB_OUTPUT'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l json -d 'Print JSON lines on stdout instead of human-readable text'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s v -l verbose -d 'Say more on stderr (repeat for more)'
-complete -c echokit -n "__fish_echokit_using_subcommand check" -s q -l quiet -d 'Say nothing but errors'
+complete -c echokit -n "__fish_echokit_using_subcommand check" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s c -l connections -d 'Number of concurrent connections (or datagram sockets with -u)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s d -l duration -d 'How long to run (e.g. 3s, 1m)' -r
@@ -91,7 +92,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand bench" -s 4 -d 'Resolve 
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s 6 -d 'Resolve names to IPv6 addresses only'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -l json -d 'Print JSON lines on stdout instead of human-readable text'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s v -l verbose -d 'Say more on stderr (repeat for more)'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s q -l quiet -d 'Say nothing but errors'
+complete -c echokit -n "__fish_echokit_using_subcommand bench" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s 4 -d 'IPv4 results only'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s 6 -d 'IPv6 results only'
@@ -100,7 +101,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand resolve" -l tcp -d 'Stre
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -l canonname -d 'Ask for the canonical name (AI_CANONNAME)'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -l json -d 'Print JSON lines on stdout instead of human-readable text'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s v -l verbose -d 'Say more on stderr (repeat for more)'
-complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s q -l quiet -d 'Say nothing but errors'
+complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "man" -d 'Write echokit.1 and one page per subcommand into DIR'

@@ -5,22 +5,13 @@
 //! is unit-tested; names and service names are looked up only in [`resolve`],
 //! through getaddrinfo. This module knows strings and `std::net`, never sockets.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::sys::{self, Hints, LookupErrorKind};
 use crate::transport::platform;
-
-/// Stream or datagram: the socket type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// SOCK_STREAM.
-    Stream,
-    /// SOCK_DGRAM.
-    Datagram,
-}
+use crate::transport::{Family, SocketAddress, SocketType, Transport};
 
 /// Which address families name resolution may return (`-4`, `-6`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,86 +54,24 @@ pub enum Target {
 /// A parsed address: its socket type, its target, and the text the user typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    pub kind: Kind,
+    pub socket_type: SocketType,
     pub target: Target,
     pub text: String,
 }
 
-/// A concrete socket address, ready for socket(2).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum SockTarget {
-    Inet(SocketAddr),
-    Path(PathBuf),
-    Abstract(Vec<u8>),
-}
-
-/// The transport names of SPEC §1, as used in ready lines and tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Tcp4,
-    Tcp6,
-    Udp4,
-    Udp6,
-    Unix,
-    Unixgram,
-}
-
-impl Transport {
-    /// The transport of a concrete address with socket type `kind`.
-    pub fn of(kind: Kind, target: &SockTarget) -> Transport {
-        match (kind, target) {
-            (Kind::Stream, SockTarget::Inet(SocketAddr::V4(_))) => Transport::Tcp4,
-            (Kind::Stream, SockTarget::Inet(SocketAddr::V6(_))) => Transport::Tcp6,
-            (Kind::Datagram, SockTarget::Inet(SocketAddr::V4(_))) => Transport::Udp4,
-            (Kind::Datagram, SockTarget::Inet(SocketAddr::V6(_))) => Transport::Udp6,
-            (Kind::Stream, _) => Transport::Unix,
-            (Kind::Datagram, _) => Transport::Unixgram,
-        }
-    }
-
-    /// The largest datagram this transport carries (SPEC §3), or `None` for streams.
-    pub fn max_datagram(self) -> Option<usize> {
-        match self {
-            Transport::Udp4 => Some(65_507),
-            Transport::Udp6 => Some(65_527),
-            // Bounded in practice by SO_SNDBUF; the send path reports EMSGSIZE.
-            Transport::Unixgram => Some(platform::MAX_UNIX_DATAGRAM),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Tcp4 => "tcp4",
-            Transport::Tcp6 => "tcp6",
-            Transport::Udp4 => "udp4",
-            Transport::Udp6 => "udp6",
-            Transport::Unix => "unix",
-            Transport::Unixgram => "unixgram",
-        })
-    }
-}
-
 /// Formats a concrete address in the grammar, with its prefix: the ready-line form
 /// (`tcp:127.0.0.1:40123`, `udp:[::1]:7`, `unix:/tmp/e.sock`, `unixgram:@echo`).
-pub fn display(kind: Kind, target: &SockTarget) -> String {
-    let prefix = match (kind, target) {
-        (Kind::Stream, SockTarget::Inet(_)) => "tcp",
-        (Kind::Datagram, SockTarget::Inet(_)) => "udp",
-        (Kind::Stream, _) => "unix",
-        (Kind::Datagram, _) => "unixgram",
-    };
+pub fn display(socket_type: SocketType, target: &SocketAddress) -> String {
+    let prefix = Transport::of(socket_type, target).prefix();
     format!("{prefix}:{}", display_target(target))
 }
 
 /// Formats a concrete address without a prefix (`127.0.0.1:7`, `[::1]:7`, `/tmp/e.sock`, `@echo`).
-pub fn display_target(target: &SockTarget) -> String {
+pub fn display_target(target: &SocketAddress) -> String {
     match target {
-        SockTarget::Inet(addr) => display_inet(addr),
-        SockTarget::Path(path) => path.display().to_string(),
-        SockTarget::Abstract(name) => format!("@{}", String::from_utf8_lossy(name)),
+        SocketAddress::Inet(addr) => display_inet(addr),
+        SocketAddress::Path(path) => path.display().to_string(),
+        SocketAddress::Abstract(name) => format!("@{}", String::from_utf8_lossy(name)),
     }
 }
 
@@ -160,21 +89,19 @@ fn display_inet(addr: &SocketAddr) -> String {
     }
 }
 
-/// Parses `text` by SPEC §2; `default_kind` comes from `-u` and applies when no prefix says otherwise.
-pub fn parse(text: &str, default_kind: Kind) -> Result<Endpoint, Error> {
+/// Parses `text` by SPEC §2; `default_type` comes from `-u` and applies when no prefix says otherwise.
+pub fn parse(text: &str, default_type: SocketType) -> Result<Endpoint, Error> {
     let bad = |reason: String| Error::address(text, reason);
     let (prefix, rest) = split_prefix(text);
-    let kind = match prefix {
-        Some(Prefix::Tcp) | Some(Prefix::Unix) => Kind::Stream,
-        Some(Prefix::Udp) | Some(Prefix::Unixgram) => Kind::Datagram,
-        None => default_kind,
-    };
+    let socket_type = prefix.map_or(default_type, |p| p.socket_type);
     if rest.is_empty() {
         return Err(bad("empty address (try HOST:PORT, /path or @name)".into()));
     }
-
-    let unix_prefix = matches!(prefix, Some(Prefix::Unix) | Some(Prefix::Unixgram));
-    let inet_prefix = matches!(prefix, Some(Prefix::Tcp) | Some(Prefix::Udp));
+    let family = prefix.map(|p| p.family);
+    let (unix_prefix, inet_prefix) = (
+        family == Some(Family::Unix),
+        family.is_some_and(|f| f != Family::Unix),
+    );
     let target = if let Some(name) = rest.strip_prefix('@') {
         if inet_prefix {
             return Err(bad("tcp: and udp: take HOST:PORT, not @name".into()));
@@ -185,34 +112,48 @@ pub fn parse(text: &str, default_kind: Kind) -> Result<Endpoint, Error> {
             return Err(bad("tcp: and udp: take HOST:PORT, not a path".into()));
         }
         parse_path(rest).map_err(bad)?
+    } else if socket_type == SocketType::SeqPacket {
+        return Err(bad(
+            "SOCK_SEQPACKET is a Unix socket type: give seqpacket: a path or @name".into(),
+        ));
     } else {
         parse_inet(rest).map_err(bad)?
     };
+    if !matches!(target, Target::Inet { .. }) {
+        if let Some(Err(what)) =
+            Transport::with(socket_type, Family::Unix).map(Transport::supported)
+        {
+            return Err(Error::Unsupported(what.to_string()));
+        }
+    }
     Ok(Endpoint {
-        kind,
+        socket_type,
         target,
         text: text.to_string(),
     })
 }
 
+/// What a transport prefix (`tcp:`, `seqpacket:`…) says: a socket type and a family class.
 #[derive(Debug, Clone, Copy)]
-enum Prefix {
-    Tcp,
-    Udp,
-    Unix,
-    Unixgram,
+struct Prefix {
+    socket_type: SocketType,
+    /// `Unix`, or one of the inet families (the prefix names both).
+    family: Family,
 }
 
 fn split_prefix(text: &str) -> (Option<Prefix>, &str) {
-    for (name, prefix) in [
-        ("tcp:", Prefix::Tcp),
-        ("udp:", Prefix::Udp),
-        ("unixgram:", Prefix::Unixgram),
-        ("unix:", Prefix::Unix),
-    ] {
-        if let Some(rest) = text.strip_prefix(name) {
-            return (Some(prefix), rest);
-        }
+    for name in Transport::prefixes() {
+        let Some(rest) = text.strip_prefix(name).and_then(|r| r.strip_prefix(':')) else {
+            continue;
+        };
+        let transport = Transport::for_prefix(name)
+            .next()
+            .expect("every listed prefix names a transport");
+        let prefix = Prefix {
+            socket_type: transport.socket_type(),
+            family: transport.family(),
+        };
+        return (Some(prefix), rest);
     }
     (None, text)
 }
@@ -344,10 +285,10 @@ pub fn resolve(
     endpoint: &Endpoint,
     family: FamilyFilter,
     role: Role,
-) -> Result<Vec<SockTarget>, Error> {
+) -> Result<Vec<SocketAddress>, Error> {
     let (host, port) = match &endpoint.target {
-        Target::Path(p) => return Ok(vec![SockTarget::Path(p.clone())]),
-        Target::Abstract(n) => return Ok(vec![SockTarget::Abstract(n.clone())]),
+        Target::Path(p) => return Ok(vec![SocketAddress::Path(p.clone())]),
+        Target::Abstract(n) => return Ok(vec![SocketAddress::Abstract(n.clone())]),
         Target::Inet { host, port } => (host, port),
     };
     let port = lookup_port(endpoint, port)?;
@@ -381,9 +322,9 @@ pub fn resolve(
         Host::Unspecified => lookup_host(endpoint, "localhost", port, family)?,
         Host::Name(name) => lookup_host(endpoint, name, port, family)?,
     };
-    let mut unique: Vec<SockTarget> = Vec::new();
+    let mut unique: Vec<SocketAddress> = Vec::new();
     for addr in addrs {
-        let target = SockTarget::Inet(addr);
+        let target = SocketAddress::Inet(addr);
         if !unique.contains(&target) {
             unique.push(target);
         }
@@ -391,11 +332,8 @@ pub fn resolve(
     Ok(unique)
 }
 
-fn socktype(kind: Kind) -> i32 {
-    match kind {
-        Kind::Stream => libc::SOCK_STREAM,
-        Kind::Datagram => libc::SOCK_DGRAM,
-    }
+fn socktype(socket_type: SocketType) -> i32 {
+    socket_type.to_socket2().into()
 }
 
 fn lookup_port(endpoint: &Endpoint, port: &Port) -> Result<u16, Error> {
@@ -404,14 +342,12 @@ fn lookup_port(endpoint: &Endpoint, port: &Port) -> Result<u16, Error> {
         Port::Service(name) => name,
     };
     let hints = Hints {
-        socktype: socktype(endpoint.kind),
+        socktype: socktype(endpoint.socket_type),
         flags: libc::AI_PASSIVE,
         ..Hints::default()
     };
-    let proto = match endpoint.kind {
-        Kind::Stream => "tcp",
-        Kind::Datagram => "udp",
-    };
+    // The services database names protocols as the inet prefixes do (tcp, udp).
+    let proto = Transport::with(endpoint.socket_type, Family::Inet4).map_or("?", Transport::prefix);
     match sys::getaddrinfo(None, Some(name), hints) {
         Ok(found) if !found.is_empty() => Ok(found[0].addr.port()),
         _ => Err(Error::address(
@@ -435,7 +371,7 @@ fn lookup_host(
             FamilyFilter::V4 => libc::AF_INET,
             FamilyFilter::V6 => libc::AF_INET6,
         },
-        socktype: socktype(endpoint.kind),
+        socktype: socktype(endpoint.socket_type),
         flags: 0,
     };
     match sys::getaddrinfo(Some(name), None, hints) {
@@ -451,9 +387,9 @@ fn lookup_host(
             &endpoint.text,
             format!("{name:?} has no address of the requested family"),
         )),
-        Err(e) if e.kind == LookupErrorKind::Unavailable => Err(Error::Connect {
+        Err(e) if e.kind == LookupErrorKind::Unavailable => Err(Error::Resolver {
             addr: endpoint.text.clone(),
-            reason: format!(
+            message: format!(
                 "cannot resolve {name:?}: {} (resolver unavailable)",
                 e.message
             ),
@@ -470,11 +406,11 @@ mod tests {
     use super::*;
 
     fn ok(text: &str) -> Endpoint {
-        parse(text, Kind::Stream).unwrap_or_else(|e| panic!("{text}: {e}"))
+        parse(text, SocketType::Stream).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     fn err(text: &str) -> String {
-        match parse(text, Kind::Stream) {
+        match parse(text, SocketType::Stream) {
             Ok(e) => panic!("{text} parsed as {e:?}"),
             Err(e) => {
                 assert_eq!(e.exit_code() as u8, 2, "{e}");
@@ -493,7 +429,7 @@ mod tests {
     #[test]
     fn ipv4_literal() {
         let e = ok("127.0.0.1:5000");
-        assert_eq!(e.kind, Kind::Stream);
+        assert_eq!(e.socket_type, SocketType::Stream);
         assert_eq!(
             e.target,
             inet(Host::Ip("127.0.0.1".parse().unwrap(), 0), 5000)
@@ -591,8 +527,8 @@ mod tests {
             ok("unix:echo.sock").target,
             Target::Path("echo.sock".into())
         );
-        let e = parse("unixgram:echo.sock", Kind::Stream).unwrap();
-        assert_eq!(e.kind, Kind::Datagram);
+        let e = parse("unixgram:echo.sock", SocketType::Stream).unwrap();
+        assert_eq!(e.socket_type, SocketType::Datagram);
     }
 
     #[test]
@@ -618,8 +554,8 @@ mod tests {
             assert_eq!(ok("unix:@echo").target, Target::Abstract(b"echo".to_vec()));
             let e = ok("unixgram:@echo");
             assert_eq!(
-                (e.kind, e.target),
-                (Kind::Datagram, Target::Abstract(b"echo".to_vec()))
+                (e.socket_type, e.target),
+                (SocketType::Datagram, Target::Abstract(b"echo".to_vec()))
             );
             assert!(err("@").contains("needs a name"));
         } else {
@@ -630,10 +566,10 @@ mod tests {
     #[test]
     fn prefixes() {
         let e = ok("udp:[::1]:7");
-        assert_eq!(e.kind, Kind::Datagram);
+        assert_eq!(e.socket_type, SocketType::Datagram);
         assert_eq!(e.target, inet(Host::Ip("::1".parse().unwrap(), 0), 7));
-        let e = parse("tcp:127.0.0.1:7", Kind::Datagram).unwrap();
-        assert_eq!(e.kind, Kind::Stream);
+        let e = parse("tcp:127.0.0.1:7", SocketType::Datagram).unwrap();
+        assert_eq!(e.socket_type, SocketType::Stream);
         assert!(err("tcp:/tmp/x").contains("not a path"));
         assert!(err("udp:@x").contains("not @name"));
         assert!(err("tcp:").contains("empty address"));
@@ -641,22 +577,22 @@ mod tests {
 
     #[test]
     fn udp_flag_sets_the_default_kind() {
-        let e = parse("127.0.0.1:7", Kind::Datagram).unwrap();
-        assert_eq!(e.kind, Kind::Datagram);
-        let e = parse("/tmp/x", Kind::Datagram).unwrap();
-        assert_eq!(e.kind, Kind::Datagram);
+        let e = parse("127.0.0.1:7", SocketType::Datagram).unwrap();
+        assert_eq!(e.socket_type, SocketType::Datagram);
+        let e = parse("/tmp/x", SocketType::Datagram).unwrap();
+        assert_eq!(e.socket_type, SocketType::Datagram);
     }
 
     #[test]
     fn ready_line_forms() {
-        let t = SockTarget::Inet("127.0.0.1:40123".parse().unwrap());
-        assert_eq!(display(Kind::Stream, &t), "tcp:127.0.0.1:40123");
-        let t = SockTarget::Inet("[::1]:7".parse().unwrap());
-        assert_eq!(display(Kind::Datagram, &t), "udp:[::1]:7");
-        let t = SockTarget::Path("/tmp/e.sock".into());
-        assert_eq!(display(Kind::Stream, &t), "unix:/tmp/e.sock");
-        let t = SockTarget::Abstract(b"echo".to_vec());
-        assert_eq!(display(Kind::Datagram, &t), "unixgram:@echo");
+        let t = SocketAddress::Inet("127.0.0.1:40123".parse().unwrap());
+        assert_eq!(display(SocketType::Stream, &t), "tcp:127.0.0.1:40123");
+        let t = SocketAddress::Inet("[::1]:7".parse().unwrap());
+        assert_eq!(display(SocketType::Datagram, &t), "udp:[::1]:7");
+        let t = SocketAddress::Path("/tmp/e.sock".into());
+        assert_eq!(display(SocketType::Stream, &t), "unix:/tmp/e.sock");
+        let t = SocketAddress::Abstract(b"echo".to_vec());
+        assert_eq!(display(SocketType::Datagram, &t), "unixgram:@echo");
     }
 
     #[test]
@@ -664,7 +600,7 @@ mod tests {
         let e = ok("127.0.0.1:5");
         assert_eq!(
             resolve(&e, FamilyFilter::Any, Role::Connect).unwrap(),
-            vec![SockTarget::Inet("127.0.0.1:5".parse().unwrap())]
+            vec![SocketAddress::Inet("127.0.0.1:5".parse().unwrap())]
         );
         assert_eq!(
             resolve(&e, FamilyFilter::V6, Role::Connect)
@@ -675,11 +611,11 @@ mod tests {
         let any = ok(":5");
         assert_eq!(
             resolve(&any, FamilyFilter::Any, Role::Listen).unwrap(),
-            vec![SockTarget::Inet("[::]:5".parse().unwrap())]
+            vec![SocketAddress::Inet("[::]:5".parse().unwrap())]
         );
         assert_eq!(
             resolve(&any, FamilyFilter::V4, Role::Listen).unwrap(),
-            vec![SockTarget::Inet("0.0.0.0:5".parse().unwrap())]
+            vec![SocketAddress::Inet("0.0.0.0:5".parse().unwrap())]
         );
     }
 
@@ -688,7 +624,7 @@ mod tests {
         let e = ok("127.0.0.1:echo");
         assert_eq!(
             resolve(&e, FamilyFilter::Any, Role::Connect).unwrap(),
-            vec![SockTarget::Inet("127.0.0.1:7".parse().unwrap())]
+            vec![SocketAddress::Inet("127.0.0.1:7".parse().unwrap())]
         );
         let e = ok("127.0.0.1:no-such-service-here");
         let msg = resolve(&e, FamilyFilter::Any, Role::Connect)

@@ -133,8 +133,8 @@ pub struct OutputFlags {
     /// Say more on stderr (repeat for more)
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
-    /// Say nothing but errors
-    #[arg(short = 'q', long = "quiet")]
+    /// Say nothing but errors (not with --json: SPEC §6)
+    #[arg(short = 'q', long = "quiet", conflicts_with = "json")]
     pub quiet: bool,
 }
 
@@ -206,6 +206,9 @@ pub struct SendArgs {
     /// Give up on a connection attempt after this long
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
+    /// End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub idle_timeout: Duration,
     /// Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub retries: u32,

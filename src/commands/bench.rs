@@ -8,21 +8,25 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::addr::{self, Kind, Role, SockTarget, Transport};
+use crate::addr::{self, Role};
 use crate::cli::BenchArgs;
-use crate::engine::load::{self, LoadConfig, LoadReport, Progress};
-use crate::engine::{self, Control, Event, Observer, ServerConfig};
+use crate::engine::{self, ServerConfig, Silent, Unlimited};
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
 use crate::transport::{self, ListenOptions};
+use crate::transport::{SocketAddress, Transport};
+
+mod load;
+
+use load::{LoadConfig, LoadReport, Progress};
 
 /// Runs `echokit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
     transport::raise_fd_limit();
     let default_kind = super::default_kind(&args.addr_flags);
-    let config = |kind| LoadConfig {
-        kind,
+    let config = |socket_type| LoadConfig {
+        socket_type,
         connections: args.connections,
         size: args.size,
         duration: args.duration,
@@ -43,37 +47,32 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
             let target = targets
                 .first()
                 .ok_or_else(|| Error::address(text, "resolves to nothing"))?;
-            let config = config(endpoint.kind);
+            let config = config(endpoint.socket_type);
             check_size(&config, target)?;
             let report = measure(&out, text, target, &config)?;
             Ok(finish(&out, target, &config, &report))
         }
         None => {
             // Our own server on 127.0.0.1:0, on a thread of this process.
-            let target = SockTarget::Inet("127.0.0.1:0".parse().expect("a valid literal"));
+            let target = SocketAddress::Inet("127.0.0.1:0".parse().expect("a valid literal"));
             let listener = transport::listen(default_kind, &target, ListenOptions::default())?;
             let local = listener.local.clone();
             let name = listener.display();
             let (socket, _guard) = engine::served_socket(listener);
-            let control = Control::new(Vec::new());
-            let server_config = ServerConfig {
-                buffer_size: args.buffer_size.max(args.size),
-                max_conns: None,
-                idle_timeout: None,
-                drain: Duration::ZERO,
-                udp_rate: None,
-                count: None,
-            };
-            let server_control = Arc::clone(&control);
-            let server = std::thread::spawn(move || {
-                engine::serve(vec![socket], server_config, 1, &Silent, server_control)
-            });
+            let server_config = ServerConfig::new(args.buffer_size.max(args.size));
+            let server = engine::spawn(
+                vec![socket],
+                server_config,
+                1,
+                Arc::new(Unlimited),
+                Arc::new(Silent),
+            )
+            .map_err(|e| Error::internal("cannot start the echo server", e))?;
             let config = config(default_kind);
             check_size(&config, &local)?;
             out.verbose(1, &format!("started an echo server on {name}"));
             let result = measure(&out, &name, &local, &config);
-            control.signal();
-            control.signal();
+            server.stop();
             let _ = server.join();
             let report = result?;
             Ok(finish(&out, &local, &config, &report))
@@ -81,19 +80,18 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     }
 }
 
-fn check_size(config: &LoadConfig, target: &SockTarget) -> Result<(), Error> {
+fn check_size(config: &LoadConfig, target: &SocketAddress) -> Result<(), Error> {
     if config.size == 0 {
         return Err(Error::Usage("--size must be at least 1 byte".into()));
     }
-    if config.kind == Kind::Datagram {
-        let transport = Transport::of(Kind::Datagram, target);
-        if let Some(max) = transport.max_datagram() {
-            if config.size > max {
-                return Err(Error::Usage(format!(
-                    "--size {} is larger than a {transport} datagram carries ({max} bytes)",
-                    config.size
-                )));
-            }
+    let transport = Transport::of(config.socket_type, target);
+    if let Some(max) = transport.max_message() {
+        if config.size > max {
+            return Err(Error::Usage(format!(
+                "--size {} is larger than a {transport} {} carries ({max} bytes)",
+                config.size,
+                transport.socket_type().message_noun()
+            )));
         }
     }
     Ok(())
@@ -102,7 +100,7 @@ fn check_size(config: &LoadConfig, target: &SockTarget) -> Result<(), Error> {
 fn measure(
     out: &Output,
     text: &str,
-    target: &SockTarget,
+    target: &SocketAddress,
     config: &LoadConfig,
 ) -> Result<LoadReport, Error> {
     // A live progress line only on a terminal, never in JSON or quiet mode.
@@ -131,21 +129,15 @@ fn measure(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    result.map_err(|e| match e.raw_os_error() {
-        Some(_) => Error::connect(text, &e),
-        None => Error::Connect {
-            addr: text.to_string(),
-            reason: e.to_string(),
-        },
-    })
+    result.map_err(|e| Error::connect(text, e))
 }
 
-fn finish(out: &Output, target: &SockTarget, config: &LoadConfig, r: &LoadReport) -> ExitCode {
+fn finish(out: &Output, target: &SocketAddress, config: &LoadConfig, r: &LoadReport) -> ExitCode {
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     let rps = r.requests as f64 / secs;
     let bps = r.bytes as f64 / secs;
     let pct = |q: f64| r.latency.value_at_quantile(q);
-    let name = addr::display(config.kind, target);
+    let name = addr::display(config.socket_type, target);
     let mode = match config.rate {
         Some(rate) => format!("open loop at {rate} requests/s"),
         None => "closed loop".to_string(),
@@ -223,15 +215,6 @@ fn micros(nanos: u64) -> String {
 }
 
 /// The in-process server logs nothing.
-struct Silent;
-
-impl Observer for Silent {
-    fn details(&self) -> bool {
-        false
-    }
-    fn event(&self, _event: &Event<'_>) {}
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,53 +17,21 @@ mod roundtrip;
 mod server;
 mod table;
 
-use crate::addr::{self, Kind, Role, SockTarget, Transport};
+use crate::addr::{self, Role};
 use crate::cli::CheckArgs;
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
+use crate::transport::{self, REQUIRE_ABSTRACT, SocketAddress, SocketType, Transport};
 
 use server::LocalServer;
 use table::{Layout, Status, Verdict};
-
-/// The names `--require` takes: families, socket types and transports.
-pub const REQUIRE_NAMES: [&str; 12] = [
-    "ipv4",
-    "ipv6",
-    "tcp",
-    "tcp4",
-    "tcp6",
-    "udp",
-    "udp4",
-    "udp6",
-    "unix",
-    "unixgram",
-    "abstract",
-    "localhost",
-];
-
-/// The `--require` names that cover a transport: its own name, its socket
-/// type, its family. `unix` covers both Unix path sockets (stream and
-/// datagram) since both depend on the same socket directory.
-fn tags(transport: &str) -> Vec<&'static str> {
-    match transport {
-        "tcp4" => vec!["tcp4", "tcp", "ipv4"],
-        "tcp6" => vec!["tcp6", "tcp", "ipv6"],
-        "udp4" => vec!["udp4", "udp", "ipv4"],
-        "udp6" => vec!["udp6", "udp", "ipv6"],
-        "unix" => vec!["unix"],
-        "unixgram" => vec!["unixgram", "unix"],
-        "abstract" => vec!["abstract"],
-        "localhost" => vec!["localhost"],
-        _ => Vec::new(),
-    }
-}
 
 /// What a row does when its turn comes.
 enum Job {
     /// Round-trip the payloads through `target`, served in-process by `server` when local.
     Echo {
-        kind: Kind,
-        target: SockTarget,
+        socket_type: SocketType,
+        target: SocketAddress,
         max_datagram: usize,
         server: Option<LocalServer>,
     },
@@ -75,7 +43,7 @@ enum Job {
 struct Row {
     /// `tcp4` … `abstract`, or `localhost`.
     transport: String,
-    kind: Option<Kind>,
+    socket_type: Option<SocketType>,
     /// In the grammar, with its prefix (`tcp:127.0.0.1:40123`).
     address: String,
     /// The ADDR as typed, when checking an external server.
@@ -90,14 +58,14 @@ impl Row {
         match self.job {
             Job::Decided(verdict) => verdict,
             Job::Echo {
-                kind,
+                socket_type,
                 target,
                 max_datagram,
                 server,
             } => {
                 let label = format!("{} {}", self.transport, self.address);
                 let trip = roundtrip::Trip {
-                    kind,
+                    socket_type,
                     target: &target,
                     buffer_size: args.buffer_size,
                     max_datagram,
@@ -151,9 +119,9 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, Error> {
     let started = std::time::Instant::now();
     let mut finished = Vec::new();
     for row in rows {
-        let (transport, kind, address, input) = (
+        let (transport, socket_type, address, input) = (
             row.transport.clone(),
-            row.kind,
+            row.socket_type,
             row.address.clone(),
             row.input.clone(),
         );
@@ -168,7 +136,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, Error> {
         } else if out.json {
             out.json(&table::json(
                 &transport,
-                kind,
+                socket_type,
                 &address,
                 input.as_deref(),
                 covering.is_some(),
@@ -207,13 +175,14 @@ fn parse_require(names: &[String]) -> Result<Vec<&'static str>, Error> {
         if name.is_empty() {
             continue;
         }
-        match REQUIRE_NAMES.iter().find(|n| **n == name) {
+        let known_names = transport::require_names();
+        match known_names.iter().find(|n| **n == name) {
             Some(known) if !required.contains(known) => required.push(*known),
             Some(_) => {}
             None => {
                 return Err(Error::Usage(format!(
                     "unknown --require name {name:?} (expected: {})",
-                    REQUIRE_NAMES.join(", ")
+                    known_names.join(", ")
                 )));
             }
         }
@@ -221,11 +190,15 @@ fn parse_require(names: &[String]) -> Result<Vec<&'static str>, Error> {
     Ok(required)
 }
 
-/// The transport name of a concrete address (abstract names have their own).
-fn transport_name(kind: Kind, target: &SockTarget) -> String {
+/// The transport name of a concrete address and the `--require` names that
+/// cover it (abstract names have their own).
+fn transport_name(socket_type: SocketType, target: &SocketAddress) -> (String, Vec<&'static str>) {
     match target {
-        SockTarget::Abstract(_) => "abstract".to_string(),
-        _ => Transport::of(kind, target).to_string(),
+        SocketAddress::Abstract(_) => (REQUIRE_ABSTRACT.to_string(), vec![REQUIRE_ABSTRACT]),
+        _ => {
+            let transport = Transport::of(socket_type, target);
+            (transport.to_string(), transport.require_names().to_vec())
+        }
     }
 }
 
@@ -233,30 +206,30 @@ fn transport_name(kind: Kind, target: &SockTarget) -> String {
 /// them). Bad or unresolvable ADDRs stop everything first (exit 2, SPEC §5).
 /// A required name no ADDR covers is a FAIL row: the requirement is unmet.
 fn remote_plan(args: &CheckArgs, required: &[&'static str]) -> Result<Vec<Row>, Error> {
-    let kind = super::default_kind(&args.addr_flags);
+    let socket_type = super::default_kind(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     let endpoints = args
         .addrs
         .iter()
-        .map(|text| addr::parse(text, kind))
+        .map(|text| addr::parse(text, socket_type))
         .collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::new();
     for endpoint in &endpoints {
         for target in addr::resolve(endpoint, family, Role::Connect)? {
-            let transport = transport_name(endpoint.kind, &target);
+            let (transport, tags) = transport_name(endpoint.socket_type, &target);
             // An external server's buffer is unknown: the largest datagram is
             // the transport's, but no more than --buffer-size (SPEC §3).
-            let max_datagram = Transport::of(endpoint.kind, &target)
-                .max_datagram()
+            let max_datagram = Transport::of(endpoint.socket_type, &target)
+                .max_message()
                 .map_or(args.buffer_size, |max| max.min(args.buffer_size));
             rows.push(Row {
-                tags: tags(&transport),
+                tags,
                 transport,
-                kind: Some(endpoint.kind),
-                address: addr::display(endpoint.kind, &target),
+                socket_type: Some(endpoint.socket_type),
+                address: addr::display(endpoint.socket_type, &target),
                 input: Some(endpoint.text.clone()),
                 job: Job::Echo {
-                    kind: endpoint.kind,
+                    socket_type: endpoint.socket_type,
                     target,
                     max_datagram,
                     server: None,
@@ -268,7 +241,7 @@ fn remote_plan(args: &CheckArgs, required: &[&'static str]) -> Result<Vec<Row>, 
         if !rows.iter().any(|r| r.tags.contains(name)) {
             rows.push(Row {
                 transport: name.to_string(),
-                kind: None,
+                socket_type: None,
                 address: "-".to_string(),
                 input: None,
                 tags: vec![name],
@@ -301,24 +274,12 @@ mod tests {
     }
 
     #[test]
-    fn every_transport_answers_to_its_own_name() {
-        for name in [
-            "tcp4",
-            "tcp6",
-            "udp4",
-            "udp6",
-            "unix",
-            "unixgram",
-            "abstract",
-            "localhost",
-        ] {
-            assert!(tags(name).contains(&name), "{name}");
-            for tag in tags(name) {
-                assert!(REQUIRE_NAMES.contains(&tag), "{tag}");
-            }
-        }
-        assert!(tags("tcp6").contains(&"ipv6"));
-        assert!(tags("udp4").contains(&"udp"));
-        assert!(tags("unixgram").contains(&"unix"));
+    fn every_require_name_is_accepted() {
+        let all: Vec<String> = transport::require_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(parse_require(&all).unwrap().len(), all.len());
+        assert!(all.contains(&"seqpacket".to_string()));
     }
 }

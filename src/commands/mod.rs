@@ -9,15 +9,16 @@ pub mod resolve;
 pub mod send;
 pub mod serve;
 
-use crate::addr::{FamilyFilter, Kind};
+use crate::addr::FamilyFilter;
 use crate::cli::AddrFlags;
+use crate::transport::SocketType;
 
 /// The socket type `-u` selects for addresses without a prefix.
-pub fn default_kind(flags: &AddrFlags) -> Kind {
+pub fn default_kind(flags: &AddrFlags) -> SocketType {
     if flags.udp {
-        Kind::Datagram
+        SocketType::Datagram
     } else {
-        Kind::Stream
+        SocketType::Stream
     }
 }
 

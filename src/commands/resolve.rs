@@ -12,11 +12,12 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use crate::addr::{self, SockTarget};
+use crate::addr::{self};
 use crate::cli::ResolveArgs;
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
 use crate::sys::{self, AddrInfo, Hints, LookupError, LookupErrorKind};
+use crate::transport::SocketAddress;
 
 /// The column headings of the table, in order.
 const HEADER: [&str; 5] = ["FAMILY", "TYPE", "PROTOCOL", "CANONNAME", "ADDRESS"];
@@ -146,9 +147,9 @@ fn describe_call(args: &ResolveArgs, hints: Hints) -> String {
 fn lookup_failure(args: &ResolveArgs, hints: Hints, err: LookupError) -> Error {
     if err.kind == LookupErrorKind::Unavailable {
         // SPEC §5: an unavailable resolver is a connection failure (exit 3).
-        return Error::Connect {
+        return Error::Resolver {
             addr: format!("the resolver for {:?}", args.host),
-            reason: err.message,
+            message: err.message,
         };
     }
     if let Some(service) = args.service.as_deref() {
@@ -250,7 +251,7 @@ impl Row {
     /// The ADDRESS column: the grammar's form (`127.0.0.1:80`, `[fe80::1%eth0]:80`),
     /// plus flow info and the numeric scope id for IPv6.
     fn address(&self) -> String {
-        let text = addr::display_target(&SockTarget::Inet(self.addr));
+        let text = addr::display_target(&SocketAddress::Inet(self.addr));
         match self.addr {
             SocketAddr::V4(_) => text,
             SocketAddr::V6(a) => format!("{text} flowinfo={} scope={}", a.flowinfo(), a.scope_id()),

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::addr::{self, Kind, Role, SockTarget, Transport};
+use crate::addr::{self, Role};
 use crate::cli::SendArgs;
-use crate::engine::client::{ClientError, DatagramError, Source, StreamClient, datagram_exchange};
+use crate::engine::client::{
+    ClientError, DatagramError, Source, StreamClient, datagram_exchange, message_exchange,
+};
 use crate::engine::stream::ExchangeError;
 use crate::error::{Error, ExitCode, describe};
 use crate::output::{self, Output};
 use crate::transport::{self, Connection};
+use crate::transport::{SocketAddress, SocketType, Transport};
 
 /// Payload of a repeated exchange when there is nothing to send: 56 bytes, as ping.
 const DEFAULT_PING_PAYLOAD: usize = 56;
@@ -31,72 +34,41 @@ pub fn run(args: SendArgs) -> Result<ExitCode, Error> {
     let plan = Plan {
         args: &args,
         out: &out,
-        kind: endpoint.kind,
+        socket_type: endpoint.socket_type,
         deadline: args.timeout.map(|t| Instant::now() + t),
     };
     if args.count.is_some() || args.interval.is_some() {
         return plan.repeat(&targets);
     }
-    match endpoint.kind {
-        Kind::Stream => plan.stream_once(&targets),
-        Kind::Datagram => plan.datagram_once(&targets),
+    match endpoint.socket_type {
+        SocketType::Stream => plan.stream_once(&targets),
+        // The input is read once, before the first address is tried: a
+        // second address must get the same bytes, not what is left of stdin.
+        SocketType::Datagram => plan.datagram_once(&targets, &plan.payload_in_memory()?),
+        SocketType::SeqPacket => plan.message_once(&targets, &plan.payload_in_memory()?),
     }
 }
 
 struct Plan<'a> {
     args: &'a SendArgs,
     out: &'a Output,
-    kind: Kind,
+    socket_type: SocketType,
     deadline: Option<Instant>,
 }
 
 /// Failures of the addresses tried so far, for "all failed" reports.
 #[derive(Default)]
 struct Failures {
-    parts: Vec<String>,
-    all_timeouts: bool,
+    tried: Vec<(String, Error)>,
 }
 
 impl Failures {
-    fn add(&mut self, target: &SockTarget, err: &Error) {
-        if self.parts.is_empty() {
-            self.all_timeouts = true;
-        }
-        self.all_timeouts &= matches!(err, Error::Timeout { .. });
-        let reason = match err {
-            Error::Connect { reason, .. } => reason.clone(),
-            Error::Timeout { .. } => "timed out".to_string(),
-            other => other.to_string(),
-        };
-        self.parts
-            .push(format!("{}: {reason}", addr::display_target(target)));
+    fn add(&mut self, target: &SocketAddress, err: Error) {
+        self.tried.push((addr::display_target(target), err));
     }
 
     fn into_error(self, text: &str) -> Error {
-        if self.parts.len() == 1 {
-            // One address: the plain one-line reason.
-            let reason = self.parts[0]
-                .split_once(": ")
-                .map_or(self.parts[0].clone(), |(_, r)| r.to_string());
-            if self.all_timeouts {
-                return Error::timeout(text, "connecting to");
-            }
-            return Error::Connect {
-                addr: text.to_string(),
-                reason,
-            };
-        }
-        if self.all_timeouts {
-            let mut e = Error::timeout(text, "connecting to");
-            if let Error::Timeout { detail, .. } = &mut e {
-                *detail = self.parts.join("; ");
-            }
-            return e;
-        }
-        Error::Connect {
-            addr: text.to_string(),
-            reason: format!("every address failed: {}", self.parts.join("; ")),
-        }
+        Error::every_address(text, self.tried)
     }
 }
 
@@ -116,21 +88,21 @@ impl Plan<'_> {
     }
 
     /// Connects to the first target that answers, trying each in order.
-    fn connect(&self, targets: &[SockTarget]) -> Result<Connection, Error> {
+    fn connect(&self, targets: &[SocketAddress]) -> Result<Connection, Error> {
         let mut failures = Failures::default();
         for target in targets {
             let timeout = self.connect_timeout();
             if timeout.is_some_and(|t| t.is_zero()) {
-                failures.add(target, &Error::timeout(self.text(), "connecting to"));
+                failures.add(target, Error::timeout(self.text(), "connecting to"));
                 continue;
             }
-            match transport::connect(self.kind, target, timeout) {
+            match transport::connect(self.socket_type, target, timeout) {
                 Ok(conn) => return Ok(conn),
                 Err(e) => {
-                    let err = refine_unix_refusal(Error::connect(self.text(), &e), target);
+                    let err = refine_unix_refusal(Error::connect(self.text(), e), target);
                     self.out
                         .verbose(1, &format!("{}: {err}", addr::display_target(target)));
-                    failures.add(target, &err);
+                    failures.add(target, err);
                 }
             }
         }
@@ -150,7 +122,7 @@ impl Plan<'_> {
             .by_ref()
             .take(MAX_IN_MEMORY as u64 + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::io("cannot read the input", e))?;
+            .map_err(|e| Error::input("cannot read the input", e))?;
         if bytes.len() > MAX_IN_MEMORY {
             return Err(Error::Usage(
                 "the input is over 64MiB; a datagram or a repeated message is held in memory whole"
@@ -197,40 +169,82 @@ impl Plan<'_> {
         }
     }
 
-    fn stream_once(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+    fn stream_once(&self, targets: &[SocketAddress]) -> Result<ExitCode, Error> {
         // Open the input first: a bad --file is reported as such, whatever the server.
         let source = self.source()?;
         let conn = self.connect(targets)?;
-        let peer = addr::display(self.kind, &conn.peer);
+        let peer = addr::display(self.socket_type, &conn.peer);
         let started = Instant::now();
-        let mut client = StreamClient::new(conn.socket, self.args.buffer_size)
-            .map_err(|e| Error::io("cannot start the event loop", e))?;
+        let mut client = StreamClient::new(conn.socket, self.args.buffer_size, true)
+            .map_err(|e| Error::internal("cannot start the event loop", e))?;
         let mut sink = self.sink();
         let done = client
-            .exchange(source, &mut sink, self.deadline, true)
+            .exchange(source, &mut sink, self.deadline, self.idle_timeout())
             .map_err(|e| self.client_error(e))?;
         self.report_once(&peer, done.sent, started.elapsed());
         Ok(ExitCode::Success)
     }
 
-    fn datagram_once(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+    /// `--idle-timeout`: `0` waits for ever.
+    fn idle_timeout(&self) -> Option<Duration> {
+        Some(self.args.idle_timeout).filter(|t| !t.is_zero())
+    }
+
+    /// SOCK_SEQPACKET: the input as one message on the first address that
+    /// accepts the connection, the same message back, then EOF.
+    fn message_once(&self, targets: &[SocketAddress], payload: &[u8]) -> Result<ExitCode, Error> {
+        if let Some(t) = targets.first() {
+            check_message_size(payload.len(), SocketType::SeqPacket, t)?;
+        }
+        let conn = self.connect(targets)?;
+        let peer = addr::display(self.socket_type, &conn.peer);
+        let wait = self.idle_timeout().unwrap_or(Duration::MAX);
+        match message_exchange(&conn.socket, payload, wait, self.deadline) {
+            Ok((reply, rtt)) => {
+                (self.sink())(&reply).map_err(|e| self.output_error(e))?;
+                self.report_once(&peer, reply.len() as u64, rtt);
+                Ok(ExitCode::Success)
+            }
+            Err(DatagramError::Io(e)) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                Err(Error::Usage(format!(
+                    "message is {} bytes; larger than this {} socket carries ({})",
+                    payload.len(),
+                    Transport::SeqPacket,
+                    describe(&e)
+                )))
+            }
+            Err(DatagramError::TimedOut { .. }) => {
+                let mut err = Error::timeout(self.text(), "waiting for the echo from");
+                if let Error::Timeout { detail, .. } = &mut err {
+                    *detail = match self.idle_timeout() {
+                        Some(idle) => format!(
+                            "no byte moved either way for {}: {} bytes sent, 0 received",
+                            output::duration(idle),
+                            payload.len()
+                        ),
+                        None => format!("{} bytes sent, 0 received", payload.len()),
+                    };
+                }
+                Err(err)
+            }
+            Err(other) => Err(self.datagram_error(other)),
+        }
+    }
+
+    fn datagram_once(&self, targets: &[SocketAddress], payload: &[u8]) -> Result<ExitCode, Error> {
         let mut failures = Failures::default();
         for target in targets {
-            let max = Transport::of(Kind::Datagram, target)
-                .max_datagram()
-                .expect("datagram transports have a maximum");
-            let payload = self.payload_in_memory()?;
-            check_datagram_size(payload.len(), max, target)?;
-            let conn = match transport::connect(Kind::Datagram, target, None) {
+            check_message_size(payload.len(), SocketType::Datagram, target)?;
+            let conn = match transport::connect(SocketType::Datagram, target, None) {
                 Ok(c) => c,
                 Err(e) => {
-                    let err = refine_unix_refusal(Error::connect(self.text(), &e), target);
-                    failures.add(target, &err);
+                    let err = refine_unix_refusal(Error::connect(self.text(), e), target);
+                    failures.add(target, err);
                     continue;
                 }
             };
-            let peer = addr::display(Kind::Datagram, &conn.peer);
-            match datagram_exchange(&conn.socket, &payload, &self.waits(), self.deadline) {
+            let peer = addr::display(SocketType::Datagram, &conn.peer);
+            match datagram_exchange(&conn.socket, payload, &self.waits(), self.deadline) {
                 Ok((reply, rtt)) => {
                     (self.sink())(&reply).map_err(|e| self.output_error(e))?;
                     self.report_once(&peer, reply.len() as u64, rtt);
@@ -241,12 +255,12 @@ impl Plan<'_> {
                     if let Error::Timeout { detail, .. } = &mut err {
                         *detail = no_reply(tries);
                     }
-                    failures.add(target, &err);
                     if targets.len() == 1 {
                         return Err(err);
                     }
+                    failures.add(target, err);
                 }
-                Err(DatagramError::Io(e)) => failures.add(target, &Error::connect(self.text(), &e)),
+                Err(DatagramError::Io(e)) => failures.add(target, Error::connect(self.text(), e)),
                 Err(other) => return Err(self.datagram_error(other)),
             }
         }
@@ -281,7 +295,7 @@ impl Plan<'_> {
     }
 
     fn output_error(&self, e: io::Error) -> Error {
-        Error::io("cannot write to stdout", e)
+        Error::internal("cannot write to stdout", e)
     }
 
     fn verify_error(&self, reason: String) -> Error {
@@ -318,7 +332,7 @@ impl Plan<'_> {
                     "ended early: {received} of {sent} bytes came back ({why})"
                 ))
             }
-            ExchangeError::Send(e) => Error::connect(self.text(), &e),
+            ExchangeError::Send(e) => Error::connect(self.text(), e),
             ExchangeError::Output(e) => self.output_error(e),
         }
     }
@@ -333,8 +347,22 @@ impl Plan<'_> {
                 }
                 err
             }
-            ClientError::Input(e) => Error::io("cannot read the input", e),
-            ClientError::Poll(e) => Error::io("event loop failed", e),
+            ClientError::Idle {
+                idle,
+                received,
+                sent,
+            } => {
+                let mut err = Error::timeout(self.text(), "waiting for the echo from");
+                if let Error::Timeout { detail, .. } = &mut err {
+                    *detail = format!(
+                        "no byte moved either way for {} (--idle-timeout): {sent} bytes sent, {received} received",
+                        output::duration(idle)
+                    );
+                }
+                err
+            }
+            ClientError::Input(e) => Error::input("cannot read the input", e),
+            ClientError::Poll(e) => Error::internal("event loop failed", e),
         }
     }
 
@@ -344,7 +372,7 @@ impl Plan<'_> {
             DatagramError::Oversize => {
                 self.verify_error("is a datagram larger than what was sent".to_string())
             }
-            DatagramError::Io(e) => Error::connect(self.text(), &e),
+            DatagramError::Io(e) => Error::connect(self.text(), e),
             DatagramError::TimedOut { tries } => {
                 let mut err = Error::timeout(self.text(), "waiting for the echo from");
                 if let Error::Timeout { detail, .. } = &mut err {
@@ -356,7 +384,7 @@ impl Plan<'_> {
     }
 
     /// `--count`/`--interval`: ping-like repeated exchanges with per-echo lines and a summary.
-    fn repeat(&self, targets: &[SockTarget]) -> Result<ExitCode, Error> {
+    fn repeat(&self, targets: &[SocketAddress]) -> Result<ExitCode, Error> {
         let interrupted = Arc::new(AtomicBool::new(false));
         let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted));
         let mut payload = if self.args.message.is_empty()
@@ -372,16 +400,11 @@ impl Plan<'_> {
                 .map(|i| b'a' + (i % 26) as u8)
                 .collect();
         }
-        if self.kind == Kind::Datagram {
-            if let Some(t) = targets.first() {
-                let max = Transport::of(Kind::Datagram, t)
-                    .max_datagram()
-                    .unwrap_or(65_507);
-                check_datagram_size(payload.len(), max, t)?;
-            }
+        if let Some(t) = targets.first() {
+            check_message_size(payload.len(), self.socket_type, t)?;
         }
         let conn = self.connect(targets)?;
-        let peer = addr::display(self.kind, &conn.peer);
+        let peer = addr::display(self.socket_type, &conn.peer);
         let per_echo = self.args.timeout.unwrap_or(DEFAULT_PING_TIMEOUT);
         let interval = self.args.interval.unwrap_or(Duration::from_secs(1));
         let count = self.args.count;
@@ -389,17 +412,20 @@ impl Plan<'_> {
             self.out
                 .line(&format!("ECHO {peer}: {} bytes", payload.len()));
         }
-        let mut stream = match self.kind {
-            Kind::Stream => Some(
+        // Byte streams go through the stream client; datagrams and messages
+        // are one send and one receive each.
+        let mut stream = match self.socket_type.keeps_boundaries() {
+            false => Some(
                 StreamClient::new(
                     conn.socket
                         .try_clone()
-                        .map_err(|e| Error::connect(self.text(), &e))?,
+                        .map_err(|e| Error::connect(self.text(), e))?,
                     self.args.buffer_size,
+                    false,
                 )
-                .map_err(|e| Error::io("cannot start the event loop", e))?,
+                .map_err(|e| Error::internal("cannot start the event loop", e))?,
             ),
-            Kind::Datagram => None,
+            true => None,
         };
         let mut rtts: Vec<Duration> = Vec::new();
         let mut sent = 0u64;
@@ -418,7 +444,7 @@ impl Plan<'_> {
                             Source::Bytes(payload.clone()),
                             &mut discard,
                             Some(t0 + per_echo),
-                            false,
+                            None,
                         )
                         .map(|_| t0.elapsed())
                         .map_err(|e| self.client_error(e))
@@ -513,24 +539,27 @@ impl Plan<'_> {
 
 /// A refused connect to a socket *path* has two common causes a stranger can
 /// act on: a file that is not a socket, or a socket file nobody serves any more.
-fn refine_unix_refusal(err: Error, target: &SockTarget) -> Error {
+fn refine_unix_refusal(err: Error, target: &SocketAddress) -> Error {
     use std::os::unix::fs::FileTypeExt;
-    let (Error::Connect { addr, reason }, SockTarget::Path(path)) = (&err, target) else {
+    let SocketAddress::Path(path) = target else {
         return err;
     };
-    if !reason.starts_with("connection refused") {
+    let refused = matches!(&err, Error::Connect { source, .. }
+        if source.raw_os_error() == Some(libc::ECONNREFUSED));
+    if !refused {
         return err;
     }
-    let reason = match std::fs::metadata(path) {
+    match std::fs::metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => {
-            "not a socket (something else is at that path)".to_string()
+            let addr = match &err {
+                Error::Connect { addr, .. } => addr.clone(),
+                _ => path.display().to_string(),
+            };
+            Error::connect(&addr, io::Error::other("not a socket"))
+                .with_hint("something else is at that path")
         }
-        Ok(_) => "connection refused (a stale socket file: no process accepts on it)".to_string(),
-        Err(_) => return err,
-    };
-    Error::Connect {
-        addr: addr.clone(),
-        reason,
+        Ok(_) => err.with_hint("a stale socket file: no process accepts on it"),
+        Err(_) => err,
     }
 }
 
@@ -541,14 +570,20 @@ fn no_reply(tries: u32) -> String {
     }
 }
 
-fn check_datagram_size(len: usize, max: usize, target: &SockTarget) -> Result<(), Error> {
-    if len > max {
-        let transport = Transport::of(Kind::Datagram, target);
-        return Err(Error::Usage(format!(
-            "message is {len} bytes; a {transport} datagram carries at most {max} bytes"
-        )));
+/// Datagrams and messages travel whole: input larger than the transport carries is bad input (exit 2).
+fn check_message_size(
+    len: usize,
+    socket_type: SocketType,
+    target: &SocketAddress,
+) -> Result<(), Error> {
+    let transport = Transport::of(socket_type, target);
+    match transport.max_message() {
+        Some(max) if len > max => Err(Error::Usage(format!(
+            "message is {len} bytes; a {transport} {} carries at most {max} bytes",
+            socket_type.message_noun()
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn sleep_unless(flag: &AtomicBool, total: Duration) {

@@ -10,7 +10,7 @@
 //!
 //! Datagrams: one datagram out, one back, compared whole; resent on silence.
 
-use std::io::{self, IoSliceMut, Read};
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
@@ -18,10 +18,9 @@ use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use nix::sys::socket::{MsgFlags, SockaddrStorage, recvmsg};
 use socket2::Socket;
 
-use super::stream::{ExchangeError, ReadOutcome, Verifier, read_some, write_some};
+use super::stream::{ExchangeError, ReadOutcome, Verifier, read_some, recv_message, write_some};
 
 const SOCKET: Token = Token(0);
 const SOURCE: Token = Token(1);
@@ -43,6 +42,12 @@ pub enum ClientError {
     Exchange(ExchangeError),
     /// The deadline passed with `received` of `sent` bytes back.
     TimedOut { received: u64, sent: u64 },
+    /// No byte moved either way for `idle` (`send --idle-timeout`).
+    Idle {
+        idle: Duration,
+        received: u64,
+        sent: u64,
+    },
     /// Reading the input failed.
     Input(io::Error),
     /// The event loop itself failed.
@@ -62,23 +67,193 @@ pub struct Exchanged {
     pub received: u64,
 }
 
+/// Where a client exchange stands, as `send -v` would tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientState {
+    /// Input is still coming: writing it and reading the echo at once.
+    Sending,
+    /// Input ended and every byte is written; our write side is shut
+    /// (with half-close): reading the rest of the echo.
+    Draining,
+    /// Every byte sent has come back.
+    Done,
+}
+
+impl std::fmt::Display for ClientState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientState::Sending => "sending",
+            ClientState::Draining => "draining",
+            ClientState::Done => "done",
+        })
+    }
+}
+
+/// What the caller should do after driving a [`ClientConn`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientStep {
+    /// The outbound buffer is empty: give it the next input chunk ([`ClientConn::offer`]) or say the input ended ([`ClientConn::finish_input`]).
+    NeedInput,
+    /// Wait for the socket's next readiness event.
+    Wait,
+    /// The exchange is complete.
+    Done,
+}
+
+/// The client's side of one stream exchange, as a state machine (OpenBSD
+/// nc's `readwrite()` model): one buffer per direction — the input chunk on
+/// its way to the server, and the read buffer for the echo — so memory is
+/// bounded whatever the payload. It writes and reads in the same turn, so a
+/// payload larger than both socket buffers cannot deadlock (SPEC §3), and it
+/// reads until every byte sent has come back, never trusting a short read.
+pub struct ClientConn {
+    socket: Socket,
+    state: ClientState,
+    half_close: bool,
+    input_ended: bool,
+    outbound: Vec<u8>,
+    outbound_from: usize,
+    inbound: Vec<u8>,
+    verifier: Verifier,
+    /// When a byte last moved either way (for `--idle-timeout`).
+    pub last_progress: Instant,
+}
+
+impl ClientConn {
+    /// Takes a connected, non-blocking stream socket. With `half_close`, our
+    /// write side is shut down once the input has ended and been written (like `nc -N`).
+    pub fn new(socket: Socket, buffer_size: usize, half_close: bool) -> ClientConn {
+        ClientConn {
+            socket,
+            state: ClientState::Sending,
+            half_close,
+            input_ended: false,
+            outbound: Vec::new(),
+            outbound_from: 0,
+            inbound: vec![0; buffer_size.max(1)],
+            verifier: Verifier::default(),
+            last_progress: Instant::now(),
+        }
+    }
+
+    /// Where the exchange stands.
+    pub fn state(&self) -> ClientState {
+        self.state
+    }
+
+    /// Bytes written and bytes that came back so far.
+    pub fn counts(&self) -> Exchanged {
+        Exchanged {
+            sent: self.verifier.sent,
+            received: self.verifier.received,
+        }
+    }
+
+    /// Hands over the next input chunk; only when [`ClientStep::NeedInput`] asked for it.
+    pub fn offer(&mut self, chunk: Vec<u8>) {
+        debug_assert!(self.outbound_from == self.outbound.len());
+        self.outbound = chunk;
+        self.outbound_from = 0;
+    }
+
+    /// Says the input has ended.
+    pub fn finish_input(&mut self) {
+        self.input_ended = true;
+    }
+
+    /// Starts a new exchange on the same connection (repeated `send --count`).
+    pub fn restart(&mut self) {
+        self.state = ClientState::Sending;
+        self.input_ended = false;
+        self.verifier = Verifier::default();
+    }
+
+    /// Writes what the socket takes, reads what has come back (handing each
+    /// checked chunk to `sink`), and says what is needed next.
+    pub fn drive(
+        &mut self,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+        now: Instant,
+    ) -> Result<ClientStep, ClientError> {
+        let mut need_input = false;
+        if self.state == ClientState::Sending {
+            while self.outbound_from < self.outbound.len() {
+                match write_some(&self.socket, &self.outbound[self.outbound_from..]) {
+                    // EAGAIN: the server is not reading; wait for writable.
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let end = self.outbound_from + n;
+                        self.verifier.sent(&self.outbound[self.outbound_from..end]);
+                        self.outbound_from = end;
+                        self.last_progress = now;
+                    }
+                    Err(e) => return Err(self.verifier.ended_early(Some(e)).into()),
+                }
+            }
+            if self.outbound_from == self.outbound.len() {
+                if self.input_ended {
+                    if self.half_close {
+                        // Like `nc -N`: only after input EOF *and* an empty buffer.
+                        let _ = self.socket.shutdown(std::net::Shutdown::Write);
+                    }
+                    self.state = ClientState::Draining;
+                } else {
+                    need_input = true;
+                }
+            }
+        }
+        loop {
+            match read_some(&self.socket, &mut self.inbound) {
+                Ok(ReadOutcome::Data(n)) => {
+                    self.verifier.received(&self.inbound[..n])?;
+                    self.last_progress = now;
+                    sink(&self.inbound[..n]).map_err(ExchangeError::Output)?;
+                }
+                // EOF is the end only once everything sent came back.
+                Ok(ReadOutcome::Eof)
+                    if self.state == ClientState::Draining && self.verifier.complete() =>
+                {
+                    break;
+                }
+                Ok(ReadOutcome::Eof) => return Err(self.verifier.ended_early(None).into()),
+                Ok(ReadOutcome::WouldBlock) => break,
+                Err(e) => return Err(self.verifier.ended_early(Some(e)).into()),
+            }
+        }
+        if self.state == ClientState::Draining && self.verifier.complete() {
+            self.state = ClientState::Done;
+            return Ok(ClientStep::Done);
+        }
+        Ok(if need_input {
+            ClientStep::NeedInput
+        } else {
+            ClientStep::Wait
+        })
+    }
+
+    /// The socket, e.g. to shut it down after repeated exchanges.
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+}
+
 enum Input {
     Bytes(Vec<u8>),
     Channel(Receiver<io::Result<Vec<u8>>>),
 }
 
-/// A connected stream socket and the poll that drives it.
+/// A [`ClientConn`] and the poll that drives it.
 pub struct StreamClient {
-    socket: Socket,
+    conn: ClientConn,
     poll: Poll,
     waker: Arc<Waker>,
     events: Events,
-    buf: Vec<u8>,
+    buffer_size: usize,
 }
 
 impl StreamClient {
     /// Takes a connected, non-blocking stream socket.
-    pub fn new(socket: Socket, buffer_size: usize) -> io::Result<StreamClient> {
+    pub fn new(socket: Socket, buffer_size: usize, half_close: bool) -> io::Result<StreamClient> {
         let poll = Poll::new()?;
         poll.registry().register(
             &mut SourceFd(&socket.as_raw_fd()),
@@ -87,110 +262,72 @@ impl StreamClient {
         )?;
         let waker = Arc::new(Waker::new(poll.registry(), SOURCE)?);
         Ok(StreamClient {
-            socket,
+            conn: ClientConn::new(socket, buffer_size, half_close),
             poll,
             waker,
             events: Events::with_capacity(16),
-            buf: vec![0; buffer_size],
+            buffer_size,
         })
     }
 
     /// Sends all of `source`, hands every echoed chunk to `sink` as it arrives
-    /// (after checking it), and returns once every byte is back. With
-    /// `half_close`, our write side is shut down after the last byte (SPEC §3).
+    /// (after checking it), and returns once every byte is back. It gives up
+    /// at `deadline`, or when no byte moved either way for `idle`.
     pub fn exchange(
         &mut self,
         source: Source,
         sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
         deadline: Option<Instant>,
-        half_close: bool,
+        idle: Option<Duration>,
     ) -> Result<Exchanged, ClientError> {
         let mut input = match source {
             Source::Bytes(bytes) => Input::Bytes(bytes),
             Source::Reader(reader) => Input::Channel(spawn_reader(
                 reader,
-                self.buf.len(),
+                self.buffer_size,
                 Arc::clone(&self.waker),
             )),
         };
-        let mut verifier = Verifier::default();
-        let mut current: Vec<u8> = Vec::new();
-        let mut pos = 0usize;
-        let mut input_done = false;
-        let mut shut = false;
+        self.conn.restart();
+        self.conn.last_progress = Instant::now();
         loop {
-            // Write whatever the socket takes now.
-            loop {
-                if pos == current.len() && !input_done {
-                    match next_chunk(&mut input) {
-                        Next::Chunk(chunk) => {
-                            current = chunk;
-                            pos = 0;
-                        }
-                        Next::Pending => break,
-                        Next::Done => input_done = true,
-                        Next::Failed(e) => return Err(ClientError::Input(e)),
+            let now = Instant::now();
+            match self.conn.drive(sink, now)? {
+                ClientStep::Done => return Ok(self.conn.counts()),
+                ClientStep::NeedInput => match next_chunk(&mut input) {
+                    Next::Chunk(chunk) => {
+                        self.conn.offer(chunk);
+                        continue;
                     }
-                    continue;
-                }
-                if pos == current.len() {
-                    if half_close && !shut {
-                        shut = true;
-                        // Like `nc -N`: only after input EOF *and* an empty buffer.
-                        let _ = self.socket.shutdown(std::net::Shutdown::Write);
+                    Next::Done => {
+                        self.conn.finish_input();
+                        continue;
                     }
-                    break;
-                }
-                match write_some(&self.socket, &current[pos..]) {
-                    Ok(0) => break, // EAGAIN: wait for writable
-                    Ok(n) => {
-                        verifier.sent(&current[pos..pos + n]);
-                        pos += n;
-                    }
-                    Err(e) => {
-                        return Err(verifier.ended_early(Some(e)).into());
-                    }
-                }
+                    Next::Failed(e) => return Err(ClientError::Input(e)),
+                    Next::Pending => {}
+                },
+                ClientStep::Wait => {}
             }
-            // Read whatever has come back.
-            loop {
-                match read_some(&self.socket, &mut self.buf) {
-                    Ok(ReadOutcome::Data(n)) => {
-                        verifier.received(&self.buf[..n])?;
-                        sink(&self.buf[..n])
-                            .map_err(|e| ClientError::Exchange(ExchangeError::Output(e)))?;
-                    }
-                    Ok(ReadOutcome::Eof) => {
-                        if input_done && pos == current.len() && verifier.complete() {
-                            break;
-                        }
-                        return Err(verifier.ended_early(None).into());
-                    }
-                    Ok(ReadOutcome::WouldBlock) => break,
-                    Err(e) => {
-                        return Err(verifier.ended_early(Some(e)).into());
-                    }
+            let counts = self.conn.counts();
+            let mut wake = deadline;
+            if let Some(idle) = idle {
+                let at = self.conn.last_progress + idle;
+                if now >= at {
+                    return Err(ClientError::Idle {
+                        idle,
+                        received: counts.received,
+                        sent: counts.sent,
+                    });
                 }
+                wake = Some(wake.map_or(at, |d| d.min(at)));
             }
-            if input_done && pos == current.len() && verifier.complete() {
-                return Ok(Exchanged {
-                    sent: verifier.sent,
-                    received: verifier.received,
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(ClientError::TimedOut {
+                    received: counts.received,
+                    sent: counts.sent,
                 });
             }
-            let timeout = match deadline {
-                Some(at) => {
-                    let left = at.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(ClientError::TimedOut {
-                            received: verifier.received,
-                            sent: verifier.sent,
-                        });
-                    }
-                    Some(left)
-                }
-                None => None,
-            };
+            let timeout = wake.map(|at| at.saturating_duration_since(now));
             match self.poll.poll(&mut self.events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -201,7 +338,7 @@ impl StreamClient {
 
     /// The socket, e.g. to shut it down after repeated exchanges.
     pub fn socket(&self) -> &Socket {
-        &self.socket
+        self.conn.socket()
     }
 }
 
@@ -279,8 +416,14 @@ pub fn datagram_exchange(
 ) -> Result<(Vec<u8>, Duration), DatagramError> {
     // Room for one byte more than sent, so a longer reply is seen as such.
     let mut buf = vec![0u8; payload.len() + 1];
-    // Leftovers from an earlier, late exchange are not this one's reply.
-    while let Ok(Some(_)) = try_recv(socket, &mut buf) {}
+    // Leftovers from an earlier, late exchange are not this one's reply. A
+    // zero-length read ends the sweep: on a message connection it is EOF,
+    // which stays readable for ever.
+    while let Ok(Some((n, _))) = recv_message(socket, &mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
     let mut tries = 0;
     for wait in waits {
         tries += 1;
@@ -293,9 +436,12 @@ pub fn datagram_exchange(
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if !wait_readable(socket, left).map_err(DatagramError::Io)? {
+                if Instant::now() < until {
+                    continue; // poll(2) waits at most ~65s at a time
+                }
                 break;
             }
-            match try_recv(socket, &mut buf).map_err(DatagramError::Io)? {
+            match recv_message(socket, &mut buf).map_err(DatagramError::Io)? {
                 None => continue,
                 Some((_, true)) => return Err(DatagramError::Oversize),
                 Some((n, false)) => {
@@ -310,6 +456,47 @@ pub fn datagram_exchange(
         }
     }
     Err(DatagramError::TimedOut { tries })
+}
+
+/// One exchange on a SOCK_SEQPACKET connection (SPEC §3): the input as one
+/// message, the same message back, then our half-close and the server's EOF.
+/// Empty input sends no message (a zero-length message reads as EOF) and is
+/// a valid exchange. A message is never resent: on a connection it arrives.
+pub fn message_exchange(
+    socket: &Socket,
+    payload: &[u8],
+    wait: Duration,
+    deadline: Option<Instant>,
+) -> Result<(Vec<u8>, Duration), DatagramError> {
+    let started = Instant::now();
+    let reply = if payload.is_empty() {
+        Vec::new()
+    } else {
+        datagram_exchange(socket, payload, &[wait], deadline)?.0
+    };
+    // Like `send` over a stream: our write side closes after the last message.
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    let mut until = Instant::now() + wait;
+    if let Some(d) = deadline {
+        until = until.min(d);
+    }
+    let mut buf = [0u8; 1];
+    loop {
+        match recv_message(socket, &mut buf).map_err(DatagramError::Io)? {
+            Some((0, false)) => return Ok((reply, started.elapsed())),
+            Some(_) => {
+                return Err(DatagramError::Mismatch(ExchangeError::Longer {
+                    offset: payload.len() as u64,
+                }));
+            }
+            None => {}
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(DatagramError::TimedOut { tries: 1 });
+        }
+        wait_readable(socket, left).map_err(DatagramError::Io)?;
+    }
 }
 
 fn compare_datagram(sent: &[u8], reply: &[u8]) -> Result<(), DatagramError> {
@@ -359,24 +546,6 @@ fn send_datagram(socket: &Socket, payload: &[u8], until: Instant) -> Result<(), 
     }
 }
 
-/// One non-blocking receive: `None` on EAGAIN, else the length and whether it was cut.
-fn try_recv(socket: &Socket, buf: &mut [u8]) -> io::Result<Option<(usize, bool)>> {
-    loop {
-        let mut iov = [IoSliceMut::new(buf)];
-        return match recvmsg::<SockaddrStorage>(
-            socket.as_raw_fd(),
-            &mut iov,
-            None,
-            MsgFlags::empty(),
-        ) {
-            Ok(msg) => Ok(Some((msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC)))),
-            Err(nix::errno::Errno::EAGAIN) => Ok(None),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => Err(e.into()),
-        };
-    }
-}
-
 fn wait_readable(socket: &Socket, timeout: Duration) -> io::Result<bool> {
     let mut fds = [nix::poll::PollFd::new(
         std::os::fd::AsFd::as_fd(socket),
@@ -389,5 +558,145 @@ fn wait_readable(socket: &Socket, timeout: Duration) -> io::Result<bool> {
         Ok(n) => Ok(n > 0),
         Err(nix::errno::Errno::EINTR) => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::stream::{Step, StreamConn};
+    use crate::transport::SocketType;
+    use socket2::{Domain, Type};
+
+    fn pair() -> (Socket, Socket) {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        (a, b)
+    }
+
+    /// Drives a client against an in-memory echo server (the server's own
+    /// connection state machine) until the client is done or stuck.
+    fn run_against_echo(
+        payload: &[u8],
+        chunk: usize,
+        client_buffer: usize,
+    ) -> Result<Exchanged, ClientError> {
+        let (client_end, server_end) = pair();
+        let mut client = ClientConn::new(client_end, client_buffer, true);
+        let mut server = StreamConn::new(server_end, SocketType::Stream, Instant::now());
+        let mut scratch = vec![0u8; 7];
+        let mut chunks = payload.chunks(chunk);
+        let mut echoed = Vec::new();
+        for _ in 0..1_000_000 {
+            let mut sink = |b: &[u8]| {
+                echoed.extend_from_slice(b);
+                Ok(())
+            };
+            match client.drive(&mut sink, Instant::now())? {
+                ClientStep::Done => {
+                    assert_eq!(echoed, payload);
+                    return Ok(client.counts());
+                }
+                ClientStep::NeedInput => match chunks.next() {
+                    Some(c) => client.offer(c.to_vec()),
+                    None => client.finish_input(),
+                },
+                ClientStep::Wait => {}
+            }
+            if let Step::Close(_) = server.drive(&mut scratch, 4, Instant::now()) {
+                // The server finished its side; the client reads the rest.
+            }
+        }
+        panic!("the exchange never completed: {:?}", client.state());
+    }
+
+    #[test]
+    fn test_sending_one_byte_chunks_completes() {
+        let done = run_against_echo(b"hello, echo", 1, 3).unwrap();
+        assert_eq!((done.sent, done.received), (11, 11));
+    }
+
+    #[test]
+    fn test_sending_a_multiple_of_the_buffer_size_completes() {
+        // The length that hangs a client trusting "a short read means done".
+        let payload = vec![b'x'; 64];
+        let done = run_against_echo(&payload, 16, 16).unwrap();
+        assert_eq!(done.received, 64);
+    }
+
+    #[test]
+    fn test_sending_more_than_the_socket_buffers_hold_does_not_deadlock() {
+        let payload: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
+        let done = run_against_echo(&payload, 64 << 10, 64 << 10).unwrap();
+        assert_eq!(done.received, payload.len() as u64);
+    }
+
+    #[test]
+    fn test_sending_empty_input_is_a_valid_exchange() {
+        let done = run_against_echo(b"", 1, 8).unwrap();
+        assert_eq!((done.sent, done.received), (0, 0));
+    }
+
+    #[test]
+    fn test_draining_a_wrong_echo_names_the_first_differing_byte() {
+        let (client_end, peer) = pair();
+        let mut client = ClientConn::new(client_end, 16, true);
+        let mut discard = |_: &[u8]| Ok(());
+        assert_eq!(
+            client.drive(&mut discard, Instant::now()).unwrap(),
+            ClientStep::NeedInput
+        );
+        client.offer(b"abc".to_vec());
+        client.finish_input();
+        client.drive(&mut discard, Instant::now()).unwrap();
+        assert_eq!(client.state(), ClientState::Draining);
+        let mut got = [0u8; 3];
+        (&peer).read_exact(&mut got).unwrap();
+        std::io::Write::write_all(&mut &peer, b"abX").unwrap();
+        match client.drive(&mut discard, Instant::now()) {
+            Err(ClientError::Exchange(ExchangeError::Mismatch { offset, .. })) => {
+                assert_eq!(offset, 2)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn test_draining_a_peer_that_closes_early_is_ended_early() {
+        let (client_end, peer) = pair();
+        let mut client = ClientConn::new(client_end, 16, true);
+        let mut discard = |_: &[u8]| Ok(());
+        client.drive(&mut discard, Instant::now()).unwrap();
+        client.offer(b"abcd".to_vec());
+        client.finish_input();
+        client.drive(&mut discard, Instant::now()).unwrap();
+        std::io::Write::write_all(&mut &peer, b"ab").unwrap();
+        drop(peer);
+        match client.drive(&mut discard, Instant::now()) {
+            Err(ClientError::Exchange(ExchangeError::EndedEarly { received, sent, .. })) => {
+                assert_eq!((received, sent), (2, 4))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn idle_timeout_names_the_bytes_moved() {
+        let (client_end, _silent_peer) = pair();
+        let mut client = StreamClient::new(client_end, 16, true).unwrap();
+        let mut discard = |_: &[u8]| Ok(());
+        let started = Instant::now();
+        let idle = Duration::from_millis(100);
+        match client.exchange(
+            Source::Bytes(b"ping".to_vec()),
+            &mut discard,
+            Some(started + Duration::from_secs(10)),
+            Some(idle),
+        ) {
+            Err(ClientError::Idle { sent, received, .. }) => assert_eq!((sent, received), (4, 0)),
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() >= idle && started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -6,11 +6,9 @@
 //! source port 0 or to the inetd internal services (echo, discard, daytime,
 //! chargen, time), which is how two echo services would loop forever.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, IoSliceMut};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
 
 use nix::sys::socket::{MsgFlags, SockaddrLike, SockaddrStorage, UnixAddr, recvmsg, sendto};
 use socket2::Socket;
@@ -209,57 +207,35 @@ pub fn describe_sender(from: Option<&Sender>) -> String {
     }
 }
 
-/// `--udp-rate`: at most `limit` datagrams per second from one source address,
-/// counted in one-second windows. Old windows are swept so the table stays small.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: u32,
-    windows: HashMap<Vec<u8>, (Instant, u32)>,
-}
-
-impl RateLimiter {
-    pub fn new(limit: u32) -> RateLimiter {
-        RateLimiter {
-            limit,
-            windows: HashMap::new(),
+impl Sender {
+    /// The source *address* (not port) as one number, for per-host limits
+    /// (SPEC §4 `--udp-rate`): IPv4 as its IPv6-mapped form, a Unix name
+    /// hashed. No allocation: this runs per datagram.
+    pub fn host_key(&self) -> u128 {
+        match self {
+            Sender::Inet(inet) => {
+                if let Some(a) = inet.as_sockaddr_in() {
+                    return u128::from(a.ip().to_ipv6_mapped());
+                }
+                inet.as_sockaddr_in6().map_or(0, |a| u128::from(a.ip()))
+            }
+            Sender::Unix(u) if unnamed(u) => 0,
+            Sender::Unix(u) => {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                match u.path() {
+                    Some(p) => p.hash(&mut hasher),
+                    None => abstract_name(u).hash(&mut hasher),
+                }
+                u128::from(hasher.finish())
+            }
         }
-    }
-
-    /// Whether one more datagram from `from` is allowed at `now`.
-    pub fn allow(&mut self, from: &Sender, now: Instant) -> bool {
-        let key = source_key(from);
-        let entry = self.windows.entry(key).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(1) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= self.limit
-    }
-
-    /// Forgets windows older than a second.
-    pub fn sweep(&mut self, now: Instant) {
-        self.windows
-            .retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
     }
 }
 
-/// The source *address* (not port): the limit is per host, as SPEC §4 says.
-fn source_key(from: &Sender) -> Vec<u8> {
-    match from {
-        Sender::Inet(inet) => {
-            if let Some(a) = inet.as_sockaddr_in() {
-                return a.ip().octets().to_vec();
-            }
-            if let Some(a) = inet.as_sockaddr_in6() {
-                return a.ip().octets().to_vec();
-            }
-            Vec::new()
-        }
-        Sender::Unix(u) if unnamed(u) => Vec::new(),
-        Sender::Unix(u) => match u.path() {
-            Some(p) => p.as_os_str().as_encoded_bytes().to_vec(),
-            None => abstract_name(u).to_vec(),
-        },
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&describe_sender(Some(self)))
     }
 }
 
@@ -267,6 +243,7 @@ fn source_key(from: &Sender) -> Vec<u8> {
 mod tests {
     use super::*;
     use socket2::{Domain, SockAddr, Type};
+    use std::time::Duration;
 
     fn udp_pair() -> (Socket, Socket) {
         let any: SockAddr = "127.0.0.1:0"
@@ -343,16 +320,14 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_per_source_address() {
-        let mut limiter = RateLimiter::new(2);
-        let now = Instant::now();
-        let a = inet(127, 0, 0, 1, 40000);
-        let a2 = inet(127, 0, 0, 1, 40001);
-        let b = inet(127, 0, 0, 2, 40000);
-        assert!(limiter.allow(&a, now));
-        assert!(limiter.allow(&a2, now));
-        assert!(!limiter.allow(&a, now));
-        assert!(limiter.allow(&b, now));
-        assert!(limiter.allow(&a, now + Duration::from_secs(1)));
+    fn host_key_ignores_the_port() {
+        assert_eq!(
+            inet(127, 0, 0, 1, 40000).host_key(),
+            inet(127, 0, 0, 1, 40001).host_key()
+        );
+        assert_ne!(
+            inet(127, 0, 0, 1, 40000).host_key(),
+            inet(127, 0, 0, 2, 40000).host_key()
+        );
     }
 }

@@ -4,29 +4,31 @@
 //! It sees bytes, readiness and deadlines — partial writes, chunked reads,
 //! half-close, backpressure, whole datagrams — and nothing else: it never
 //! parses flags, prints, or knows which command runs it. What happens is told
-//! to an [`Observer`]; what was done comes back as [`Stats`]. There is no
-//! thread per connection and no per-transport loop: one [`Server`] per worker
-//! thread, over shared (dup'ed) listening sockets. The client side of an
-//! exchange lives in [`client`]; both sit on the moves in [`stream`].
+//! to an [`Observer`]; what was done comes back as [`Stats`]. Who may be
+//! served (connection caps, datagram rates, when enough is enough) is the
+//! command's [`Policy`], asked, never decided here. There is no thread per
+//! connection and no per-transport loop: [`spawn`] starts one loop per worker
+//! thread over shared (dup'ed) listening sockets and returns a [`Handle`] to
+//! stop and join them. The client side of an exchange lives in [`client`];
+//! both sit on the moves in [`stream`].
 
 pub mod client;
 pub mod dgram;
-pub mod load;
 pub mod stream;
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::Socket;
 
-use crate::addr::{Kind, SockTarget};
-use crate::transport::{self, SocketFileGuard, platform};
-use dgram::{DropReason, RateLimiter, Received};
+use crate::transport::{self, SocketType, platform};
+use dgram::{DropReason, Received, Sender};
 use stream::{EndReason, Step, StreamConn};
 
 /// Reads one connection may do per readiness event before others get a turn.
@@ -35,81 +37,155 @@ const READS_PER_TURN: u32 = 16;
 const ACCEPTS_PER_TURN: u32 = 128;
 /// Datagrams per readiness event before others get a turn.
 const DATAGRAMS_PER_TURN: u32 = 64;
-/// How often dropped-datagram counts are logged at most.
-const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 const WAKER: Token = Token(0);
 
-/// How the server behaves (SPEC §4 serve options).
+/// The mechanism's settings: sizes and times, nothing about who is served.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Read size per call; also the largest datagram or message echoed whole.
     pub buffer_size: usize,
-    pub max_conns: Option<usize>,
+    /// Close a connection after this long without a byte either way.
     pub idle_timeout: Option<Duration>,
+    /// How long open connections may finish once draining begins.
     pub drain: Duration,
-    pub udp_rate: Option<u32>,
-    pub count: Option<u64>,
+    /// Dropped datagrams are reported at most this often (the first at once).
+    pub drop_report_every: Duration,
+}
+
+impl ServerConfig {
+    /// A server with `buffer_size` that stops at once and reports drops once a second.
+    pub fn new(buffer_size: usize) -> ServerConfig {
+        ServerConfig {
+            buffer_size,
+            idle_timeout: None,
+            drain: Duration::ZERO,
+            drop_report_every: Duration::from_secs(1),
+        }
+    }
 }
 
 /// A socket the server serves on, with the text of its ready line.
 #[derive(Debug)]
 pub struct ServedSocket {
     pub socket: Socket,
-    pub kind: Kind,
+    pub socket_type: SocketType,
     /// AF_UNIX (paths and abstract names), as opposed to AF_INET/AF_INET6.
     pub unix: bool,
-    /// An already connected stream (`--inetd`): echoed as one connection, never accepted on.
+    /// An already connected socket (`--inetd`): echoed as one connection, never accepted on.
     pub connected: bool,
     pub name: String,
 }
 
-/// What the engine reports as it runs.
+/// Who gets served: the command's policy, which the engine asks and never
+/// second-guesses. Every method has the answer of a server with no limits.
+pub trait Policy: Send + Sync {
+    /// One more connection may open; `false` closes it at once (counted as rejected).
+    fn admit_connection(&self) -> bool {
+        true
+    }
+    /// A connection that was admitted has ended.
+    fn connection_ended(&self) {}
+    /// The datagram gate of one worker (a rate limit, say), made once per
+    /// worker so the per-datagram path takes no lock; `None` lets every
+    /// answerable datagram through.
+    fn datagram_gate(&self) -> Option<Box<dyn DatagramGate>> {
+        None
+    }
+    /// One exchange was echoed in full (a connection that half-closed and got
+    /// every byte back, or a datagram); `false` asks every worker to drain.
+    fn completed(&self) -> bool {
+        true
+    }
+}
+
+/// A per-worker filter on datagrams that may be echoed.
+pub trait DatagramGate: Send {
+    /// Whether one more datagram from `from` may be echoed at `now`.
+    fn allow(&mut self, from: &Sender, now: Instant) -> bool;
+    /// Forgets what is too old to matter (called about once a second).
+    fn sweep(&mut self, now: Instant);
+}
+
+/// The policy of a server with no limits (check's and bench's own servers).
+pub struct Unlimited;
+
+impl Policy for Unlimited {}
+
+/// Who is at the other end of a connection, for logs that want it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// An IPv4 or IPv6 peer.
+    Inet(std::net::SocketAddr),
+    /// A Unix peer, with its credentials where the platform gives them (SO_PEERCRED).
+    Unix(Option<(i32, u32, u32)>),
+    /// A connection handed over already made (`--inetd`), by its ready-line name.
+    Named(String),
+}
+
+/// What the engine reports as it runs. Words are the observer's business.
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A connection was accepted on `listener` (only with details on).
-    Accepted { listener: &'a str, peer: &'a str },
-    /// A connection ended.
+    Accepted { listener: &'a str, peer: &'a Peer },
+    /// A connection ended (`peer` only with details on).
     Closed {
         listener: &'a str,
-        peer: &'a str,
+        peer: Option<&'a Peer>,
         bytes_in: u64,
         bytes_out: u64,
         duration: Duration,
         reason: EndReason,
     },
-    /// A connection over `--max-conns` was closed at once.
-    Rejected { listener: &'a str, peer: &'a str },
+    /// A connection the policy did not admit was closed at once (`peer` only with details on).
+    Rejected {
+        listener: &'a str,
+        peer: Option<&'a Peer>,
+    },
     /// Datagrams not echoed since the last report, and the last sender.
     Dropped {
         listener: &'a str,
         reason: DropReason,
         count: u64,
-        last_sender: &'a str,
+        last_sender: Option<&'a Sender>,
     },
     /// A listener failed in a way that is not one connection's problem.
     ListenerError {
         listener: &'a str,
         error: &'a io::Error,
     },
-    /// Shutdown began: listeners closed, `open` connections may finish.
+    /// Draining began in one worker: its listeners are closed, `open` connections may finish.
     Draining { open: usize },
 }
 
 /// Receives the engine's events. Implementations must be cheap: they run on the loop.
-pub trait Observer: Sync {
-    /// Whether per-connection peer details are wanted (costs a string per connection).
+pub trait Observer: Send + Sync {
+    /// Whether per-connection peer details are wanted (costs an allocation per connection).
     fn details(&self) -> bool;
     /// One event.
     fn event(&self, event: &Event<'_>);
+}
+
+/// An observer that wants nothing.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn details(&self) -> bool {
+        false
+    }
+    fn event(&self, _event: &Event<'_>) {}
 }
 
 /// Counts of what was done.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
     pub accepted: u64,
+    /// Connections echoed in full (stream and seqpacket).
     pub completed: u64,
     pub rejected: u64,
     pub datagrams_echoed: u64,
     pub datagrams_dropped: u64,
+    /// Connections closed for a message larger than the buffer (SOCK_SEQPACKET).
+    pub messages_truncated: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
@@ -121,87 +197,84 @@ impl Stats {
         self.rejected += other.rejected;
         self.datagrams_echoed += other.datagrams_echoed;
         self.datagrams_dropped += other.datagrams_dropped;
+        self.messages_truncated += other.messages_truncated;
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
     }
 }
 
-/// Run state shared by every worker and the signal thread.
+/// Where a server is in its life; it only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Shutdown {
+    /// Serving.
+    Running = 0,
+    /// Listeners closed; open connections may finish up to the drain time.
+    Draining = 1,
+    /// Everything closes now.
+    Stopping = 2,
+}
+
+impl Shutdown {
+    fn from_u8(level: u8) -> Shutdown {
+        match level {
+            0 => Shutdown::Running,
+            1 => Shutdown::Draining,
+            _ => Shutdown::Stopping,
+        }
+    }
+}
+
+impl std::fmt::Display for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Shutdown::Running => "running",
+            Shutdown::Draining => "draining",
+            Shutdown::Stopping => "stopping",
+        })
+    }
+}
+
+/// The run state every worker shares, and the wakers to tell them it changed.
 #[derive(Debug, Default)]
 pub struct Control {
-    /// 0 running, 1 draining, 2 stop now.
-    level: AtomicU8,
-    completed: AtomicU64,
-    /// Open connections across every worker, for `--max-conns`.
-    open_conns: AtomicUsize,
-    /// `--udp-rate` windows, shared so the limit is per process, not per worker.
-    limiter: Mutex<Option<RateLimiter>>,
+    state: AtomicU8,
     wakers: Mutex<Vec<Arc<Waker>>>,
-    socket_files: Mutex<Vec<SocketFileGuard>>,
 }
 
 impl Control {
-    /// A fresh control block; `socket_files` are removed when shutdown begins.
-    pub fn new(socket_files: Vec<SocketFileGuard>) -> Arc<Control> {
-        Arc::new(Control {
-            socket_files: Mutex::new(socket_files),
-            ..Control::default()
-        })
+    fn new() -> Arc<Control> {
+        Arc::new(Control::default())
     }
 
-    /// Takes a connection slot under `max` (shared by every worker); `false` when full.
-    fn take_slot(&self, max: Option<usize>) -> bool {
-        let Some(max) = max else {
-            self.open_conns.fetch_add(1, Ordering::Relaxed);
-            return true;
-        };
-        self.open_conns
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    fn release_slot(&self) {
-        self.open_conns.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Whether one more datagram from `from` is within `--udp-rate`.
-    fn allow_datagram(&self, limit: u32, from: &dgram::Sender, now: Instant) -> bool {
-        let Ok(mut limiter) = self.limiter.lock() else {
-            return true;
-        };
-        limiter
-            .get_or_insert_with(|| RateLimiter::new(limit))
-            .allow(from, now)
-    }
-
-    fn sweep_limiter(&self, now: Instant) {
-        if let Ok(mut limiter) = self.limiter.lock() {
-            if let Some(l) = limiter.as_mut() {
-                l.sweep(now);
-            }
-        }
-    }
-
-    /// Asks every worker to drain (first call) or to stop at once (second).
+    /// A signal (SIGINT/SIGTERM): the first drains, the second stops at once.
     pub fn signal(&self) {
         let _ = self
-            .level
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| Some((l + 1).min(2)));
+            .state
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                Some((l + 1).min(Shutdown::Stopping as u8))
+            });
         self.wake_all();
     }
 
     /// Starts draining, if nothing stronger was asked already.
     pub fn drain(&self) {
-        let _ = self
-            .level
-            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
+        self.advance(Shutdown::Draining);
+    }
+
+    /// Stops at once.
+    pub fn stop(&self) {
+        self.advance(Shutdown::Stopping);
+    }
+
+    fn advance(&self, to: Shutdown) {
+        self.state.fetch_max(to as u8, Ordering::SeqCst);
         self.wake_all();
     }
 
-    fn level(&self) -> u8 {
-        self.level.load(Ordering::SeqCst)
+    /// Where the server is now.
+    pub fn state(&self) -> Shutdown {
+        Shutdown::from_u8(self.state.load(Ordering::SeqCst))
     }
 
     fn wake_all(&self) {
@@ -209,12 +282,6 @@ impl Control {
             for waker in wakers.iter() {
                 let _ = waker.wake();
             }
-        }
-    }
-
-    fn remove_socket_files(&self) {
-        if let Ok(mut files) = self.socket_files.lock() {
-            files.clear();
         }
     }
 }
@@ -228,10 +295,12 @@ enum Entry {
 struct Served {
     conn: StreamConn,
     listener: usize,
-    peer: Option<Box<str>>,
+    /// Only when the observer wants details: boxed, so an idle connection pays one pointer.
+    peer: Option<Box<Peer>>,
 }
 
 /// A minimal slab: tokens are indices, freed slots are reused.
+#[derive(Default)]
 struct Slab {
     entries: Vec<Option<Entry>>,
     free: Vec<usize>,
@@ -258,6 +327,16 @@ impl Slab {
         }
         entry
     }
+
+    fn streams(&self) -> impl Iterator<Item = (usize, &Served)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Some(Entry::Stream(s)) => Some((i, &**s)),
+                _ => None,
+            })
+    }
 }
 
 fn token(index: usize) -> Token {
@@ -269,36 +348,46 @@ fn register(poll: &Poll, socket: &Socket, index: usize, interest: Interest) -> i
         .register(&mut SourceFd(&socket.as_raw_fd()), token(index), interest)
 }
 
+/// Drops not yet reported, per listener and reason. The sender is kept as
+/// an address and turned into words only by the observer, never per datagram.
+struct PendingDrop {
+    listener: usize,
+    reason: DropReason,
+    count: u64,
+    last_sender: Option<Sender>,
+}
+
 /// One event loop over its own handles on the served sockets.
-pub struct Server<'o> {
+struct Server {
     poll: Poll,
     slab: Slab,
     sockets: Vec<Option<ServedSocket>>,
     /// Ready-line names of the served sockets, kept after they close for logs.
     names: Vec<String>,
     config: ServerConfig,
-    observer: &'o dyn Observer,
+    policy: Arc<dyn Policy>,
+    gate: Option<Box<dyn DatagramGate>>,
+    observer: Arc<dyn Observer>,
     control: Arc<Control>,
     scratch: Vec<u8>,
     deferred: Vec<usize>,
     stats: Stats,
     open_conns: usize,
-    /// Drops not yet reported: (listener, reason, count, last sender). The
-    /// sender is turned into text only when reported, never per datagram.
-    drops: Vec<(usize, DropReason, u64, Option<dgram::Sender>)>,
+    drops: Vec<PendingDrop>,
     last_drop_report: Option<Instant>,
     drain_deadline: Option<Instant>,
     next_sweep: Option<Instant>,
 }
 
-impl<'o> Server<'o> {
+impl Server {
     /// Registers `sockets` on a new poll; nothing runs until [`Server::run`].
-    pub fn new(
+    fn new(
         sockets: Vec<ServedSocket>,
         config: ServerConfig,
-        observer: &'o dyn Observer,
+        policy: Arc<dyn Policy>,
+        observer: Arc<dyn Observer>,
         control: Arc<Control>,
-    ) -> io::Result<Server<'o>> {
+    ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         control
@@ -306,65 +395,47 @@ impl<'o> Server<'o> {
             .lock()
             .map_err(|_| io::Error::other("control lock poisoned"))?
             .push(waker);
-        let mut slab = Slab {
-            entries: Vec::new(),
-            free: Vec::new(),
-        };
-        let names: Vec<String> = sockets.iter().map(|s| s.name.clone()).collect();
-        let mut listening = Vec::with_capacity(sockets.len());
-        let mut open_conns = 0;
-        for (i, served) in sockets.into_iter().enumerate() {
-            if served.connected && served.kind == Kind::Stream {
-                served.socket.set_nonblocking(true)?;
-                let index = slab.insert(Entry::Stream(Box::new(Served {
-                    conn: StreamConn::new(served.socket, Instant::now()),
-                    listener: i,
-                    peer: observer
-                        .details()
-                        .then(|| served.name.clone().into_boxed_str()),
-                })));
-                if let Some(Entry::Stream(s)) = &slab.entries[index] {
-                    register(
-                        &poll,
-                        &s.conn.socket,
-                        index,
-                        Interest::READABLE | Interest::WRITABLE,
-                    )?;
-                }
-                open_conns += 1;
-                control.take_slot(None);
-                listening.push(None);
-                continue;
-            }
-            let entry = match served.kind {
-                Kind::Stream => Entry::Acceptor(i),
-                Kind::Datagram => Entry::Datagram(i),
-            };
-            let index = slab.insert(entry);
-            register(&poll, &served.socket, index, Interest::READABLE)?;
-            listening.push(Some(served));
-        }
-        Ok(Server {
+        let mut server = Server {
             poll,
-            slab,
-            names,
-            sockets: listening,
+            slab: Slab::default(),
+            names: sockets.iter().map(|s| s.name.clone()).collect(),
+            sockets: Vec::with_capacity(sockets.len()),
             scratch: vec![0; config.buffer_size],
+            gate: policy.datagram_gate(),
             config,
+            policy,
             observer,
             control,
             deferred: Vec::new(),
             stats: Stats::default(),
-            open_conns,
+            open_conns: 0,
             drops: Vec::new(),
             last_drop_report: None,
             drain_deadline: None,
             next_sweep: None,
-        })
+        };
+        for (i, served) in sockets.into_iter().enumerate() {
+            if served.connected && served.socket_type.accepts_connections() {
+                // `--inetd`: the connection itself, echoed as if just accepted.
+                let peer = Peer::Named(served.name.clone());
+                server.add_connection(served.socket, served.socket_type, i, Some(peer))?;
+                server.sockets.push(None);
+                continue;
+            }
+            let entry = if served.socket_type.accepts_connections() {
+                Entry::Acceptor(i)
+            } else {
+                Entry::Datagram(i)
+            };
+            let index = server.slab.insert(entry);
+            register(&server.poll, &served.socket, index, Interest::READABLE)?;
+            server.sockets.push(Some(served));
+        }
+        Ok(server)
     }
 
     /// Runs until shutdown completes; returns what was done.
-    pub fn run(mut self) -> io::Result<Stats> {
+    fn run(mut self) -> io::Result<Stats> {
         let mut events = Events::with_capacity(1024);
         let mut draining = false;
         loop {
@@ -372,8 +443,8 @@ impl<'o> Server<'o> {
             let mut timeout = self.poll_timeout(now);
             // A signal may have come before this loop's waker was registered:
             // then nothing would wake the poll, so look instead of sleeping.
-            let asked = self.control.level();
-            if (asked == 1 && !draining) || asked >= 2 {
+            let asked = self.control.state();
+            if (asked == Shutdown::Draining && !draining) || asked == Shutdown::Stopping {
                 timeout = Some(Duration::ZERO);
             }
             match self.poll.poll(&mut events, timeout) {
@@ -392,14 +463,9 @@ impl<'o> Server<'o> {
             }
             self.periodic(now);
 
-            if let Some(limit) = self.config.count {
-                if self.control.completed.load(Ordering::SeqCst) >= limit {
-                    self.control.drain();
-                }
-            }
-            match self.control.level() {
-                0 => {}
-                1 if !draining => {
+            match self.control.state() {
+                Shutdown::Running => {}
+                Shutdown::Draining if !draining => {
                     draining = true;
                     self.stop_listening();
                     self.drain_deadline = Some(now + self.config.drain);
@@ -407,25 +473,20 @@ impl<'o> Server<'o> {
                         open: self.open_conns,
                     });
                 }
-                1 => {}
-                _ => {
+                Shutdown::Draining => {}
+                Shutdown::Stopping => {
                     self.stop_listening();
                     self.close_all(EndReason::Stopped);
                     break;
                 }
             }
             if self.open_conns == 0 && self.sockets.iter().all(Option::is_none) {
-                // Nothing left to serve: an `--inetd` connection ended.
+                // Nothing left to serve: an `--inetd` connection ended, or drained.
                 break;
             }
-            if draining {
-                if self.open_conns == 0 {
-                    break;
-                }
-                if self.drain_deadline.is_some_and(|d| now >= d) {
-                    self.close_all(EndReason::DrainTimeout);
-                    break;
-                }
+            if draining && self.drain_deadline.is_some_and(|d| now >= d) {
+                self.close_all(EndReason::DrainTimeout);
+                break;
             }
         }
         self.report_drops();
@@ -437,8 +498,7 @@ impl<'o> Server<'o> {
             return Some(Duration::ZERO);
         }
         let mut next: Option<Instant> = self.drain_deadline;
-        let sweep_every = self.sweep_interval();
-        if let Some(every) = sweep_every {
+        if let Some(every) = self.sweep_interval() {
             let at = *self.next_sweep.get_or_insert(now + every);
             next = Some(next.map_or(at, |n| n.min(at)));
         }
@@ -450,8 +510,8 @@ impl<'o> Server<'o> {
             .config
             .idle_timeout
             .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
-        let periodic = (!self.drops.is_empty() || self.config.udp_rate.is_some())
-            .then_some(DROP_REPORT_INTERVAL);
+        let periodic = (!self.drops.is_empty() || self.gate.is_some())
+            .then_some(self.config.drop_report_every);
         match (idle, periodic) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -467,22 +527,16 @@ impl<'o> Server<'o> {
         if let Some(idle) = self.config.idle_timeout {
             let expired: Vec<usize> = self
                 .slab
-                .entries
-                .iter()
-                .enumerate()
-                .filter_map(|(i, e)| match e {
-                    Some(Entry::Stream(s)) if now.duration_since(s.conn.last_active) >= idle => {
-                        Some(i)
-                    }
-                    _ => None,
-                })
+                .streams()
+                .filter(|(_, s)| now.duration_since(s.conn.last_active) >= idle)
+                .map(|(i, _)| i)
                 .collect();
             for i in expired {
                 self.close(i, EndReason::IdleTimeout);
             }
         }
-        if self.config.udp_rate.is_some() {
-            self.control.sweep_limiter(now);
+        if let Some(gate) = self.gate.as_mut() {
+            gate.sweep(now);
         }
         self.report_drops();
     }
@@ -494,7 +548,7 @@ impl<'o> Server<'o> {
         match entry {
             Entry::Acceptor(listener) => {
                 let listener = *listener;
-                self.accept(index, listener, now);
+                self.accept(index, listener);
             }
             Entry::Datagram(listener) => {
                 let listener = *listener;
@@ -514,11 +568,12 @@ impl<'o> Server<'o> {
         self.names.get(listener).map_or("", |s| s.as_str())
     }
 
-    fn accept(&mut self, index: usize, listener: usize, now: Instant) {
+    fn accept(&mut self, index: usize, listener: usize) {
         for _ in 0..ACCEPTS_PER_TURN {
             let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
                 return;
             };
+            let socket_type = served.socket_type;
             let (socket, peer_addr) = match served.socket.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -527,68 +582,73 @@ impl<'o> Server<'o> {
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
                 Err(e) => {
                     // EMFILE/ENFILE and the like: report, and try again next event.
-                    let name = served.name.clone();
                     self.observer.event(&Event::ListenerError {
-                        listener: &name,
+                        listener: self.listener_name(listener),
                         error: &e,
                     });
                     return;
                 }
             };
             self.stats.accepted += 1;
-            let details = self.observer.details();
-            let peer = details.then(|| describe_peer(&socket, &peer_addr));
-            if !self.control.take_slot(self.config.max_conns) {
+            let peer = self
+                .observer
+                .details()
+                .then(|| peer_of(&socket, &peer_addr));
+            if !self.policy.admit_connection() {
                 self.stats.rejected += 1;
-                if let Some(peer) = &peer {
-                    let name = self.listener_name(listener).to_string();
-                    self.observer.event(&Event::Rejected {
-                        listener: &name,
-                        peer,
-                    });
-                }
+                self.observer.event(&Event::Rejected {
+                    listener: self.listener_name(listener),
+                    peer: peer.as_ref(),
+                });
                 continue; // dropping `socket` closes it at once
-            }
-            if socket.set_nonblocking(true).is_err() {
-                self.control.release_slot();
-                continue;
             }
             if peer_addr.is_ipv4() || peer_addr.is_ipv6() {
                 // Echo is latency-bound: never hold a small echo back for Nagle.
                 let _ = socket.set_tcp_nodelay(true);
             }
-            let conn_index = self.slab.insert(Entry::Stream(Box::new(Served {
-                conn: StreamConn::new(socket, now),
-                listener,
-                peer: peer.map(String::into_boxed_str),
-            })));
-            let registered = match &self.slab.entries[conn_index] {
-                Some(Entry::Stream(s)) => register(
-                    &self.poll,
-                    &s.conn.socket,
-                    conn_index,
-                    Interest::READABLE | Interest::WRITABLE,
-                ),
-                _ => Ok(()),
-            };
-            if registered.is_err() {
-                self.slab.remove(conn_index);
-                self.control.release_slot();
-                continue;
-            }
-            self.open_conns += 1;
-            if details {
-                if let Some(Some(Entry::Stream(s))) = self.slab.entries.get(conn_index) {
-                    let name = self.listener_name(listener);
-                    self.observer.event(&Event::Accepted {
-                        listener: name,
-                        peer: s.peer.as_deref().unwrap_or(""),
-                    });
-                }
+            if self
+                .add_connection(socket, socket_type, listener, peer)
+                .is_err()
+            {
+                self.policy.connection_ended();
             }
         }
         // Budget spent with connections possibly still queued: come back soon.
         self.deferred.push(index);
+    }
+
+    /// Registers an accepted (or inherited) connection and tells the observer.
+    fn add_connection(
+        &mut self,
+        socket: Socket,
+        socket_type: SocketType,
+        listener: usize,
+        peer: Option<Peer>,
+    ) -> io::Result<()> {
+        socket.set_nonblocking(true)?;
+        let fd = socket.as_raw_fd();
+        if let Some(peer) = &peer {
+            self.observer.event(&Event::Accepted {
+                listener: self.listener_name(listener),
+                peer,
+            });
+        }
+        let index = self.slab.insert(Entry::Stream(Box::new(Served {
+            conn: StreamConn::new(socket, socket_type, Instant::now()),
+            listener,
+            peer: peer.map(Box::new),
+        })));
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&fd), token(index), interest)
+        {
+            self.slab.remove(index);
+            return Err(e);
+        }
+        self.open_conns += 1;
+        Ok(())
     }
 
     fn close(&mut self, index: usize, reason: EndReason) {
@@ -600,17 +660,22 @@ impl<'o> Server<'o> {
             .registry()
             .deregister(&mut SourceFd(&served.conn.socket.as_raw_fd()));
         self.open_conns -= 1;
-        self.control.release_slot();
+        self.policy.connection_ended();
         self.stats.bytes_in += served.conn.bytes_in;
         self.stats.bytes_out += served.conn.bytes_out;
-        if reason == EndReason::Completed {
-            self.stats.completed += 1;
-            self.control.completed.fetch_add(1, Ordering::SeqCst);
+        match reason {
+            EndReason::Truncated => self.stats.messages_truncated += 1,
+            EndReason::Completed => {
+                self.stats.completed += 1;
+                if !self.policy.completed() {
+                    self.control.drain();
+                }
+            }
+            _ => {}
         }
-        let name = self.listener_name(served.listener);
         self.observer.event(&Event::Closed {
-            listener: name,
-            peer: served.peer.as_deref().unwrap_or(""),
+            listener: self.listener_name(served.listener),
+            peer: served.peer.as_deref(),
             bytes_in: served.conn.bytes_in,
             bytes_out: served.conn.bytes_out,
             duration: served.conn.started.elapsed(),
@@ -619,9 +684,7 @@ impl<'o> Server<'o> {
     }
 
     fn close_all(&mut self, reason: EndReason) {
-        let open: Vec<usize> = (0..self.slab.entries.len())
-            .filter(|&i| matches!(self.slab.entries[i], Some(Entry::Stream(_))))
-            .collect();
+        let open: Vec<usize> = self.slab.streams().map(|(i, _)| i).collect();
         for i in open {
             self.close(i, reason);
         }
@@ -644,7 +707,6 @@ impl<'o> Server<'o> {
                     .deregister(&mut SourceFd(&s.socket.as_raw_fd()));
             }
         }
-        self.control.remove_socket_files();
     }
 
     fn echo_datagrams(&mut self, index: usize, listener: usize, now: Instant) {
@@ -667,9 +729,8 @@ impl<'o> Server<'o> {
                     continue;
                 }
                 Err(e) => {
-                    let name = served.name.clone();
                     self.observer.event(&Event::ListenerError {
-                        listener: &name,
+                        listener: self.listener_name(listener),
                         error: &e,
                     });
                     return;
@@ -677,13 +738,11 @@ impl<'o> Server<'o> {
             };
             match received {
                 Received::Empty => return,
-                Received::Dropped(reason, from) => {
-                    self.note_drop(listener, reason, from.as_ref(), now)
-                }
+                Received::Dropped(reason, from) => self.note_drop(listener, reason, from, now),
                 Received::Echo(len, from) => {
-                    if let Some(limit) = self.config.udp_rate {
-                        if !self.control.allow_datagram(limit, &from, now) {
-                            self.note_drop(listener, DropReason::RateLimited, Some(&from), now);
+                    if let Some(gate) = self.gate.as_mut() {
+                        if !gate.allow(&from, now) {
+                            self.note_drop(listener, DropReason::RateLimited, Some(from), now);
                             continue;
                         }
                     }
@@ -692,10 +751,11 @@ impl<'o> Server<'o> {
                             self.stats.datagrams_echoed += 1;
                             self.stats.bytes_in += len as u64;
                             self.stats.bytes_out += len as u64;
-                            self.stats.completed += 1;
-                            self.control.completed.fetch_add(1, Ordering::SeqCst);
+                            if !self.policy.completed() {
+                                self.control.drain();
+                            }
                         }
-                        Err(reason) => self.note_drop(listener, reason, Some(&from), now),
+                        Err(reason) => self.note_drop(listener, reason, Some(from), now),
                     }
                 }
             }
@@ -707,26 +767,30 @@ impl<'o> Server<'o> {
         &mut self,
         listener: usize,
         reason: DropReason,
-        from: Option<&dgram::Sender>,
+        from: Option<Sender>,
         now: Instant,
     ) {
         self.stats.datagrams_dropped += 1;
-        let sender = from.cloned();
         match self
             .drops
             .iter_mut()
-            .find(|(l, r, _, _)| *l == listener && *r == reason)
+            .find(|d| d.listener == listener && d.reason == reason)
         {
-            Some(entry) => {
-                entry.2 += 1;
-                entry.3 = sender;
+            Some(pending) => {
+                pending.count += 1;
+                pending.last_sender = from;
             }
-            None => self.drops.push((listener, reason, 1, sender)),
+            None => self.drops.push(PendingDrop {
+                listener,
+                reason,
+                count: 1,
+                last_sender: from,
+            }),
         }
         // The first drop is told at once; later ones at most once per interval.
         if self
             .last_drop_report
-            .is_none_or(|at| now.duration_since(at) >= DROP_REPORT_INTERVAL)
+            .is_none_or(|at| now.duration_since(at) >= self.config.drop_report_every)
         {
             self.last_drop_report = Some(now);
             self.report_drops();
@@ -734,84 +798,131 @@ impl<'o> Server<'o> {
     }
 
     fn report_drops(&mut self) {
-        for (listener, reason, count, sender) in std::mem::take(&mut self.drops) {
-            let name = self.listener_name(listener).to_string();
+        for pending in std::mem::take(&mut self.drops) {
             self.observer.event(&Event::Dropped {
-                listener: &name,
-                reason,
-                count,
-                last_sender: &dgram::describe_sender(sender.as_ref()),
+                listener: self.listener_name(pending.listener),
+                reason: pending.reason,
+                count: pending.count,
+                last_sender: pending.last_sender.as_ref(),
             });
         }
     }
 }
 
-/// Peer address for logs; for Unix sockets, the peer's pid/uid/gid (SPEC §4).
-fn describe_peer(socket: &Socket, addr: &socket2::SockAddr) -> String {
-    if let Some(inet) = addr.as_socket() {
-        return crate::addr::display_target(&SockTarget::Inet(inet));
-    }
-    match platform::peer_credentials(socket) {
-        Some((pid, uid, gid)) => format!("pid={pid} uid={uid} gid={gid}"),
-        None => "unix peer".to_string(),
+/// Who is at the other end: the address, or for Unix sockets the peer's
+/// pid/uid/gid where the platform tells it (SPEC §4).
+fn peer_of(socket: &Socket, addr: &socket2::SockAddr) -> Peer {
+    match addr.as_socket() {
+        Some(inet) => Peer::Inet(inet),
+        None => Peer::Unix(platform::peer_credentials(socket)),
     }
 }
 
-/// Runs `workers` event loops over `sockets` (each loop gets its own handles)
-/// and returns their summed stats once all have stopped.
-pub fn serve(
+/// Running event loops, each on its own thread: what [`spawn`] returns.
+pub struct Handle {
+    control: Arc<Control>,
+    threads: Vec<JoinHandle<io::Result<Stats>>>,
+}
+
+impl Handle {
+    /// The run state, for a signal thread to act on.
+    pub fn control(&self) -> Arc<Control> {
+        Arc::clone(&self.control)
+    }
+
+    /// Stops every loop at once.
+    pub fn stop(&self) {
+        self.control.stop();
+    }
+
+    /// Whether every loop has ended.
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Waits for every loop and sums what they did; the first failure wins.
+    pub fn join(self) -> io::Result<Stats> {
+        let mut total = Stats::default();
+        let mut failure = None;
+        for thread in self.threads {
+            match thread.join() {
+                Ok(Ok(stats)) => total.add(&stats),
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Err(_) => {
+                    failure.get_or_insert(io::Error::other("an event loop thread panicked"));
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+}
+
+/// Starts `workers` event loops over `sockets` and returns at once. Every
+/// worker accepts on every listener (dup'ed handles); datagram sockets and
+/// inherited connections belong to the first worker alone, so a datagram
+/// gate sees every datagram of its socket and needs no lock.
+pub fn spawn(
     sockets: Vec<ServedSocket>,
     config: ServerConfig,
     workers: usize,
-    observer: &dyn Observer,
-    control: Arc<Control>,
-) -> io::Result<Stats> {
-    let mut sets = Vec::with_capacity(workers);
-    for _ in 1..workers {
-        let mut copy = Vec::with_capacity(sockets.len());
-        for s in &sockets {
+    policy: Arc<dyn Policy>,
+    observer: Arc<dyn Observer>,
+) -> io::Result<Handle> {
+    let control = Control::new();
+    let mut sets = vec![sockets];
+    for _ in 1..workers.max(1) {
+        let mut copy = Vec::new();
+        for s in sets[0]
+            .iter()
+            .filter(|s| s.socket_type.accepts_connections() && !s.connected)
+        {
             copy.push(ServedSocket {
                 socket: s.socket.try_clone()?,
-                kind: s.kind,
+                socket_type: s.socket_type,
                 unix: s.unix,
-                connected: s.connected,
+                connected: false,
                 name: s.name.clone(),
             });
         }
         sets.push(copy);
     }
-    let mut servers = Vec::with_capacity(workers);
-    servers.push(Server::new(
-        sockets,
-        config.clone(),
-        observer,
-        control.clone(),
-    )?);
+    // Every loop is registered before any runs: a stop asked at once reaches them all.
+    let mut servers = Vec::with_capacity(sets.len());
     for set in sets {
-        servers.push(Server::new(set, config.clone(), observer, control.clone())?);
+        servers.push(Server::new(
+            set,
+            config.clone(),
+            Arc::clone(&policy),
+            Arc::clone(&observer),
+            Arc::clone(&control),
+        )?);
     }
-    let mut total = Stats::default();
-    std::thread::scope(|scope| -> io::Result<()> {
-        let mut servers = servers.into_iter();
-        let first = servers.next().expect("at least one worker");
-        let handles: Vec<_> = servers.map(|s| scope.spawn(move || s.run())).collect();
-        total.add(&first.run()?);
-        for handle in handles {
-            match handle.join() {
-                Ok(result) => total.add(&result?),
-                Err(_) => return Err(io::Error::other("an event loop thread panicked")),
+    let mut threads = Vec::with_capacity(servers.len());
+    for (i, server) in servers.into_iter().enumerate() {
+        let thread = std::thread::Builder::new()
+            .name(format!("echo loop {i}"))
+            .spawn(move || server.run());
+        match thread {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                control.stop();
+                return Err(e);
             }
         }
-        Ok(())
-    })?;
-    Ok(total)
+    }
+    Ok(Handle { control, threads })
 }
 
 /// A socket handed over already made (inetd, socket activation), ready to serve.
 pub fn inherited_socket(inherited: transport::Inherited) -> ServedSocket {
     ServedSocket {
         socket: inherited.socket,
-        kind: inherited.kind,
+        socket_type: inherited.socket_type,
         unix: inherited.unix,
         connected: inherited.connected,
         name: inherited.name,
@@ -819,14 +930,16 @@ pub fn inherited_socket(inherited: transport::Inherited) -> ServedSocket {
 }
 
 /// A bound listener, ready to serve, and the guard of its socket file.
-pub fn served_socket(listener: transport::Listener) -> (ServedSocket, Option<SocketFileGuard>) {
+pub fn served_socket(
+    listener: transport::Listener,
+) -> (ServedSocket, Option<transport::SocketFileGuard>) {
     let name = listener.display();
     (
         ServedSocket {
-            unix: !matches!(listener.local, SockTarget::Inet(_)),
+            unix: listener.local.family() == transport::Family::Unix,
             connected: false,
             socket: listener.socket,
-            kind: listener.kind,
+            socket_type: listener.socket_type,
             name,
         },
         listener.guard,

@@ -8,10 +8,15 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSliceMut, Read, Write};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, recvmsg};
 use socket2::Socket;
+
+use crate::transport::SocketType;
 
 /// What a read returned, with EAGAIN and EINTR folded in.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,6 +38,35 @@ pub fn read_some(mut socket: &Socket, buf: &mut [u8]) -> io::Result<ReadOutcome>
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => Err(e),
+        };
+    }
+}
+
+/// Reads one whole message into `buf` (SOCK_SEQPACKET), retrying on EINTR.
+///
+/// The kernel cuts a message larger than `buf` and says so in the message
+/// flags (recvmsg(2) MSG_TRUNC): that is the error EMSGSIZE ("message too
+/// long"), never data. A zero-length read is EOF, as for streams: a
+/// zero-length message cannot be told from it (SPEC §3).
+pub fn read_message(socket: &Socket, buf: &mut [u8]) -> io::Result<ReadOutcome> {
+    Ok(match recv_message(socket, buf)? {
+        None => ReadOutcome::WouldBlock,
+        Some((_, true)) => return Err(io::Error::from_raw_os_error(libc::EMSGSIZE)),
+        Some((0, false)) => ReadOutcome::Eof,
+        Some((n, false)) => ReadOutcome::Data(n),
+    })
+}
+
+/// One non-blocking receive of a whole message or datagram: `None` on
+/// EAGAIN, else its length and whether the kernel cut it (MSG_TRUNC).
+pub fn recv_message(socket: &Socket, buf: &mut [u8]) -> io::Result<Option<(usize, bool)>> {
+    loop {
+        let mut iov = [IoSliceMut::new(buf)];
+        return match recvmsg::<()>(socket.as_raw_fd(), &mut iov, None, MsgFlags::empty()) {
+            Ok(msg) => Ok(Some((msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC)))),
+            Err(Errno::EAGAIN) => Ok(None),
+            Err(Errno::EINTR) => continue,
+            Err(e) => Err(e.into()),
         };
     }
 }
@@ -76,6 +110,8 @@ pub enum EndReason {
     DrainTimeout,
     /// The server stopped at once (second signal, or `--count` reached).
     Stopped,
+    /// A message larger than `--buffer-size` arrived (MSG_TRUNC): not echoed cut, the connection closed.
+    Truncated,
 }
 
 impl fmt::Display for EndReason {
@@ -91,6 +127,9 @@ impl fmt::Display for EndReason {
             EndReason::IdleTimeout => f.write_str("idle timeout"),
             EndReason::DrainTimeout => f.write_str("drain timeout"),
             EndReason::Stopped => f.write_str("server stopped"),
+            EndReason::Truncated => {
+                f.write_str("a message larger than --buffer-size (MSG_TRUNC), not echoed")
+            }
         }
     }
 }
@@ -126,6 +165,8 @@ pub enum Step {
 pub struct StreamConn {
     pub socket: Socket,
     pub state: ConnState,
+    /// SOCK_SEQPACKET: read whole messages and refuse cut ones; each write is one message.
+    keeps_boundaries: bool,
     unsent: Vec<u8>,
     unsent_from: usize,
     pub bytes_in: u64,
@@ -135,11 +176,12 @@ pub struct StreamConn {
 }
 
 impl StreamConn {
-    /// Wraps an accepted, non-blocking socket.
-    pub fn new(socket: Socket, now: Instant) -> StreamConn {
+    /// Wraps an accepted, non-blocking socket of a connection type (stream or seqpacket).
+    pub fn new(socket: Socket, socket_type: SocketType, now: Instant) -> StreamConn {
         StreamConn {
             socket,
             state: ConnState::Echoing,
+            keeps_boundaries: socket_type.keeps_boundaries(),
             unsent: Vec::new(),
             unsent_from: 0,
             bytes_in: 0,
@@ -186,7 +228,12 @@ impl StreamConn {
                 return Step::Yield;
             }
             reads_left -= 1;
-            let n = match read_some(&self.socket, scratch) {
+            let read = if self.keeps_boundaries {
+                read_message(&self.socket, scratch)
+            } else {
+                read_some(&self.socket, scratch)
+            };
+            let n = match read {
                 Ok(ReadOutcome::Data(n)) => n,
                 Ok(ReadOutcome::Eof) => {
                     self.state = ConnState::Flushing;
@@ -202,6 +249,8 @@ impl StreamConn {
                 Err(e) => return Step::Close(reason_of(&e)),
             };
             self.bytes_out += sent as u64;
+            // A message socket takes a message whole or not at all (EAGAIN),
+            // so what is held is always whole messages.
             if sent < n {
                 self.unsent.extend_from_slice(&scratch[sent..n]);
             }
@@ -212,6 +261,8 @@ impl StreamConn {
 fn reason_of(err: &io::Error) -> EndReason {
     match err.raw_os_error() {
         Some(libc::ECONNRESET) | Some(libc::EPIPE) | Some(libc::ECONNABORTED) => EndReason::Reset,
+        // SPEC §3: a cut message (read_message) is never echoed; that connection ends.
+        Some(libc::EMSGSIZE) => EndReason::Truncated,
         Some(code) => EndReason::Error(code),
         None => EndReason::Error(libc::EIO),
     }
@@ -316,7 +367,7 @@ mod tests {
     #[test]
     fn test_echoing_one_byte_writes() {
         let (server, mut client) = pair();
-        let mut conn = StreamConn::new(server, Instant::now());
+        let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
         let mut scratch = [0u8; 8];
         for byte in b"hello" {
             client.write_all(&[*byte]).unwrap();
@@ -329,7 +380,7 @@ mod tests {
     #[test]
     fn test_echoing_half_close_flushes_then_completes() {
         let (server, mut client) = pair();
-        let mut conn = StreamConn::new(server, Instant::now());
+        let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
         let mut scratch = [0u8; 3];
         client.write_all(b"abcdefgh").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
@@ -346,7 +397,7 @@ mod tests {
     fn test_echoing_peer_not_reading_stops_reading() {
         let (server, client) = pair();
         client.set_nonblocking(true).unwrap();
-        let mut conn = StreamConn::new(server, Instant::now());
+        let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
         let mut scratch = vec![0u8; 4096];
         let chunk = vec![7u8; 4096];
         // The client floods without reading: the server must end up holding at
@@ -381,7 +432,7 @@ mod tests {
     #[test]
     fn test_echoing_budget_yields() {
         let (server, mut client) = pair();
-        let mut conn = StreamConn::new(server, Instant::now());
+        let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
         let mut scratch = [0u8; 2];
         client.write_all(b"abcdef").unwrap();
         assert_eq!(conn.drive(&mut scratch, 1, Instant::now()), Step::Yield);
@@ -391,7 +442,7 @@ mod tests {
     #[test]
     fn test_echoing_reset_closes() {
         let (server, client) = pair();
-        let mut conn = StreamConn::new(server, Instant::now());
+        let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
         drop(client);
         let mut scratch = [0u8; 8];
         // A vanished Unix peer reads as EOF; our shutdown then completes.
@@ -399,6 +450,58 @@ mod tests {
             conn.drive(&mut scratch, 4, Instant::now()),
             Step::Close(_)
         ));
+    }
+
+    fn seqpacket_pair() -> (Socket, Socket) {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        (a, b)
+    }
+
+    #[test]
+    fn test_echoing_seqpacket_keeps_each_message_whole() {
+        let (server, client) = seqpacket_pair();
+        let mut conn = StreamConn::new(server, SocketType::SeqPacket, Instant::now());
+        let mut scratch = [0u8; 16];
+        client.send(b"one").unwrap();
+        client.send(b"second").unwrap();
+        assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
+        let mut buf = [0u8; 16];
+        assert_eq!((&client).read(&mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"one");
+        assert_eq!((&client).read(&mut buf).unwrap(), 6);
+        assert_eq!(&buf[..6], b"second");
+    }
+
+    #[test]
+    fn test_echoing_seqpacket_message_larger_than_the_buffer_closes_unechoed() {
+        let (server, client) = seqpacket_pair();
+        let mut conn = StreamConn::new(server, SocketType::SeqPacket, Instant::now());
+        let mut scratch = [0u8; 4];
+        client.send(b"too long").unwrap();
+        assert_eq!(
+            conn.drive(&mut scratch, 64, Instant::now()),
+            Step::Close(EndReason::Truncated)
+        );
+        assert_eq!(conn.bytes_out, 0, "a cut message is never echoed");
+    }
+
+    #[test]
+    fn test_echoing_seqpacket_half_close_completes() {
+        let (server, client) = seqpacket_pair();
+        let mut conn = StreamConn::new(server, SocketType::SeqPacket, Instant::now());
+        let mut scratch = [0u8; 16];
+        client.send(b"last").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(
+            conn.drive(&mut scratch, 64, Instant::now()),
+            Step::Close(EndReason::Completed)
+        );
+        let mut buf = [0u8; 16];
+        assert_eq!((&client).read(&mut buf).unwrap(), 4);
+        assert_eq!((&client).read(&mut buf).unwrap(), 0, "then EOF");
     }
 
     #[test]

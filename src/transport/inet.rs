@@ -3,31 +3,31 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::addr::{Kind, SockTarget};
 use crate::error::Error;
+use crate::transport::{SocketAddress, SocketType};
 
 use super::{ListenOptions, Listener, new_socket, sock_addr, sock_target};
 
 /// Binds an inet address; `[::]` without `--v6only` becomes one dual-stack
 /// socket, or `0.0.0.0` where this machine has no IPv6.
 pub(super) fn listen(
-    kind: Kind,
+    socket_type: SocketType,
     addr: SocketAddr,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
-    match bind(kind, addr, options) {
+    match bind(socket_type, addr, options) {
         Err(e)
             if addr.is_ipv6() && addr.ip().is_unspecified() && !options.v6only && no_ipv6(&e) =>
         {
             bind(
-                kind,
+                socket_type,
                 SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port()),
                 options,
             )
         }
         result => result,
     }
-    .map_err(|e| Error::listen(&crate::addr::display_target(&SockTarget::Inet(addr)), &e))
+    .map_err(|e| Error::listen(&crate::addr::display_target(&SocketAddress::Inet(addr)), e))
 }
 
 fn no_ipv6(err: &std::io::Error) -> bool {
@@ -37,10 +37,14 @@ fn no_ipv6(err: &std::io::Error) -> bool {
     )
 }
 
-fn bind(kind: Kind, addr: SocketAddr, options: ListenOptions) -> std::io::Result<Listener> {
-    let target = SockTarget::Inet(addr);
-    let socket = new_socket(kind, &target)?;
-    if kind == Kind::Stream {
+fn bind(
+    socket_type: SocketType,
+    addr: SocketAddr,
+    options: ListenOptions,
+) -> std::io::Result<Listener> {
+    let target = SocketAddress::Inet(addr);
+    let socket = new_socket(socket_type, &target)?;
+    if socket_type.accepts_connections() {
         // Lets a restarted server bind while old connections sit in TIME_WAIT;
         // it does not let two live listeners share the port (that is SO_REUSEPORT).
         socket.set_reuse_address(true)?;
@@ -49,7 +53,7 @@ fn bind(kind: Kind, addr: SocketAddr, options: ListenOptions) -> std::io::Result
         socket.set_only_v6(options.v6only)?;
     }
     socket.bind(&sock_addr(&target)?)?;
-    if kind == Kind::Stream {
+    if socket_type.accepts_connections() {
         socket.listen(options.backlog)?;
     }
     socket.set_nonblocking(true)?;
@@ -60,7 +64,7 @@ fn bind(kind: Kind, addr: SocketAddr, options: ListenOptions) -> std::io::Result
         .unwrap_or(target);
     Ok(Listener {
         socket,
-        kind,
+        socket_type,
         local,
         guard: None,
     })

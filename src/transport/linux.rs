@@ -12,6 +12,9 @@ use crate::transport::SocketFileGuard;
 /// The Linux abstract namespace exists here.
 pub const SUPPORTS_ABSTRACT: bool = true;
 
+/// SOCK_SEQPACKET over AF_UNIX exists here.
+pub const SUPPORTS_SEQPACKET: bool = true;
+
 /// `sizeof(sun_path)` on Linux.
 pub const SUN_PATH_CAPACITY: usize = 108;
 

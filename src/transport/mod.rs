@@ -8,6 +8,7 @@
 //! autobind, peer credentials). Nothing here echoes or prints.
 
 mod inet;
+mod model;
 mod unix;
 
 #[cfg(all(target_os = "linux", not(echokit_force_portable)))]
@@ -20,11 +21,15 @@ pub mod platform;
 use std::io;
 use std::time::Duration;
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, Socket};
 
-use crate::addr::{self, Kind, SockTarget};
+use crate::addr::{self};
 use crate::error::Error;
 
+pub use model::{
+    Family, REQUIRE_ABSTRACT, REQUIRE_LOCALHOST, SocketAddress, SocketType, Transport,
+    require_names,
+};
 pub use unix::SocketFileGuard;
 
 /// How to set up a listening socket.
@@ -52,9 +57,9 @@ impl Default for ListenOptions {
 #[derive(Debug)]
 pub struct Listener {
     pub socket: Socket,
-    pub kind: Kind,
+    pub socket_type: SocketType,
     /// The address it is really bound to (port 0 replaced by the kernel's choice).
-    pub local: SockTarget,
+    pub local: SocketAddress,
     /// Removes the socket file this process created, when dropped.
     pub guard: Option<SocketFileGuard>,
 }
@@ -62,7 +67,7 @@ pub struct Listener {
 impl Listener {
     /// The ready-line form of the bound address (`tcp:127.0.0.1:40123`).
     pub fn display(&self) -> String {
-        addr::display(self.kind, &self.local)
+        addr::display(self.socket_type, &self.local)
     }
 
     /// Another handle on the same socket, for a second event loop.
@@ -75,17 +80,10 @@ impl Listener {
 #[derive(Debug)]
 pub struct Connection {
     pub socket: Socket,
-    pub kind: Kind,
-    pub peer: SockTarget,
+    pub socket_type: SocketType,
+    pub peer: SocketAddress,
     /// The temporary path a Unix datagram client bound to get replies, where autobind is missing.
     pub guard: Option<SocketFileGuard>,
-}
-
-fn socket_type(kind: Kind) -> Type {
-    match kind {
-        Kind::Stream => Type::STREAM,
-        Kind::Datagram => Type::DGRAM,
-    }
 }
 
 /// Raises the soft limit on open files to the hard limit, as servers do: every
@@ -101,45 +99,49 @@ pub fn raise_fd_limit() {
     }
 }
 
-/// Creates an unbound socket for `target` with type `kind`: the one `socket(2)` call.
-pub fn new_socket(kind: Kind, target: &SockTarget) -> io::Result<Socket> {
+/// Creates an unbound socket for `target` with type `socket_type`: the one `socket(2)` call.
+pub fn new_socket(socket_type: SocketType, target: &SocketAddress) -> io::Result<Socket> {
     let domain = match target {
-        SockTarget::Inet(a) => Domain::for_address(*a),
+        SocketAddress::Inet(a) => Domain::for_address(*a),
         _ => Domain::UNIX,
     };
     // Protocol 0: the kernel picks TCP/UDP for inet; Unix sockets have no protocol.
-    let socket = Socket::new(domain, socket_type(kind), None)?;
+    let socket = Socket::new(domain, socket_type.to_socket2(), None)?;
     platform::set_no_sigpipe(&socket)?;
     Ok(socket)
 }
 
 /// The socket address for `target`.
-pub fn sock_addr(target: &SockTarget) -> io::Result<SockAddr> {
+pub fn sock_addr(target: &SocketAddress) -> io::Result<SockAddr> {
     match target {
-        SockTarget::Inet(a) => Ok(SockAddr::from(*a)),
-        SockTarget::Path(p) => SockAddr::unix(p),
-        SockTarget::Abstract(name) => platform::abstract_addr(name),
+        SocketAddress::Inet(a) => Ok(SockAddr::from(*a)),
+        SocketAddress::Path(p) => SockAddr::unix(p),
+        SocketAddress::Abstract(name) => platform::abstract_addr(name),
     }
 }
 
 /// Converts an address the kernel reported back into the grammar's terms.
-pub fn sock_target(addr: &SockAddr) -> Option<SockTarget> {
+pub fn sock_target(addr: &SockAddr) -> Option<SocketAddress> {
     if let Some(inet) = addr.as_socket() {
-        return Some(SockTarget::Inet(inet));
+        return Some(SocketAddress::Inet(inet));
     }
     if let Some(path) = addr.as_pathname() {
-        return Some(SockTarget::Path(path.to_path_buf()));
+        return Some(SocketAddress::Path(path.to_path_buf()));
     }
     addr.as_abstract_namespace()
-        .map(|name| SockTarget::Abstract(name.to_vec()))
+        .map(|name| SocketAddress::Abstract(name.to_vec()))
 }
 
 /// Binds `target` (and listens, for streams), non-blocking, ready for the event loop.
-pub fn listen(kind: Kind, target: &SockTarget, options: ListenOptions) -> Result<Listener, Error> {
+pub fn listen(
+    socket_type: SocketType,
+    target: &SocketAddress,
+    options: ListenOptions,
+) -> Result<Listener, Error> {
     match target {
-        SockTarget::Inet(a) => inet::listen(kind, *a, options),
-        SockTarget::Path(path) => unix::listen_path(kind, path, options),
-        SockTarget::Abstract(_) => unix::listen_abstract(kind, target, options),
+        SocketAddress::Inet(a) => inet::listen(socket_type, *a, options),
+        SocketAddress::Path(path) => unix::listen_path(socket_type, path, options),
+        SocketAddress::Abstract(_) => unix::listen_abstract(socket_type, target, options),
     }
 }
 
@@ -148,7 +150,7 @@ pub fn listen(kind: Kind, target: &SockTarget, options: ListenOptions) -> Result
 #[derive(Debug)]
 pub struct Inherited {
     pub socket: Socket,
-    pub kind: Kind,
+    pub socket_type: SocketType,
     /// AF_UNIX rather than AF_INET/AF_INET6.
     pub unix: bool,
     /// A connected stream (to echo as one connection) rather than a listener.
@@ -159,27 +161,24 @@ pub struct Inherited {
 
 /// Reads family, type and state from an inherited socket.
 pub fn inherited(socket: Socket) -> io::Result<Inherited> {
-    let kind = match socket.r#type()? {
-        t if t == Type::STREAM => Kind::Stream,
-        t if t == Type::DGRAM => Kind::Datagram,
-        _ => return Err(io::Error::other("a socket of an unsupported type")),
-    };
+    let socket_type = SocketType::from_socket2(socket.r#type()?)
+        .ok_or_else(|| io::Error::other("a socket of an unsupported type"))?;
     let local = socket.local_addr()?;
     let unix = local.is_unix();
     // A stream socket that is not listening is a connection (inetd, Accept=yes).
-    let connected = kind == Kind::Stream && socket.peer_addr().is_ok();
+    let connected = socket_type.accepts_connections() && socket.peer_addr().is_ok();
     let peer = socket.peer_addr().ok().and_then(|a| sock_target(&a));
     let name = match (&peer, connected) {
-        (Some(p), true) => addr::display(kind, p),
+        (Some(p), true) => addr::display(socket_type, p),
         _ => sock_target(&local).map_or_else(
-            || addr::display(kind, &SockTarget::Path("(unnamed)".into())),
-            |t| addr::display(kind, &t),
+            || addr::display(socket_type, &SocketAddress::Path("(unnamed)".into())),
+            |t| addr::display(socket_type, &t),
         ),
     };
     socket.set_nonblocking(true)?;
     Ok(Inherited {
         socket,
-        kind,
+        socket_type,
         unix,
         connected,
         name,
@@ -204,13 +203,13 @@ pub fn activated() -> io::Result<Vec<(Inherited, Option<String>)>> {
 /// Connects to `target`: for streams, the handshake (bounded by `timeout`); for
 /// datagrams, binds a local address so replies can come back, then fixes the peer.
 pub fn connect(
-    kind: Kind,
-    target: &SockTarget,
+    socket_type: SocketType,
+    target: &SocketAddress,
     timeout: Option<Duration>,
 ) -> Result<Connection, io::Error> {
-    let socket = new_socket(kind, target)?;
-    let guard = match (kind, target) {
-        (Kind::Datagram, SockTarget::Path(_) | SockTarget::Abstract(_)) => {
+    let socket = new_socket(socket_type, target)?;
+    let guard = match (socket_type, target) {
+        (SocketType::Datagram, SocketAddress::Path(_) | SocketAddress::Abstract(_)) => {
             // SPEC §3: a Unix datagram sender with no address cannot be answered.
             platform::bind_reply_address(&socket)?
         }
@@ -218,13 +217,13 @@ pub fn connect(
     };
     let addr = sock_addr(target)?;
     match timeout {
-        Some(limit) if kind == Kind::Stream => socket.connect_timeout(&addr, limit)?,
+        Some(limit) if socket_type.accepts_connections() => socket.connect_timeout(&addr, limit)?,
         _ => socket.connect(&addr)?,
     }
     socket.set_nonblocking(true)?;
     Ok(Connection {
         socket,
-        kind,
+        socket_type,
         peer: target.clone(),
         guard,
     })
@@ -233,7 +232,7 @@ pub fn connect(
 /// Creates a socket for `target`, binds it and closes it at once, keeping the
 /// system's own errno: how `check` asks whether this machine has an address
 /// family or address (EAFNOSUPPORT from socket(2), EADDRNOTAVAIL from bind(2)).
-pub fn probe_bind(kind: Kind, target: &SockTarget) -> io::Result<()> {
-    let socket = new_socket(kind, target)?;
+pub fn probe_bind(socket_type: SocketType, target: &SocketAddress) -> io::Result<()> {
+    let socket = new_socket(socket_type, target)?;
     socket.bind(&sock_addr(target)?)
 }

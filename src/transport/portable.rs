@@ -12,6 +12,9 @@ use crate::transport::SocketFileGuard;
 /// No abstract namespace outside Linux.
 pub const SUPPORTS_ABSTRACT: bool = false;
 
+/// SOCK_SEQPACKET over AF_UNIX exists on the BSDs, not on macOS.
+pub const SUPPORTS_SEQPACKET: bool = !cfg!(target_os = "macos");
+
 /// `sizeof(sun_path)` on macOS and the BSDs (104); Linux builds forced here keep 108.
 #[cfg(target_os = "linux")]
 pub const SUN_PATH_CAPACITY: usize = 108;

@@ -11,8 +11,9 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::addr::{Kind, SockTarget, display_target};
-use crate::error::{Error, describe};
+use crate::addr::display_target;
+use crate::error::Error;
+use crate::transport::{SocketAddress, SocketType};
 
 use super::{ListenOptions, Listener, new_socket, sock_addr};
 
@@ -52,40 +53,44 @@ impl Drop for SocketFileGuard {
     }
 }
 
-fn listen_error(path: &Path, reason: String) -> Error {
-    Error::Listen {
-        addr: path.display().to_string(),
-        reason,
-    }
-}
-
-fn path_reason(path: &Path, err: &io::Error) -> String {
+/// A listen failure at a socket path, with the directory named where it is the problem.
+fn path_error(path: &Path, err: io::Error) -> Error {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
         _ => ".".to_string(),
     };
-    match err.raw_os_error() {
-        Some(libc::EADDRINUSE) => "address in use".to_string(),
-        Some(libc::ENOENT) => format!("no such directory: {dir}"),
-        Some(libc::ENOTDIR) => format!("not a directory: {dir}"),
-        Some(libc::EACCES) | Some(libc::EPERM) => {
-            format!("permission denied (cannot create a socket in {dir})")
-        }
-        Some(libc::EROFS) => format!("read-only file system ({dir})"),
-        _ => describe(err),
+    let hint = match err.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::EROFS) => Some(dir),
+        Some(libc::EACCES) | Some(libc::EPERM) => Some(format!("cannot create a socket in {dir}")),
+        _ => None,
+    };
+    let error = Error::listen(&path.display().to_string(), err);
+    match hint {
+        Some(hint) => error.with_hint(hint),
+        None => error,
     }
+}
+
+/// A listen failure at `path` that is our refusal, not the system's: the
+/// words say what is there, the hint what to do.
+fn refusal(path: &Path, errno: i32, hint: &str) -> Error {
+    Error::listen(
+        &path.display().to_string(),
+        io::Error::from_raw_os_error(errno),
+    )
+    .with_hint(hint)
 }
 
 /// Binds a Unix socket file at `path`, replacing a stale one.
 pub(super) fn listen_path(
-    kind: Kind,
+    socket_type: SocketType,
     path: &Path,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
-    clear_stale(kind, path)?;
-    let target = SockTarget::Path(path.to_path_buf());
-    let fail = |e: io::Error| listen_error(path, path_reason(path, &e));
-    let socket = new_socket(kind, &target).map_err(fail)?;
+    clear_stale(socket_type, path)?;
+    let target = SocketAddress::Path(path.to_path_buf());
+    let fail = |e: io::Error| path_error(path, e);
+    let socket = new_socket(socket_type, &target).map_err(fail)?;
     socket
         .bind(&sock_addr(&target).map_err(fail)?)
         .map_err(fail)?;
@@ -94,13 +99,13 @@ pub(super) fn listen_path(
     if let Some(mode) = options.mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail)?;
     }
-    if kind == Kind::Stream {
+    if socket_type.accepts_connections() {
         socket.listen(options.backlog).map_err(fail)?;
     }
     socket.set_nonblocking(true).map_err(fail)?;
     Ok(Listener {
         socket,
-        kind,
+        socket_type,
         local: target,
         guard: Some(guard),
     })
@@ -108,31 +113,22 @@ pub(super) fn listen_path(
 
 /// Binds a Linux abstract name (no file: nothing stale, nothing to remove).
 pub(super) fn listen_abstract(
-    kind: Kind,
-    target: &SockTarget,
+    socket_type: SocketType,
+    target: &SocketAddress,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
-    let fail = |e: io::Error| {
-        let reason = match e.raw_os_error() {
-            Some(libc::EADDRINUSE) => "address in use".to_string(),
-            _ => describe(&e),
-        };
-        Error::Listen {
-            addr: display_target(target),
-            reason,
-        }
-    };
-    let socket = new_socket(kind, target).map_err(fail)?;
+    let fail = |e: io::Error| Error::listen(&display_target(target), e);
+    let socket = new_socket(socket_type, target).map_err(fail)?;
     socket
         .bind(&sock_addr(target).map_err(fail)?)
         .map_err(fail)?;
-    if kind == Kind::Stream {
+    if socket_type.accepts_connections() {
         socket.listen(options.backlog).map_err(fail)?;
     }
     socket.set_nonblocking(true).map_err(fail)?;
     Ok(Listener {
         socket,
-        kind,
+        socket_type,
         local: target.clone(),
         guard: None,
     })
@@ -140,11 +136,11 @@ pub(super) fn listen_abstract(
 
 /// Makes room at `path`: nothing there is fine, a stale socket is removed,
 /// a live socket or a non-socket is an error.
-fn clear_stale(kind: Kind, path: &Path) -> Result<(), Error> {
+fn clear_stale(socket_type: SocketType, path: &Path) -> Result<(), Error> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(listen_error(path, path_reason(path, &e))),
+        Err(e) => return Err(path_error(path, e)),
     };
     let file_type = meta.file_type();
     if !file_type.is_socket() {
@@ -155,31 +151,30 @@ fn clear_stale(kind: Kind, path: &Path) -> Result<(), Error> {
         } else {
             "a file that is not a socket"
         };
-        return Err(listen_error(
-            path,
-            format!("{what} is in the way (not replacing it; remove it or choose another path)"),
-        ));
+        let in_the_way = io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{what} is in the way"),
+        );
+        return Err(Error::listen(&path.display().to_string(), in_the_way)
+            .with_hint("not replacing it; remove it or choose another path"));
     }
     // Probe with a connect: refused means nobody accepts there any more.
-    let target = SockTarget::Path(path.to_path_buf());
-    let probe = new_socket(kind, &target).and_then(|s| s.connect(&sock_addr(&target)?).map(|_| s));
+    let target = SocketAddress::Path(path.to_path_buf());
+    let probe =
+        new_socket(socket_type, &target).and_then(|s| s.connect(&sock_addr(&target)?).map(|_| s));
     match probe {
-        Ok(_) => Err(listen_error(
+        Ok(_) => Err(refusal(
             path,
-            "address in use (another process is serving on this socket)".to_string(),
+            libc::EADDRINUSE,
+            "another process is serving on this socket",
         )),
-        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
-            fs::remove_file(path).map_err(|e| {
-                listen_error(
-                    path,
-                    format!("cannot remove stale socket: {}", describe(&e)),
-                )
-            })
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => Err(listen_error(
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => fs::remove_file(path)
+            .map_err(|e| path_error(path, e).with_hint("cannot remove the stale socket file")),
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => Err(refusal(
             path,
-            "address in use (a socket of the other type is live there)".to_string(),
+            libc::EADDRINUSE,
+            "a socket of the other type is live there",
         )),
-        Err(e) => Err(listen_error(path, path_reason(path, &e))),
+        Err(e) => Err(path_error(path, e)),
     }
 }

@@ -13,73 +13,91 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use crate::addr::{self, FamilyFilter, Kind, SockTarget, Transport, max_unix_path_len};
+use crate::addr::{self, FamilyFilter, max_unix_path_len};
 use crate::cli::CheckArgs;
 use crate::error::{Error, describe};
 use crate::transport::{self, ListenOptions, platform};
+use crate::transport::{
+    Family, REQUIRE_ABSTRACT, REQUIRE_LOCALHOST, SocketAddress, SocketType, Transport,
+};
 
 use super::probe;
 use super::server::LocalServer;
 use super::table::Verdict;
-use super::{Job, Row, tags};
+use super::{Job, Row};
 
 /// Where one transport lives.
 #[derive(Debug, Clone, Copy)]
 enum Place {
-    Inet(IpAddr),
-    /// A socket file with this name in the socket directory.
+    /// The loopback address of the transport's family.
+    Loopback,
+    /// A socket file in the socket directory.
     Path,
     Abstract,
     Localhost,
 }
 
-/// One row to plan: its transport name, socket type and place.
+/// One row to plan: its transport and place.
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
-    transport: &'static str,
-    kind: Kind,
+    transport: Transport,
     place: Place,
 }
 
 impl Spec {
+    /// The name in the TRANSPORT column: rows on abstract names are `abstract`.
+    fn name(&self) -> &'static str {
+        match self.place {
+            Place::Abstract => REQUIRE_ABSTRACT,
+            Place::Localhost => REQUIRE_LOCALHOST,
+            Place::Loopback | Place::Path => self.transport.name(),
+        }
+    }
+
     /// The `--require` names this row answers to (the localhost row may add families later).
     pub fn tags(&self) -> Vec<&'static str> {
-        tags(self.transport)
+        match self.place {
+            Place::Abstract | Place::Localhost => vec![self.name()],
+            Place::Loopback | Place::Path => self.transport.require_names().to_vec(),
+        }
     }
 }
 
-/// Every row of the local check that `-4`, `-6` and `-u` leave in, in table order.
+/// Every row of the local check that `-4`, `-6` and `-u` leave in, in table
+/// order: each transport at its own place, each Unix one again at an abstract
+/// name, then the localhost row.
 pub fn specs(args: &CheckArgs) -> Vec<Spec> {
-    let v4 = Place::Inet(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let v6 = Place::Inet(IpAddr::V6(Ipv6Addr::LOCALHOST));
-    let all = [
-        ("tcp4", Kind::Stream, v4),
-        ("tcp6", Kind::Stream, v6),
-        ("udp4", Kind::Datagram, v4),
-        ("udp6", Kind::Datagram, v6),
-        ("unix", Kind::Stream, Place::Path),
-        ("unixgram", Kind::Datagram, Place::Path),
-        ("abstract", Kind::Stream, Place::Abstract),
-        ("abstract", Kind::Datagram, Place::Abstract),
-        ("localhost", Kind::Datagram, Place::Localhost),
-    ];
+    let at = |place| move |transport| Spec { transport, place };
+    let unix = || {
+        Transport::ALL
+            .into_iter()
+            .filter(|t| t.family() == Family::Unix)
+    };
+    let own_place = Transport::ALL.into_iter().map(|t| Spec {
+        transport: t,
+        place: if t.family() == Family::Unix {
+            Place::Path
+        } else {
+            Place::Loopback
+        },
+    });
     let family = super::super::family(&args.addr_flags);
-    all.into_iter()
-        .filter(|(_, kind, place)| {
-            let family_ok = match (place, family) {
-                (Place::Inet(ip), FamilyFilter::V4) => ip.is_ipv4(),
-                (Place::Inet(ip), FamilyFilter::V6) => ip.is_ipv6(),
+    own_place
+        .chain(unix().map(at(Place::Abstract)))
+        .chain([Spec {
+            transport: Transport::Udp4,
+            place: Place::Localhost,
+        }])
+        .filter(|spec| {
+            let family_ok = match (spec.place, family) {
+                (Place::Loopback, FamilyFilter::V4) => spec.transport.family() == Family::Inet4,
+                (Place::Loopback, FamilyFilter::V6) => spec.transport.family() == Family::Inet6,
                 _ => true,
             };
-            let kind_ok = !args.addr_flags.udp
-                || *kind == Kind::Datagram
-                || matches!(place, Place::Localhost);
-            family_ok && kind_ok
-        })
-        .map(|(transport, kind, place)| Spec {
-            transport,
-            kind,
-            place,
+            let type_ok = !args.addr_flags.udp
+                || !spec.transport.socket_type().accepts_connections()
+                || matches!(spec.place, Place::Localhost);
+            family_ok && type_ok
         })
         .collect()
 }
@@ -128,20 +146,35 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn row(&mut self, spec: Spec) -> Row {
+        let socket_type = spec.transport.socket_type();
         let mut row = Row {
-            transport: spec.transport.to_string(),
-            kind: Some(spec.kind),
+            transport: spec.name().to_string(),
+            socket_type: Some(socket_type),
             address: String::new(),
             input: None,
             tags: spec.tags(),
             job: Job::Decided(Verdict::skip("")),
         };
+        if let (Place::Path | Place::Abstract, Err(what)) = (spec.place, spec.transport.supported())
+        {
+            row.address = "-".to_string();
+            row.job = Job::Decided(Verdict::skip(format!(
+                "{what} not supported on this platform"
+            )));
+            return row;
+        }
         match spec.place {
-            Place::Inet(ip) => self.inet(&mut row, spec.kind, ip),
-            Place::Path => self.path(&mut row, spec.kind),
-            Place::Abstract => self.abstract_name(&mut row, spec.kind),
+            Place::Loopback => {
+                let ip: IpAddr = match spec.transport.family() {
+                    Family::Inet6 => Ipv6Addr::LOCALHOST.into(),
+                    _ => Ipv4Addr::LOCALHOST.into(),
+                };
+                self.inet(&mut row, socket_type, ip)
+            }
+            Place::Path => self.path(&mut row, socket_type),
+            Place::Abstract => self.abstract_name(&mut row, socket_type),
             Place::Localhost => {
-                row.kind = None;
+                row.socket_type = None;
                 row.address = "localhost".to_string();
                 let (verdict, extra) =
                     probe::localhost(super::super::family(&self.args.addr_flags));
@@ -153,24 +186,25 @@ impl Planner<'_> {
     }
 
     /// Loopback for one family: probe, then listen.
-    fn inet(&mut self, row: &mut Row, kind: Kind, ip: IpAddr) {
-        let target = SockTarget::Inet(SocketAddr::new(ip, 0));
-        row.address = addr::display(kind, &target);
-        if let Err(e) = transport::probe_bind(kind, &target) {
+    fn inet(&mut self, row: &mut Row, socket_type: SocketType, ip: IpAddr) {
+        let target = SocketAddress::Inet(SocketAddr::new(ip, 0));
+        row.address = addr::display(socket_type, &target);
+        if let Err(e) = transport::probe_bind(socket_type, &target) {
             row.job = Job::Decided(match probe::missing(ip, &e) {
                 Some(reason) => Verdict::skip(reason),
                 None => Verdict::fail(format!("cannot bind: {}", describe(&e))),
             });
             return;
         }
-        self.serve(row, kind, target);
+        self.serve(row, socket_type, target);
     }
 
     /// A socket file in the socket directory.
-    fn path(&mut self, row: &mut Row, kind: Kind) {
-        let name = match kind {
-            Kind::Stream => "stream.sock",
-            Kind::Datagram => "dgram.sock",
+    fn path(&mut self, row: &mut Row, socket_type: SocketType) {
+        let name = match socket_type {
+            SocketType::Stream => "stream.sock",
+            SocketType::Datagram => "dgram.sock",
+            SocketType::SeqPacket => "seqpacket.sock",
         };
         let decided = match self.socket_dir(name) {
             SocketDir::Ready(dir) => Ok(dir.clone()),
@@ -179,19 +213,19 @@ impl Planner<'_> {
         let dir = match decided {
             Ok(dir) => dir,
             Err(verdict) => {
-                row.address = addr::display(kind, &SockTarget::Path(self.would_be(name)));
+                row.address = addr::display(socket_type, &SocketAddress::Path(self.would_be(name)));
                 row.job = Job::Decided(verdict);
                 return;
             }
         };
         let path = dir.join(self.file_name(name));
-        let target = SockTarget::Path(path.clone());
-        row.address = addr::display(kind, &target);
+        let target = SocketAddress::Path(path.clone());
+        row.address = addr::display(socket_type, &target);
         if let Some(verdict) = too_long(&path, self.args.unix_dir.is_some()) {
             row.job = Job::Decided(verdict);
             return;
         }
-        self.serve(row, kind, target);
+        self.serve(row, socket_type, target);
     }
 
     /// Socket file names: fixed in our own directory; in `--unix-dir`, unique to this process.
@@ -256,43 +290,40 @@ impl Planner<'_> {
     }
 
     /// An abstract name unique to this process and row.
-    fn abstract_name(&mut self, row: &mut Row, kind: Kind) {
+    fn abstract_name(&mut self, row: &mut Row, socket_type: SocketType) {
         let name = format!("echokit-check-{}-{}", std::process::id(), self.next_name);
         self.next_name += 1;
-        let target = SockTarget::Abstract(name.into_bytes());
-        row.address = addr::display(kind, &target);
+        let target = SocketAddress::Abstract(name.into_bytes());
+        row.address = addr::display(socket_type, &target);
         if !platform::SUPPORTS_ABSTRACT {
             row.job = Job::Decided(Verdict::skip(
                 "abstract sockets (@name) are Linux-only: not supported on this platform",
             ));
             return;
         }
-        self.serve(row, kind, target);
+        self.serve(row, socket_type, target);
     }
 
     /// Listens on `target` and starts an in-process server for the row.
-    fn serve(&mut self, row: &mut Row, kind: Kind, target: SockTarget) {
-        let listener = match transport::listen(kind, &target, ListenOptions::default()) {
+    fn serve(&mut self, row: &mut Row, socket_type: SocketType, target: SocketAddress) {
+        let listener = match transport::listen(socket_type, &target, ListenOptions::default()) {
             Ok(l) => l,
             Err(e) => {
                 row.job = Job::Decided(Verdict::fail(listen_reason(e)));
                 return;
             }
         };
-        let max_datagram = match kind {
-            Kind::Stream => 0,
-            Kind::Datagram => Transport::of(kind, &listener.local)
-                .max_datagram()
-                .unwrap_or(self.args.buffer_size),
-        };
-        // The server's buffer must hold the largest datagram, or it would
-        // (rightly) drop it as oversize: here we check the transport.
+        let max_datagram = Transport::of(socket_type, &listener.local)
+            .max_message()
+            .unwrap_or(0);
+        // The server's buffer must hold the largest message, or it would
+        // (rightly) refuse it as oversize: here we check the transport.
         let server_buffer = self.args.buffer_size.max(max_datagram);
         match LocalServer::start(listener, server_buffer) {
             Ok((server, local)) => {
-                row.address = addr::display(kind, &local);
+                row.address = addr::display(socket_type, &local);
                 row.job = Job::Echo {
-                    kind,
+                    socket_type,
                     target: local,
                     max_datagram,
                     server: Some(server),
@@ -364,7 +395,7 @@ fn too_long(path: &Path, user_dir: bool) -> Option<Verdict> {
 /// The reason part of a listen error (the address is already in the row).
 fn listen_reason(e: Error) -> String {
     match e {
-        Error::Listen { reason, .. } => format!("cannot listen: {reason}"),
+        Error::Listen { .. } => format!("cannot listen: {}", e.reason()),
         other => other.to_string(),
     }
 }

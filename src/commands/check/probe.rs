@@ -13,9 +13,10 @@ use std::net::IpAddr;
 
 use nix::errno::Errno;
 
-use crate::addr::{self, FamilyFilter, Kind, Role, SockTarget};
+use crate::addr::{self, FamilyFilter, Role};
 use crate::error::describe;
 use crate::transport;
+use crate::transport::{SocketAddress, SocketType};
 
 use super::table::Verdict;
 
@@ -101,18 +102,14 @@ fn family_tag(ip: IpAddr) -> &'static str {
 /// client that tries `::1` first fail. Returns the verdict and the extra
 /// `--require` names it concerns (the families of missing addresses).
 pub fn localhost(family: FamilyFilter) -> (Verdict, Vec<&'static str>) {
-    let endpoint = match addr::parse("localhost:0", Kind::Datagram) {
+    let endpoint = match addr::parse("localhost:0", SocketType::Datagram) {
         Ok(e) => e,
         Err(e) => return (Verdict::fail(e.to_string()), Vec::new()),
     };
     let targets = match addr::resolve(&endpoint, family, Role::Connect) {
         Ok(t) => t,
         Err(e) => {
-            let reason = match e {
-                crate::error::Error::Address { reason, .. }
-                | crate::error::Error::Connect { reason, .. } => reason,
-                other => other.to_string(),
-            };
+            let reason = e.reason();
             let text = match family {
                 FamilyFilter::Any => format!("localhost does not resolve: {reason}"),
                 FamilyFilter::V4 => format!("localhost has no IPv4 address (-4): {reason}"),
@@ -124,13 +121,13 @@ pub fn localhost(family: FamilyFilter) -> (Verdict, Vec<&'static str>) {
     let ips: Vec<IpAddr> = targets
         .iter()
         .filter_map(|t| match t {
-            SockTarget::Inet(a) => Some(a.ip()),
+            SocketAddress::Inet(a) => Some(a.ip()),
             _ => None,
         })
         .collect();
     let mut absent: Vec<(IpAddr, String)> = Vec::new();
     for (target, ip) in targets.iter().zip(&ips) {
-        if let Err(e) = transport::probe_bind(Kind::Datagram, target) {
+        if let Err(e) = transport::probe_bind(SocketType::Datagram, target) {
             let why = missing(*ip, &e).unwrap_or_else(|| describe(&e));
             absent.push((*ip, why));
         }

@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use socket2::Socket;
 
-use crate::addr::{Kind, SockTarget};
-use crate::engine::client::{ClientError, DatagramError, Source, StreamClient, datagram_exchange};
+use crate::engine::client::{
+    ClientError, DatagramError, Source, StreamClient, datagram_exchange, message_exchange,
+};
 use crate::engine::stream::ExchangeError;
 use crate::error::{Error, describe};
 use crate::output::{self, Output};
 use crate::transport::{self, Connection};
+use crate::transport::{SocketAddress, SocketType};
 
 use super::table::{self, Verdict};
 
@@ -37,8 +39,8 @@ const DATAGRAM_WAITS: [Duration; 6] = [
 
 /// What to round-trip through one address.
 pub struct Trip<'a> {
-    pub kind: Kind,
-    pub target: &'a SockTarget,
+    pub socket_type: SocketType,
+    pub target: &'a SocketAddress,
     /// Read size of the client; the stream payloads are built around it.
     pub buffer_size: usize,
     /// The largest datagram to send (datagram rows).
@@ -53,15 +55,17 @@ impl Trip<'_> {
     /// Runs every payload; PASS only when each came back byte for byte.
     pub fn run(&self, out: &Output) -> Verdict {
         let deadline = Instant::now() + self.timeout;
-        let result = match self.kind {
-            Kind::Stream => self.streams(deadline, out),
-            Kind::Datagram => self.datagrams(deadline, out),
+        let result = match self.socket_type {
+            SocketType::Stream => self.streams(deadline, out),
+            SocketType::Datagram => self.datagrams(deadline, out),
+            SocketType::SeqPacket => self.messages(deadline, out),
         };
         match result {
             Ok((rtt, payloads)) => {
-                let what = match self.kind {
-                    Kind::Stream => "",
-                    Kind::Datagram => " datagrams",
+                let what = match self.socket_type {
+                    SocketType::Stream => "",
+                    SocketType::Datagram => " datagrams",
+                    SocketType::SeqPacket => " messages",
                 };
                 let mut verdict =
                     Verdict::pass(format!("echoed {}{what}", table::sizes(&payloads)));
@@ -129,7 +133,7 @@ impl Trip<'_> {
         size: usize,
         deadline: Instant,
     ) -> Result<Duration, String> {
-        let mut client = StreamClient::new(conn.socket, self.buffer_size)
+        let mut client = StreamClient::new(conn.socket, self.buffer_size, true)
             .map_err(|e| format!("cannot start the event loop: {}", describe(&e)))?;
         let started = Instant::now();
         let mut discard = |_: &[u8]| Ok(());
@@ -137,7 +141,7 @@ impl Trip<'_> {
             Source::Bytes(pattern(size)),
             &mut discard,
             Some(deadline),
-            true,
+            None,
         ) {
             Ok(_) => Ok(started.elapsed()),
             Err(e) => Err(self.client_failure(e)),
@@ -150,6 +154,14 @@ impl Trip<'_> {
             ClientError::TimedOut { received, sent } => format!(
                 "timed out after {} (--timeout): {received} of {sent} bytes came back",
                 table::duration(self.timeout)
+            ),
+            ClientError::Idle {
+                idle,
+                received,
+                sent,
+            } => format!(
+                "no byte moved either way for {}: {received} of {sent} bytes came back",
+                table::duration(idle)
             ),
             ClientError::Input(e) => format!("cannot read the payload: {}", describe(&e)),
             ClientError::Poll(e) => format!("event loop failed: {}", describe(&e)),
@@ -165,8 +177,8 @@ impl Trip<'_> {
                 table::duration(self.timeout)
             ));
         }
-        transport::connect(self.kind, self.target, Some(left))
-            .map_err(|e| connect_failure(self.target, &e))
+        transport::connect(self.socket_type, self.target, Some(left))
+            .map_err(|e| connect_failure(self.target, e))
     }
 
     /// The datagram payloads, on one socket.
@@ -175,8 +187,8 @@ impl Trip<'_> {
         deadline: Instant,
         out: &Output,
     ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
-        let conn = transport::connect(Kind::Datagram, self.target, None)
-            .map_err(|e| (connect_failure(self.target, &e), Vec::new()))?;
+        let conn = transport::connect(SocketType::Datagram, self.target, None)
+            .map_err(|e| (connect_failure(self.target, e), Vec::new()))?;
         let mut sizes = vec![1, self.max_datagram];
         sizes.dedup();
         let mut done = Vec::new();
@@ -205,6 +217,38 @@ impl Trip<'_> {
         Ok((rtt, done))
     }
 
+    /// The message payloads (SOCK_SEQPACKET): 1 byte and the largest
+    /// message, each on its own connection, as `send` sends them.
+    fn messages(
+        &self,
+        deadline: Instant,
+        out: &Output,
+    ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
+        let mut sizes = vec![1, self.max_datagram];
+        sizes.dedup();
+        let mut done = Vec::new();
+        let mut rtt = Duration::ZERO;
+        for &size in &sizes {
+            let conn = self.connect(deadline).map_err(|r| (r, done.clone()))?;
+            let started = Instant::now();
+            let left = deadline.saturating_duration_since(started);
+            match message_exchange(&conn.socket, &pattern(size), left, Some(deadline)) {
+                Ok((_, took)) => {
+                    self.note(out, size, took);
+                    if size == 1 {
+                        rtt = took;
+                    }
+                    done.push(size);
+                }
+                Err(e) => {
+                    let why = self.datagram_failure(e, started.elapsed(), deadline);
+                    return Err((format!("{} message: {why}", table::size(size)), done));
+                }
+            }
+        }
+        Ok((rtt, done))
+    }
+
     fn datagram_failure(&self, e: DatagramError, waited: Duration, deadline: Instant) -> String {
         match e {
             DatagramError::TimedOut { tries } => {
@@ -224,7 +268,7 @@ impl Trip<'_> {
                 "{} (this system carries smaller datagrams here; for Unix sockets the limit is SO_SNDBUF, net.core.wmem_default)",
                 describe(&e)
             ),
-            DatagramError::Io(e) => connect_failure(self.target, &e),
+            DatagramError::Io(e) => connect_failure(self.target, e),
         }
     }
 }
@@ -275,17 +319,17 @@ fn exchange_failure(e: ExchangeError) -> String {
 
 /// A connect (or send) failure in the words `send` uses, plus a hint where
 /// loopback itself is the problem.
-fn connect_failure(target: &SockTarget, e: &io::Error) -> String {
-    let reason = match Error::connect("", e) {
-        Error::Connect { reason, .. } => reason,
-        Error::Timeout { .. } => "timed out connecting".to_string(),
-        other => other.to_string(),
+fn connect_failure(target: &SocketAddress, e: io::Error) -> String {
+    let loopback = matches!(target, SocketAddress::Inet(a) if is_loopback(a));
+    let err = if loopback && e.raw_os_error() == Some(Errno::ENETUNREACH as i32) {
+        Error::connect("", e).with_hint("is the loopback interface up? ip link set lo up")
+    } else {
+        Error::connect("", e)
     };
-    let loopback = matches!(target, SockTarget::Inet(a) if is_loopback(a));
-    if loopback && e.raw_os_error() == Some(Errno::ENETUNREACH as i32) {
-        return format!("{reason} (is the loopback interface up? ip link set lo up)");
+    match err {
+        Error::Timeout { .. } => "timed out connecting".to_string(),
+        other => other.reason(),
     }
-    reason
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {

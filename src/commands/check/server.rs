@@ -1,5 +1,5 @@
 //! In-process echo servers for `check`: the engine `serve` runs, one event
-//! loop on its own thread per transport, stopped through its [`Control`].
+//! loop on its own thread per transport, stopped through its [`Handle`].
 //!
 //! Stopping must never hang `check`: the stop request is repeated while we
 //! wait (a loop that registered its waker only after the first request still
@@ -8,13 +8,12 @@
 
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::addr::SockTarget;
 use crate::engine::stream::EndReason;
-use crate::engine::{self, Control, Event, Observer, ServerConfig, Stats};
+use crate::engine::{self, Event, Handle, Observer, ServerConfig, Unlimited};
 use crate::error::describe;
+use crate::transport::SocketAddress;
 use crate::transport::{Listener, SocketFileGuard};
 
 /// How often, and how many times, a stop request is repeated while waiting.
@@ -25,8 +24,7 @@ const MAX_NOTES: usize = 4;
 
 /// An echo server on a thread of its own.
 pub struct LocalServer {
-    control: Arc<Control>,
-    thread: Option<JoinHandle<io::Result<Stats>>>,
+    handle: Option<Handle>,
     notes: Arc<Notes>,
     /// Removes the socket file; dropped after the loop has stopped.
     file: Option<SocketFileGuard>,
@@ -35,32 +33,25 @@ pub struct LocalServer {
 impl LocalServer {
     /// Serves `listener` with `buffer_size` (also the largest datagram echoed);
     /// returns the server and the address it really listens on.
-    pub fn start(listener: Listener, buffer_size: usize) -> io::Result<(LocalServer, SockTarget)> {
+    pub fn start(
+        listener: Listener,
+        buffer_size: usize,
+    ) -> io::Result<(LocalServer, SocketAddress)> {
         let local = listener.local.clone();
         let (served, file) = engine::served_socket(listener);
-        // The guard stays with us, not the Control: if the loop ever failed to
-        // stop, the file would still be removed when this server is dropped.
-        let control = Control::new(Vec::new());
+        // The guard stays with us: if the loop ever failed to stop, the
+        // file would still be removed when this server is dropped.
         let notes = Arc::new(Notes::default());
-        let config = ServerConfig {
-            buffer_size,
-            max_conns: None,
-            idle_timeout: None,
-            drain: Duration::ZERO,
-            udp_rate: None,
-            count: None,
-        };
-        let thread = std::thread::Builder::new()
-            .name(format!("check {}", served.name))
-            .spawn({
-                let control = Arc::clone(&control);
-                let notes = Arc::clone(&notes);
-                move || engine::serve(vec![served], config, 1, &*notes, control)
-            })?;
+        let handle = engine::spawn(
+            vec![served],
+            ServerConfig::new(buffer_size),
+            1,
+            Arc::new(Unlimited),
+            Arc::clone(&notes) as Arc<dyn Observer>,
+        )?;
         Ok((
             LocalServer {
-                control,
-                thread: Some(thread),
+                handle: Some(handle),
                 notes,
                 file,
             },
@@ -70,23 +61,20 @@ impl LocalServer {
 
     /// Stops the loop at once and waits for it (boundedly); returns its notes.
     pub fn stop(&mut self) -> Vec<String> {
-        if let Some(thread) = self.thread.take() {
+        if let Some(handle) = self.handle.take() {
             let mut finished = false;
             for _ in 0..STOP_POLLS {
-                self.control.signal();
-                if thread.is_finished() {
+                handle.stop();
+                if handle.is_finished() {
                     finished = true;
                     break;
                 }
                 std::thread::sleep(STOP_POLL);
             }
             if finished {
-                match thread.join() {
-                    Ok(Err(e)) => self
-                        .notes
-                        .push(format!("server loop failed: {}", describe(&e))),
-                    Err(_) => self.notes.push("server loop panicked".to_string()),
-                    Ok(Ok(_)) => {}
+                if let Err(e) = handle.join() {
+                    self.notes
+                        .push(format!("server loop failed: {}", describe(&e)));
                 }
             } else {
                 // Left running: it holds nothing but a socket; the process exit ends it.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::addr::Kind;
+use crate::transport::SocketType;
 
 /// The result of one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +140,7 @@ impl Layout {
 /// One `--json` row. Its fields are documented in `echokit check --help` (the man page).
 pub fn json(
     transport: &str,
-    kind: Option<Kind>,
+    socket_type: Option<SocketType>,
     address: &str,
     input: Option<&str>,
     required: bool,
@@ -148,10 +148,7 @@ pub fn json(
 ) -> Value {
     json!({
         "transport": transport,
-        "type": kind.map(|k| match k {
-            Kind::Stream => "stream",
-            Kind::Datagram => "datagram",
-        }),
+        "type": socket_type.map(SocketType::short_name),
         "address": address,
         "input": input,
         "status": verdict.status.to_string(),
@@ -256,7 +253,7 @@ mod tests {
     fn json_rows_carry_every_field() {
         let v = json(
             "udp4",
-            Some(Kind::Datagram),
+            Some(SocketType::Datagram),
             "udp:127.0.0.1:5",
             Some("udp:127.0.0.1:5"),
             true,

@@ -5,14 +5,12 @@
 //!
 //! Tests named `issue2_…` pin what issue 2 (the foundation) asked for.
 
-mod common;
-
 use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
-use common::*;
+use crate::util::*;
 
 /// A `--timeout` short enough to keep the suite fast, long enough for loopback.
 const SHORT: &str = "300ms";
@@ -20,6 +18,21 @@ const SHORT: &str = "300ms";
 // ---------------------------------------------------------------------------
 // Payloads on every transport
 // ---------------------------------------------------------------------------
+
+/// For each transport `keep` selects (and this machine has): serve it with
+/// `flags`, send `payload(t)` on stdin, and expect exactly that echo, exit 0.
+fn assert_round_trips(
+    keep: impl Fn(Transport) -> bool,
+    flags: &[&str],
+    payload: impl Fn(Transport) -> Vec<u8>,
+) {
+    let dir = temp_dir();
+    for t in transports(keep) {
+        let server = Server::on(t, dir.path(), flags);
+        let payload = payload(t);
+        send(&[&server.addr(0)], &payload, STEP).assert_echo(&payload);
+    }
+}
 
 /// The classroom bug: a client that stops at a "short read" hangs on a message
 /// whose length is a multiple of the buffer size. With `--buffer-size 8` on
@@ -45,49 +58,40 @@ fn issue2_one_byte_and_exact_multiples_of_the_buffer_size_on_every_transport() {
 /// would deadlock.
 #[test]
 fn issue2_four_mib_of_random_bytes_through_stdin_come_back_byte_for_byte() {
-    let dir = temp_dir();
     let payload = random_bytes(4 << 20, 4);
-    for t in transports(Transport::is_stream) {
-        let server = Server::on(t, dir.path(), &[]);
-        send(&[&server.addr(0)], &payload, STEP).assert_echo(&payload);
-    }
+    assert_round_trips(Transport::is_stream, &[], |_| payload.clone());
 }
 
 #[test]
 fn issue2_largest_udp_datagrams_round_trip_whole() {
-    let dir = temp_dir();
-    for (t, max) in [(Transport::Udp4, 65_507), (Transport::Udp6, 65_527)] {
-        if let Some(why) = t.unavailable() {
-            eprintln!("skipping {}: {why}", t.name());
-            continue;
-        }
-        let server = Server::on(t, dir.path(), &[]);
-        let payload = random_bytes(max, max as u64);
-        send(&[&server.addr(0)], &payload, STEP).assert_echo(&payload);
-    }
+    assert_round_trips(
+        |t| t.max_udp_datagram().is_some(),
+        &[],
+        |t| {
+            let max = t.max_udp_datagram().expect("a UDP transport");
+            random_bytes(max, max as u64)
+        },
+    );
 }
 
 /// SPEC §3: Unix datagrams carry more than UDP's 65,507 bytes.
 #[test]
 fn unix_datagrams_larger_than_udp_allows_round_trip_whole() {
-    let dir = temp_dir();
     let payload = random_bytes(100_000, 100);
-    for t in transports(|t| !t.is_stream() && !t.is_inet()) {
-        let server = Server::on(t, dir.path(), &["--buffer-size", "128KiB"]);
-        send(&[&server.addr(0)], &payload, STEP).assert_echo(&payload);
-    }
+    assert_round_trips(
+        |t| !t.is_stream() && !t.is_inet(),
+        &["--buffer-size", "128KiB"],
+        |_| payload.clone(),
+    );
 }
 
 #[test]
 fn issue2_a_datagram_one_byte_over_the_maximum_exits_2_naming_the_limit() {
     let dir = temp_dir();
-    for (t, max) in [(Transport::Udp4, 65_507), (Transport::Udp6, 65_527)] {
-        if let Some(why) = t.unavailable() {
-            eprintln!("skipping {}: {why}", t.name());
-            continue;
-        }
+    for t in transports(|t| t.max_udp_datagram().is_some()) {
+        let max = t.max_udp_datagram().expect("a UDP transport");
         let server = Server::on(t, dir.path(), &[]);
-        let name = if t == Transport::Udp4 { "udp4" } else { "udp6" };
+        let name = t.name();
         // One byte over, and far over: the message names the real size either way.
         for len in [max + 1, 100_000] {
             let payload = random_bytes(len, 1);
@@ -157,11 +161,7 @@ fn file_sends_the_file_byte_for_byte() {
 /// SPEC §4: empty input is a valid exchange — exit 0, nothing printed.
 #[test]
 fn issue2_empty_stdin_exits_0_and_prints_nothing_on_every_transport() {
-    let dir = temp_dir();
-    for t in transports(|_| true) {
-        let server = Server::on(t, dir.path(), &[]);
-        send(&[&server.addr(0)], b"", STEP).assert_echo(b"");
-    }
+    assert_round_trips(|_| true, &[], |_| Vec::new());
 }
 
 #[test]
@@ -201,14 +201,11 @@ fn issue2_an_echo_with_one_byte_changed_exits_1_naming_the_offset_and_both_bytes
     });
     let addr = peer.addr_text();
     let run = send(&[&addr], HELLO, STEP);
-    run.assert_code(1);
-    assert_eq!(
-        run.stderr,
-        format!(
-            "echokit: echo from {addr} differs at byte 4: sent 0x6f ('o'), received 0x4f ('O')\n"
+    run.assert_stderr_line(
+        1,
+        &format!(
+            "echokit: echo from {addr} differs at byte 4: sent 0x6f ('o'), received 0x4f ('O')"
         ),
-        "{}",
-        run.describe()
     );
     assert!(
         HELLO.starts_with(&run.stdout) && run.stdout.len() <= 4,
@@ -227,15 +224,7 @@ fn issue2_an_echo_that_ends_early_exits_1_with_the_count() {
     });
     let addr = peer.addr_text();
     let run = send(&[&addr], HELLO, STEP);
-    run.assert_code(1);
-    assert_eq!(
-        run.stderr,
-        format!(
-            "echokit: echo from {addr} ended early: 5 of 12 bytes came back (connection closed by the peer)\n"
-        ),
-        "{}",
-        run.describe()
-    );
+    run.assert_stderr_line(1, &format!("echokit: echo from {addr} ended early: 5 of 12 bytes came back (connection closed by the peer)"));
     assert_same_bytes(&run.stdout, &HELLO[..5], &run.describe());
     peer.finish();
 }
@@ -293,14 +282,11 @@ fn an_echo_longer_than_what_was_sent_exits_1() {
     });
     let addr = peer.addr_text();
     let run = send(&[&addr], HELLO, STEP);
-    run.assert_code(1);
-    assert_eq!(
-        run.stderr,
-        format!(
-            "echokit: echo from {addr} is longer than what was sent: an extra byte at offset 12\n"
+    run.assert_stderr_line(
+        1,
+        &format!(
+            "echokit: echo from {addr} is longer than what was sent: an extra byte at offset 12"
         ),
-        "{}",
-        run.describe()
     );
     peer.finish();
 }
@@ -357,28 +343,29 @@ fn bad_flags_exit_2_with_one_line_and_a_usage_hint() {
 // Exit 3: could not connect
 // ---------------------------------------------------------------------------
 
+/// The reason given when nothing listens at an address.
+const REFUSED: &str = "connection refused (nothing is listening there)";
+
+/// `echokit send FLAGS… ADDR hi` must exit 3 with exactly
+/// `echokit: cannot connect to ADDR: REASON` and print nothing.
+fn assert_cannot_connect(flags: &[&str], addr: &str, reason: &str) {
+    let mut args = flags.to_vec();
+    args.extend([addr, "hi"]);
+    send(&args, b"", STEP).assert_error(3, &format!("echokit: cannot connect to {addr}: {reason}"));
+}
+
 #[test]
 fn issue2_a_refused_tcp_port_exits_3() {
     let port = free_tcp_port("127.0.0.1");
     let addr = format!("127.0.0.1:{port}");
-    send(&[&addr, "hi"], b"", STEP).assert_error(
-        3,
-        &format!(
-            "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
-        ),
-    );
+    assert_cannot_connect(&[], &addr, REFUSED);
     if let Some(why) = ipv6_unavailable() {
         eprintln!("skipping tcp6: {why}");
         return;
     }
     let port = free_tcp_port("::1");
     let addr = format!("[::1]:{port}");
-    send(&[&addr, "hi"], b"", STEP).assert_error(
-        3,
-        &format!(
-            "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
-        ),
-    );
+    assert_cannot_connect(&[], &addr, REFUSED);
 }
 
 /// ICMP port unreachable is UDP's "refused" (SPEC §5).
@@ -390,12 +377,7 @@ fn issue2_a_refused_udp_port_exits_3() {
         Some(why) => eprintln!("skipping udp6: {why}"),
     }
     for addr in addrs {
-        send(&["--timeout", "5s", &addr, "hi"], b"", STEP).assert_error(
-            3,
-            &format!(
-                "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
-            ),
-        );
+        assert_cannot_connect(&["--timeout", "5s"], &addr, REFUSED);
     }
 }
 
@@ -403,15 +385,9 @@ fn issue2_a_refused_udp_port_exits_3() {
 fn issue2_no_such_socket_file_exits_3() {
     let dir = temp_dir();
     let path = dir.path().join("none.sock").display().to_string();
-    send(&[&path, "hi"], b"", STEP).assert_error(
-        3,
-        &format!("echokit: cannot connect to {path}: no such socket file"),
-    );
+    assert_cannot_connect(&[], &path, "no such socket file");
     let gram = format!("unixgram:{path}");
-    send(&[&gram, "hi"], b"", STEP).assert_error(
-        3,
-        &format!("echokit: cannot connect to {gram}: no such socket file"),
-    );
+    assert_cannot_connect(&[], &gram, "no such socket file");
 }
 
 /// A refused connect to a path says which of the two usual causes it is.
@@ -421,21 +397,15 @@ fn a_stale_socket_file_or_a_non_socket_is_named_on_connect() {
     let stale = dir.path().join("stale.sock");
     drop(UnixListener::bind(&stale).expect("bind"));
     let stale = stale.display().to_string();
-    send(&[&stale, "hi"], b"", STEP).assert_error(
-        3,
-        &format!(
-            "echokit: cannot connect to {stale}: connection refused (a stale socket file: no process accepts on it)"
-        ),
+    assert_cannot_connect(
+        &[],
+        &stale,
+        "connection refused (a stale socket file: no process accepts on it)",
     );
     let file = dir.path().join("plain.txt");
     std::fs::write(&file, "not a socket").expect("write");
     let file = file.display().to_string();
-    send(&[&file, "hi"], b"", STEP).assert_error(
-        3,
-        &format!(
-            "echokit: cannot connect to {file}: not a socket (something else is at that path)"
-        ),
-    );
+    assert_cannot_connect(&[], &file, "not a socket (something else is at that path)");
 }
 
 /// The longest usable path (107 bytes) parses; nothing is there, so exit 3, not 2.
@@ -443,10 +413,7 @@ fn a_stale_socket_file_or_a_non_socket_is_named_on_connect() {
 fn a_path_of_exactly_107_bytes_is_valid() {
     let path = format!("/tmp/{}", "b".repeat(102));
     assert_eq!(path.len(), 107);
-    send(&[&path, "hi"], b"", STEP).assert_error(
-        3,
-        &format!("echokit: cannot connect to {path}: no such socket file"),
-    );
+    assert_cannot_connect(&[], &path, "no such socket file");
 }
 
 #[test]
@@ -457,12 +424,7 @@ fn an_abstract_name_nobody_serves_exits_3() {
     }
     let name = abstract_name();
     for addr in [name.clone(), format!("unixgram:{name}")] {
-        send(&[&addr, "hi"], b"", STEP).assert_error(
-            3,
-            &format!(
-                "echokit: cannot connect to {addr}: connection refused (nothing is listening there)"
-            ),
-        );
+        assert_cannot_connect(&[], &addr, REFUSED);
     }
 }
 
@@ -472,11 +434,10 @@ fn the_wrong_socket_type_exits_3_with_a_hint() {
     let stream = Server::on(Transport::Unix, dir.path(), &[]);
     let path = stream.addr(0).trim_start_matches("unix:").to_string();
     let gram = format!("unixgram:{path}");
-    send(&[&gram, "hi"], b"", STEP).assert_error(
-        3,
-        &format!(
-            "echokit: cannot connect to {gram}: protocol wrong type for socket (is it a stream or a datagram socket? try with or without -u)"
-        ),
+    assert_cannot_connect(
+        &[],
+        &gram,
+        "protocol wrong type for socket (is it a stream or a datagram socket? try with or without -u)",
     );
 }
 
@@ -738,8 +699,7 @@ fn interval_alone_repeats_until_sigint_then_summarises() {
     let dir = temp_dir();
     let server = Server::on(Transport::Tcp4, dir.path(), &[]);
     let addr = server.addr(0);
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args(["send", "--interval", "10ms", &addr, "hi"]);
+    let cmd = echokit_command(&["send", "--interval", "10ms", &addr, "hi"]);
     let mut client = Proc::spawn(cmd);
     assert_eq!(
         client.expect_line("the ECHO line"),

@@ -7,7 +7,9 @@
 //! from when a request was *due*, not when it could be sent, so a server that
 //! stalls cannot hide the wait behind a client that waited with it
 //! (coordinated omission). It uses the same non-blocking moves as the echo
-//! server ([`super::stream`]) and never prints: progress goes to a callback.
+//! server and the same [`Verifier`] as `send` (`crate::engine::stream`),
+//! gets its sockets from the transport layer, and never prints: progress
+//! goes to a callback.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,9 +22,9 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
 
-use super::stream::{ReadOutcome, read_some, write_some};
-use crate::addr::{Kind, SockTarget};
+use crate::engine::stream::{ReadOutcome, Verifier, read_message, read_some, write_some};
 use crate::transport;
+use crate::transport::{SocketAddress, SocketType};
 
 /// How often progress is reported and request timeouts are looked for.
 const TICK: Duration = Duration::from_millis(100);
@@ -30,7 +32,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    pub kind: Kind,
+    pub socket_type: SocketType,
     pub connections: u32,
     pub size: usize,
     pub duration: Duration,
@@ -67,9 +69,10 @@ pub struct LoadReport {
 
 struct LoadConn {
     socket: Option<Socket>,
-    /// Bytes of the current request written / read back.
+    /// Bytes of the current request written.
     written: usize,
-    read: usize,
+    /// What was written and has not come back yet: the verifier `send` uses.
+    verifier: Verifier,
     in_flight: bool,
     /// When the current request was due (open loop) or sent (closed loop).
     started: Instant,
@@ -81,7 +84,7 @@ struct LoadConn {
 
 /// Runs the load against `target` until the duration or request count is reached.
 pub fn run(
-    target: &SockTarget,
+    target: &SocketAddress,
     config: &LoadConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> io::Result<LoadReport> {
@@ -133,7 +136,7 @@ pub fn run(
 /// The state of one run: the connections, their schedule, and the counts.
 struct Load<'a> {
     poll: Poll,
-    target: &'a SockTarget,
+    target: &'a SocketAddress,
     config: &'a LoadConfig,
     payload: Vec<u8>,
     buf: Vec<u8>,
@@ -149,7 +152,7 @@ struct Load<'a> {
 
 impl<'a> Load<'a> {
     /// Opens every connection; fails only when not one could be made.
-    fn new(target: &'a SockTarget, config: &'a LoadConfig) -> io::Result<Load<'a>> {
+    fn new(target: &'a SocketAddress, config: &'a LoadConfig) -> io::Result<Load<'a>> {
         let now = Instant::now();
         let interval = config.rate.map(|rate| {
             Duration::from_secs_f64(f64::from(config.connections) / rate.max(1) as f64)
@@ -173,7 +176,7 @@ impl<'a> Load<'a> {
             load.conns.push(LoadConn {
                 socket: None,
                 written: 0,
-                read: 0,
+                verifier: Verifier::default(),
                 in_flight: false,
                 started: now,
                 sent: now,
@@ -221,8 +224,14 @@ impl<'a> Load<'a> {
     }
 
     fn open(&mut self, i: usize) -> io::Result<()> {
-        let c = transport::connect(self.config.kind, self.target, Some(self.config.timeout))?;
-        if matches!(self.target, SockTarget::Inet(_)) && self.config.kind == Kind::Stream {
+        let c = transport::connect(
+            self.config.socket_type,
+            self.target,
+            Some(self.config.timeout),
+        )?;
+        if matches!(self.target, SocketAddress::Inet(_))
+            && self.config.socket_type.accepts_connections()
+        {
             c.socket.set_tcp_nodelay(true)?;
         }
         self.poll.registry().register(
@@ -234,7 +243,7 @@ impl<'a> Load<'a> {
         conn.socket = Some(c.socket);
         conn.in_flight = false;
         conn.written = 0;
-        conn.read = 0;
+        conn.verifier = Verifier::default();
         Ok(())
     }
 
@@ -271,7 +280,7 @@ impl<'a> Load<'a> {
         conn.started = started;
         conn.sent = Instant::now();
         conn.written = 0;
-        conn.read = 0;
+        conn.verifier = Verifier::default();
         if let Err(e) = self.push(i) {
             self.fail(crate::error::describe(&e));
         }
@@ -344,15 +353,21 @@ impl<'a> Load<'a> {
             return Ok(());
         };
         if conn.written < self.payload.len() {
-            match self.config.kind {
-                Kind::Stream => {
-                    conn.written += write_some(socket, &self.payload[conn.written..])?;
-                }
-                Kind::Datagram => match socket.send(&self.payload) {
-                    Ok(_) => conn.written = self.payload.len(),
+            if self.config.socket_type.keeps_boundaries() {
+                // One request is one datagram or message: sent whole or not yet.
+                match socket.send(&self.payload) {
+                    Ok(_) => {
+                        conn.verifier.sent(&self.payload);
+                        conn.written = self.payload.len();
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
-                },
+                }
+            } else {
+                let n = write_some(socket, &self.payload[conn.written..])?;
+                conn.verifier
+                    .sent(&self.payload[conn.written..conn.written + n]);
+                conn.written += n;
             }
         }
         Ok(())
@@ -374,10 +389,17 @@ impl<'a> Load<'a> {
             let socket = conn.socket.as_ref()?;
             // A connected datagram socket reads one whole datagram per read (cut to
             // the buffer, which is larger than a request so a longer reply shows).
-            let n = match read_some(socket, &mut self.buf) {
+            let boundaries = self.config.socket_type.keeps_boundaries();
+            let read = if boundaries {
+                read_message(socket, &mut self.buf)
+            } else {
+                read_some(socket, &mut self.buf)
+            };
+            let n = match read {
                 Ok(ReadOutcome::Data(n)) => n,
                 Ok(ReadOutcome::WouldBlock) => return Some(completed),
-                Ok(ReadOutcome::Eof) if self.config.kind == Kind::Datagram => 0,
+                // An empty datagram; on a connection, EOF.
+                Ok(ReadOutcome::Eof) if !self.config.socket_type.accepts_connections() => 0,
                 Ok(ReadOutcome::Eof) => {
                     self.fail("the server closed a connection".into());
                     return None;
@@ -387,23 +409,20 @@ impl<'a> Load<'a> {
                     return None;
                 }
             };
-            let expected = &self.payload[conn.read.min(self.payload.len())..];
-            let cut_datagram = self.config.kind == Kind::Datagram && n != self.payload.len();
-            if !conn.in_flight
-                || n > expected.len()
-                || cut_datagram
-                || self.buf[..n] != expected[..n]
-            {
+            // A datagram or message comes back whole or it is wrong; bytes of a
+            // stream are checked as they come, as `send` checks them.
+            let whole = !boundaries || n == self.payload.len();
+            let echoed = conn.in_flight && whole && conn.verifier.received(&self.buf[..n]).is_ok();
+            if !echoed {
                 self.report.mismatches += 1;
                 self.first_error
                     .get_or_insert_with(|| "an echo differed from the request".to_string());
-                if self.config.kind == Kind::Stream {
+                if self.config.socket_type.accepts_connections() {
                     return None;
                 }
                 continue;
             }
-            conn.read += n;
-            if conn.read == self.payload.len() {
+            if conn.written == self.payload.len() && conn.verifier.complete() {
                 let now = Instant::now();
                 let nanos = now.duration_since(conn.started).as_nanos();
                 let _ = self

@@ -6,8 +6,6 @@
 //!
 //! Tests named `issue2_…` pin what issue 2 (the foundation) asked for.
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -19,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 
-use common::*;
+use crate::util::*;
 
 /// The path of a Unix ready line (`unix:/tmp/x/s.sock` → `/tmp/x/s.sock`).
 fn path_of(ready: &str) -> &str {
@@ -191,9 +189,8 @@ fn unix_prefix_makes_a_relative_path_and_dot_slash_at_is_a_file() {
         assert!(meta.file_type().is_socket(), "{name}");
     }
     for ready in &server.ready {
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.args(["send", ready, "relative"])
-            .current_dir(dir.path());
+        let mut cmd = echokit_command(&["send", ready, "relative"]);
+        cmd.current_dir(dir.path());
         run_cmd(cmd, b"", STEP).assert_echo(b"relative\n");
     }
 }
@@ -343,7 +340,7 @@ fn issue2_a_socket_in_a_nonexistent_directory_exits_5() {
     echokit(&["serve", &path], b"").assert_error(
         5,
         &format!(
-            "echokit: cannot listen on {path}: no such directory: {}",
+            "echokit: cannot listen on {path}: no such directory ({})",
             missing.display()
         ),
     );

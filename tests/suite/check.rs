@@ -7,60 +7,43 @@
 //! Every wait has a deadline; children are killed by their pid when a test
 //! ends; all traffic stays on loopback or in private temporary directories.
 
-use std::fmt;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_echokit");
+use crate::util::{
+    BIN, LO_UP, LOCALHOST_BOTH_WAYS, NO_IPV6, Run, Server, echokit_command, free_tcp_port,
+    in_netns, ipv6_unavailable, is_root, program_succeeds, run_cmd, skip, temp_dir,
+};
+
 /// No single run may take longer (each row has its own --timeout, 5s by default).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
-/// How long a server child may take to print its ready lines.
-const READY_LIMIT: Duration = Duration::from_secs(20);
 /// `sizeof(sun_path)` here, and the bytes a path may use.
 const SUN_PATH: usize = if cfg!(target_os = "linux") { 108 } else { 104 };
 
-/// A finished command: what it was, how it ended, what it printed.
-struct Ran {
-    shown: String,
-    code: Option<i32>,
-    took: Duration,
-    stdout: String,
-    stderr: String,
-}
-
-impl fmt::Display for Ran {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "\ncommand: {}\nexit: {:?} after {:?}\n--- stdout\n{}--- stderr\n{}---",
-            self.shown, self.code, self.took, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Ran {
-    fn expect_code(&self, code: i32) -> &Ran {
-        assert_eq!(self.code, Some(code), "{self}");
-        self
-    }
-
+/// What `check` prints: the table, or `--json` lines.
+trait CheckOutput {
     /// The table's rows, checking that every cell starts under its header.
+    fn rows(&self) -> Vec<Row>;
+    /// The `--json` lines, each parsed.
+    fn json(&self) -> Vec<serde_json::Value>;
+}
+
+impl CheckOutput for Run {
     fn rows(&self) -> Vec<Row> {
-        let mut lines = self.stdout.lines();
+        let out = self.out();
+        let mut lines = out.lines();
         let header = lines
             .next()
-            .unwrap_or_else(|| panic!("no header line{self}"));
+            .unwrap_or_else(|| panic!("no header line\n{self}"));
         assert!(header.starts_with("TRANSPORT  "), "{self}");
         let at = |word: &str| {
             header
                 .find(word)
-                .unwrap_or_else(|| panic!("no {word} column{self}"))
+                .unwrap_or_else(|| panic!("no {word} column\n{self}"))
         };
         let starts = [0, at("ADDRESS"), at("STATUS"), at("RTT"), at("REASON")];
         lines
@@ -70,7 +53,7 @@ impl Ran {
                         && line.as_bytes().get(start).is_some_and(|b| *b != b' ');
                     assert!(
                         aligned,
-                        "cell not under its header at {start}: {line:?}{self}"
+                        "cell not under its header at {start}: {line:?}\n{self}"
                     );
                 }
                 let cell = |i: usize| line[starts[i]..starts[i + 1]].trim().to_string();
@@ -85,11 +68,10 @@ impl Ran {
             .collect()
     }
 
-    /// The `--json` lines, each parsed.
     fn json(&self) -> Vec<serde_json::Value> {
-        self.stdout
+        self.out()
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}{self}")))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}\n{self}")))
             .collect()
     }
 }
@@ -109,146 +91,22 @@ fn find<'a>(rows: &'a [Row], transport: &str, prefix: &str) -> &'a Row {
         .unwrap_or_else(|| panic!("no {transport} row with {prefix}: {rows:#?}"))
 }
 
-/// Runs `cmd` to its end, killing it (by pid) if it outlives [`RUN_LIMIT`].
-fn run(mut cmd: Command) -> Ran {
-    let shown = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("piped")));
-    let err = drain(Box::new(child.stderr.take().expect("piped")));
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status.code();
-        }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let ran = Ran {
-        shown,
-        code,
-        took: started.elapsed(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    };
-    assert!(ran.code.is_some(), "killed after {RUN_LIMIT:?}{ran}");
-    ran
+/// Runs `cmd` to its end, failing (having killed it) if it outlives [`RUN_LIMIT`].
+fn run(cmd: Command) -> Run {
+    run_cmd(cmd, b"", RUN_LIMIT)
 }
 
+/// `echokit ARGS`, with no NO_COLOR from the environment.
 fn echokit(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("NO_COLOR");
+    let mut cmd = echokit_command(args);
+    cmd.env_remove("NO_COLOR");
     cmd
 }
 
-fn check(args: &[&str]) -> Ran {
+fn check(args: &[&str]) -> Run {
     let mut all = vec!["check"];
     all.extend_from_slice(args);
     run(echokit(&all))
-}
-
-/// Says why a test did not run, on the terminal even when output is captured.
-fn skip(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
-}
-
-fn has_ipv6_loopback() -> bool {
-    UdpSocket::bind("[::1]:0").is_ok()
-}
-
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
-/// A private directory for one test, removed with everything in it.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ekt-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).expect("create a test directory");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// An `echokit serve` child, killed by its pid on drop.
-struct Server {
-    child: Child,
-    ready: Vec<String>,
-}
-
-impl Server {
-    /// Starts `serve ADDRS...` and reads one ready line per address before a deadline.
-    fn start(addrs: &[&str]) -> Server {
-        let mut child = echokit(&[&["serve"], addrs].concat())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start echokit serve");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            ready: Vec::new(),
-        };
-        let deadline = Instant::now() + READY_LIMIT;
-        while server.ready.len() < addrs.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => server.ready.push(line),
-                Err(_) => panic!(
-                    "serve {addrs:?} printed {:?} before giving up",
-                    server.ready
-                ),
-            }
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------- local check
@@ -256,9 +114,9 @@ impl Drop for Server {
 #[test]
 fn every_transport_passes_on_this_machine() {
     let ran = check(&[]);
-    ran.expect_code(0);
+    ran.assert_code(0);
     let rows = ran.rows();
-    assert_eq!(rows.len(), 9, "{ran}");
+    assert_eq!(rows.len(), 11, "{ran}");
     for (transport, prefix, payloads) in [
         ("tcp4", "tcp:127.0.0.1:", "echoed 1B, 64KiB, 192KiB, "),
         ("udp4", "udp:127.0.0.1:", "echoed 1B, 65507B datagrams"),
@@ -266,9 +124,11 @@ fn every_transport_passes_on_this_machine() {
         ("unixgram", "unixgram:/", "echoed 1B, "),
         ("abstract", "unix:@", "echoed 1B, 64KiB, 192KiB, "),
         ("abstract", "unixgram:@", "echoed 1B, "),
+        ("seqpacket", "seqpacket:/", "echoed 1B, "),
+        ("abstract", "seqpacket:@", "echoed 1B, "),
     ] {
         let row = find(&rows, transport, prefix);
-        assert_eq!(row.status, "PASS", "{row:?}{ran}");
+        assert_eq!(row.status, "PASS", "{row:?}\n{ran}");
         assert!(row.rtt.ends_with("ms") || row.rtt.ends_with('s'), "{row:?}");
         assert!(row.reason.starts_with(payloads), "{row:?}");
     }
@@ -277,15 +137,15 @@ fn every_transport_passes_on_this_machine() {
         ("udp6", "udp:[::1]:", "echoed 1B, 65527B datagrams"),
     ] {
         let row = find(&rows, transport, prefix);
-        if has_ipv6_loopback() {
-            assert_eq!(row.status, "PASS", "{row:?}{ran}");
+        if ipv6_unavailable().is_none() {
+            assert_eq!(row.status, "PASS", "{row:?}\n{ran}");
             assert!(row.reason.starts_with(largest), "{row:?}");
         } else {
             skip(
                 "every_transport_passes_on_this_machine (IPv6 part)",
                 "no ::1 here",
             );
-            assert_eq!(row.status, "SKIP", "{row:?}{ran}");
+            assert_eq!(row.status, "SKIP", "{row:?}\n{ran}");
             assert!(
                 row.reason.contains("IPv6") || row.reason.contains("::1"),
                 "{row:?}"
@@ -298,13 +158,13 @@ fn every_transport_passes_on_this_machine() {
     let unix = find(&rows, "unix", "unix:/");
     let socket = Path::new(unix.address.trim_start_matches("unix:"));
     let dir = socket.parent().expect("a socket directory");
-    assert!(!dir.exists(), "{} left behind{ran}", dir.display());
+    assert!(!dir.exists(), "{} left behind\n{ran}", dir.display());
 }
 
 #[test]
 fn stream_payloads_include_exact_multiples_of_the_buffer_size() {
     let ran = check(&["--json", "--buffer-size", "1000", "-4"]);
-    ran.expect_code(0);
+    ran.assert_code(0);
     for row in ran.json() {
         if row["type"] != "stream" {
             continue;
@@ -324,9 +184,9 @@ fn stream_payloads_include_exact_multiples_of_the_buffer_size() {
 #[test]
 fn json_rows_carry_the_documented_fields() {
     let ran = check(&["--json"]);
-    ran.expect_code(0);
+    ran.assert_code(0);
     let rows = ran.json();
-    assert_eq!(rows.len(), 9, "{ran}");
+    assert_eq!(rows.len(), 11, "{ran}");
     for row in &rows {
         for field in [
             "transport",
@@ -360,48 +220,34 @@ fn json_rows_carry_the_documented_fields() {
 #[test]
 fn quiet_prints_nothing_and_only_sets_the_exit_code() {
     let ran = check(&["-q"]);
-    ran.expect_code(0);
-    assert_eq!(
-        (ran.stdout.as_str(), ran.stderr.as_str()),
-        ("", ""),
-        "{ran}"
-    );
-    let refused = refused_port();
+    ran.assert_code(0);
+    assert_eq!((ran.out().as_str(), ran.stderr.as_str()), ("", ""), "{ran}");
+    let refused = free_tcp_port("127.0.0.1");
     let ran = check(&["-q", &format!("tcp:127.0.0.1:{refused}")]);
-    ran.expect_code(1);
-    assert_eq!(
-        (ran.stdout.as_str(), ran.stderr.as_str()),
-        ("", ""),
-        "{ran}"
-    );
+    ran.assert_code(1);
+    assert_eq!((ran.out().as_str(), ran.stderr.as_str()), ("", ""), "{ran}");
 }
 
 #[test]
 fn unknown_require_name_is_a_usage_error() {
-    let ran = check(&["--require", "ipv6,ipv7"]);
-    ran.expect_code(2);
-    assert_eq!(
-        ran.stderr,
-        "echokit: unknown --require name \"ipv7\" (expected: ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, abstract, localhost)\n",
-        "{ran}"
+    check(&["--require", "ipv6,ipv7"]).assert_error(
+        2,
+        "echokit: unknown --require name \"ipv7\" (expected: abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram)",
     );
-    assert_eq!(ran.stdout, "", "{ran}");
 }
 
 #[test]
 fn require_that_flags_leave_out_is_a_usage_error() {
-    let ran = check(&["-4", "--require", "ipv6"]);
-    ran.expect_code(2);
-    assert_eq!(
-        ran.stderr, "echokit: --require ipv6: -4, -6 or -u leave nothing of it to check\n",
-        "{ran}"
+    check(&["-4", "--require", "ipv6"]).assert_stderr_line(
+        2,
+        "echokit: --require ipv6: -4, -6 or -u leave nothing of it to check",
     );
 }
 
 #[test]
 fn family_and_type_flags_narrow_the_rows() {
     let ran = check(&["-4", "-u"]);
-    ran.expect_code(0);
+    ran.assert_code(0);
     let names: Vec<String> = ran
         .rows()
         .iter()
@@ -427,23 +273,23 @@ fn family_and_type_flags_narrow_the_rows() {
 
 // ---------------------------------------------------------------- --unix-dir
 
-fn unix_rows(ran: &Ran) -> Vec<Row> {
+fn unix_rows(ran: &Run) -> Vec<Row> {
     let rows = ran.rows();
     let unix: Vec<Row> = rows
         .into_iter()
-        .filter(|r| r.transport == "unix" || r.transport == "unixgram")
+        .filter(|r| ["unix", "unixgram", "seqpacket"].contains(&r.transport.as_str()))
         .collect();
-    assert_eq!(unix.len(), 2, "{ran}");
+    assert_eq!(unix.len(), 3, "{ran}");
     unix
 }
 
 #[test]
 fn unix_dir_that_does_not_exist_fails() {
-    let tmp = TempDir::new("missing");
+    let tmp = temp_dir();
     let missing = tmp.path().join("no-such-dir");
     let missing = missing.to_str().expect("utf-8 path");
     let ran = check(&["--unix-dir", missing]);
-    ran.expect_code(1);
+    ran.assert_code(1);
     for row in unix_rows(&ran) {
         assert_eq!(row.status, "FAIL", "{ran}");
         assert_eq!(
@@ -452,19 +298,19 @@ fn unix_dir_that_does_not_exist_fails() {
         );
     }
     assert!(
-        ran.stderr.starts_with("echokit: 2 checks failed: unix ("),
+        ran.stderr.starts_with("echokit: 3 checks failed: unix ("),
         "{ran}"
     );
 }
 
 #[test]
 fn unix_dir_that_is_a_file_fails() {
-    let tmp = TempDir::new("file");
+    let tmp = temp_dir();
     let file = tmp.path().join("plain");
     std::fs::write(&file, b"x").expect("write a file");
     let file = file.to_str().expect("utf-8 path");
     let ran = check(&["--unix-dir", file]);
-    ran.expect_code(1);
+    ran.assert_code(1);
     for row in unix_rows(&ran) {
         assert_eq!(row.status, "FAIL", "{ran}");
     }
@@ -474,24 +320,20 @@ fn unix_dir_that_is_a_file_fails() {
 
 #[test]
 fn unix_dir_without_write_permission_fails() {
-    let tmp = TempDir::new("ro");
+    let tmp = temp_dir();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o555))
         .expect("chmod 555");
     let dir = tmp.path().to_str().expect("utf-8 path");
     let cmd = if is_root() {
         // Root passes permission checks through CAP_DAC_OVERRIDE: drop it (and
         // its reading twin) from the bounding set, so uid 0 is held to the mode bits.
-        let probe = Command::new("setpriv")
-            .args([
-                "--bounding-set",
-                "-dac_override,-dac_read_search",
-                "--",
-                "true",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !probe.is_ok_and(|s| s.success()) {
+        let probe = [
+            "--bounding-set",
+            "-dac_override,-dac_read_search",
+            "--",
+            "true",
+        ];
+        if !program_succeeds("setpriv", &probe) {
             skip(
                 "unix_dir_without_write_permission_fails",
                 "running as root and setpriv cannot drop CAP_DAC_OVERRIDE here, so a chmod 555 directory is writable",
@@ -507,12 +349,12 @@ fn unix_dir_without_write_permission_fails() {
         ]);
         cmd
     } else {
-        Command::new(BIN)
+        echokit_command(&[])
     };
     let mut cmd = cmd;
     cmd.args(["check", "--unix-dir", dir]);
     let ran = run(cmd);
-    ran.expect_code(1);
+    ran.assert_code(1);
     for row in unix_rows(&ran) {
         assert_eq!(row.status, "FAIL", "{ran}");
         assert_eq!(
@@ -532,7 +374,7 @@ fn unix_dir_without_write_permission_fails() {
 }
 
 /// A directory whose socket paths exceed sun_path: nested inside `tmp`.
-fn long_dir(tmp: &TempDir) -> PathBuf {
+fn long_dir(tmp: &tempfile::TempDir) -> PathBuf {
     let mut dir = tmp.path().to_path_buf();
     while dir.as_os_str().len() < SUN_PATH + 10 {
         dir.push("d".repeat(40));
@@ -543,11 +385,11 @@ fn long_dir(tmp: &TempDir) -> PathBuf {
 
 #[test]
 fn unix_dir_too_long_for_sun_path_fails_with_both_lengths() {
-    let tmp = TempDir::new("long");
+    let tmp = temp_dir();
     let dir = long_dir(&tmp);
     let dir = dir.to_str().expect("utf-8 path");
     let ran = check(&["--unix-dir", dir]);
-    ran.expect_code(1);
+    ran.assert_code(1);
     for row in unix_rows(&ran) {
         assert_eq!(row.status, "FAIL", "{ran}");
         let path = row.address.split_once(':').expect("a prefix").1;
@@ -565,12 +407,12 @@ fn unix_dir_too_long_for_sun_path_fails_with_both_lengths() {
 
 #[test]
 fn long_temporary_directory_is_skip_unless_unix_is_required() {
-    let tmp = TempDir::new("tmpdir");
+    let tmp = temp_dir();
     let dir = long_dir(&tmp);
     let mut cmd = echokit(&["check"]);
     cmd.env("TMPDIR", &dir);
     let ran = run(cmd);
-    ran.expect_code(0);
+    ran.assert_code(0);
     for row in unix_rows(&ran) {
         assert_eq!(row.status, "SKIP", "{ran}");
         assert!(
@@ -597,7 +439,7 @@ fn long_temporary_directory_is_skip_unless_unix_is_required() {
     let mut cmd = echokit(&["check", "--require", "unix"]);
     cmd.env("TMPDIR", &dir);
     let ran = run(cmd);
-    ran.expect_code(1);
+    ran.assert_code(1);
     for row in unix_rows(&ran) {
         assert_eq!(row.status, "FAIL", "{ran}");
         assert!(
@@ -609,15 +451,9 @@ fn long_temporary_directory_is_skip_unless_unix_is_required() {
 
 // ---------------------------------------------------------------- ADDR mode
 
-/// A TCP port nothing listens on (bound, then closed).
-fn refused_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
-    listener.local_addr().expect("local address").port()
-}
-
 #[test]
 fn external_servers_of_every_transport_pass() {
-    let tmp = TempDir::new("serve");
+    let tmp = temp_dir();
     let stream = format!("unix:{}/s.sock", tmp.path().display());
     let dgram = format!("unixgram:{}/g.sock", tmp.path().display());
     let name = format!("@ekt-check-{}", std::process::id());
@@ -630,7 +466,7 @@ fn external_servers_of_every_transport_pass() {
         &name,
         &dgram_name,
     ];
-    if has_ipv6_loopback() {
+    if ipv6_unavailable().is_none() {
         addrs.extend(["tcp:[::1]:0", "udp:[::1]:0"]);
     } else {
         skip(
@@ -638,10 +474,10 @@ fn external_servers_of_every_transport_pass() {
             "no ::1 here",
         );
     }
-    let server = Server::start(&addrs);
+    let server = Server::start(&addrs, addrs.len());
     let ready: Vec<&str> = server.ready.iter().map(String::as_str).collect();
     let ran = check(&ready);
-    ran.expect_code(0);
+    ran.assert_code(0);
     let rows = ran.rows();
     assert_eq!(rows.len(), ready.len(), "{ran}");
     for (row, addr) in rows.iter().zip(&ready) {
@@ -651,7 +487,7 @@ fn external_servers_of_every_transport_pass() {
 
     // --json: the ADDR as typed comes back in "input".
     let ran = check(&["--json", ready[0], ready[1]]);
-    ran.expect_code(0);
+    ran.assert_code(0);
     let rows = ran.json();
     assert_eq!(rows[0]["input"], ready[0]);
     assert_eq!(rows[0]["transport"], "tcp4");
@@ -660,7 +496,7 @@ fn external_servers_of_every_transport_pass() {
 
     // A required family no ADDR covers is an unmet requirement: FAIL, exit 1.
     let ran = check(&["--require", "abstract", ready[0]]);
-    ran.expect_code(1);
+    ran.assert_code(1);
     let rows = ran.rows();
     assert_eq!(rows[0].status, "PASS", "{ran}");
     assert_eq!(
@@ -680,13 +516,13 @@ fn external_servers_of_every_transport_pass() {
 
 #[test]
 fn refused_servers_fail() {
-    let tmp = TempDir::new("refused");
-    let port = refused_port();
+    let tmp = temp_dir();
+    let port = free_tcp_port("127.0.0.1");
     let tcp = format!("tcp:127.0.0.1:{port}");
     let udp = format!("udp:127.0.0.1:{port}");
     let path = format!("{}/nothing.sock", tmp.path().display());
     let ran = check(&[&tcp, &udp, &path]);
-    ran.expect_code(1);
+    ran.assert_code(1);
     let rows = ran.rows();
     assert_eq!(
         rows.iter()
@@ -711,7 +547,7 @@ fn refused_servers_fail() {
 
 #[test]
 fn silent_servers_fail_within_the_timeout() {
-    let tmp = TempDir::new("silent");
+    let tmp = temp_dir();
     // Each accepts (the kernel's backlog) or queues, and never answers.
     let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
     let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
@@ -721,7 +557,7 @@ fn silent_servers_fail_within_the_timeout() {
     let udp_addr = format!("udp:127.0.0.1:{}", udp.local_addr().expect("addr").port());
     let gram_addr = format!("unixgram:{}", path.display());
     let ran = check(&["--timeout", "1s", &tcp_addr, &udp_addr, &gram_addr]);
-    ran.expect_code(1);
+    ran.assert_code(1);
     let rows = ran.rows();
     assert_eq!(rows.len(), 3, "{ran}");
     assert!(rows.iter().all(|r| r.status == "FAIL"), "{ran}");
@@ -737,25 +573,21 @@ fn silent_servers_fail_within_the_timeout() {
         );
     }
     // Three rows of one second each, not the default 5s nor a hang.
-    assert!(ran.took < Duration::from_secs(30), "{ran}");
+    assert!(ran.elapsed < Duration::from_secs(30), "{ran}");
 }
 
 #[test]
 fn bad_addr_is_a_usage_error_before_any_check() {
-    let ran = check(&["tcp:127.0.0.1:1", "127.0.0.1:99999"]);
-    ran.expect_code(2);
-    assert_eq!(
-        ran.stderr,
-        "echokit: invalid address \"127.0.0.1:99999\": port 99999 out of range (0-65535)\n",
-        "{ran}"
+    check(&["tcp:127.0.0.1:1", "127.0.0.1:99999"]).assert_error(
+        2,
+        "echokit: invalid address \"127.0.0.1:99999\": port 99999 out of range (0-65535)",
     );
-    assert_eq!(ran.stdout, "", "{ran}");
 }
 
 #[test]
 fn unix_dir_with_addrs_is_a_usage_error() {
     let ran = check(&["--unix-dir", "/tmp", "tcp:127.0.0.1:1"]);
-    ran.expect_code(2);
+    ran.assert_code(2);
     assert!(
         ran.stderr.starts_with(
             "echokit: the argument '--unix-dir <DIR>' cannot be used with '[ADDR]...'"
@@ -766,59 +598,13 @@ fn unix_dir_with_addrs_is_a_usage_error() {
 
 // ------------------------------------------------ network namespaces (root)
 
-/// Runs `setup` and then `echokit ARGS` in a fresh network namespace (and a
-/// mount namespace with `mount`), or says why it cannot.
-fn in_netns(test: &str, setup: &str, mount: bool, args: &[&str]) -> Option<Ran> {
-    if !is_root() {
-        skip(
-            test,
-            "needs root to create a network namespace (CI runs as root)",
-        );
-        return None;
-    }
-    let mut unshare = vec!["-n"];
-    if mount {
-        unshare.push("-m");
-    }
-    let probe = Command::new("unshare")
-        .args(&unshare)
-        .args(["sh", "-c", setup])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            skip(
-                test,
-                &format!(
-                    "unshare {unshare:?} with {setup:?} failed here: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            );
-            return None;
-        }
-        Err(e) => {
-            skip(test, &format!("cannot run unshare: {e}"));
-            return None;
-        }
-    }
-    let mut cmd = Command::new("unshare");
-    cmd.args(&unshare)
-        .args(["sh", "-c", &format!("{setup} && exec \"$0\" \"$@\""), BIN])
-        .args(args);
-    Some(run(cmd))
-}
-
-const LO_UP: &str = "ip link set lo up";
-const NO_IPV6: &str = "ip link set lo up && sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-                       && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1";
-
 #[test]
 fn ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace() {
     let test = "ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace";
-    let Some(ran) = in_netns(test, NO_IPV6, false, &["check"]) else {
+    let Some(ran) = in_netns(test, None, NO_IPV6, &["check"], RUN_LIMIT) else {
         return;
     };
-    ran.expect_code(0);
+    ran.assert_code(0);
     let rows = ran.rows();
     for (transport, prefix) in [("tcp6", "tcp:[::1]"), ("udp6", "udp:[::1]")] {
         let row = find(&rows, transport, prefix);
@@ -836,10 +622,16 @@ fn ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace() {
         assert_eq!(row.status, "PASS", "{ran}");
     }
 
-    let Some(ran) = in_netns(test, NO_IPV6, false, &["check", "--require", "ipv6"]) else {
+    let Some(ran) = in_netns(
+        test,
+        None,
+        NO_IPV6,
+        &["check", "--require", "ipv6"],
+        RUN_LIMIT,
+    ) else {
         return;
     };
-    ran.expect_code(1);
+    ran.assert_code(1);
     let rows = ran.rows();
     for transport in ["tcp6", "udp6"] {
         let row = find(&rows, transport, "");
@@ -862,13 +654,14 @@ fn ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace() {
     // --json says the same, with "required".
     let Some(ran) = in_netns(
         test,
+        None,
         NO_IPV6,
-        false,
         &["check", "--json", "--require", "tcp6"],
+        RUN_LIMIT,
     ) else {
         return;
     };
-    ran.expect_code(1);
+    ran.assert_code(1);
     let rows = ran.json();
     let tcp6 = rows
         .iter()
@@ -892,10 +685,10 @@ fn ipv6_disabled_by_sysctl_is_skip_in_a_network_namespace() {
 fn no_ipv6_loopback_address_is_skip_in_a_network_namespace() {
     let test = "no_ipv6_loopback_address_is_skip_in_a_network_namespace";
     let setup = format!("{LO_UP} && ip -6 addr del ::1/128 dev lo");
-    let Some(ran) = in_netns(test, &setup, false, &["check", "-6"]) else {
+    let Some(ran) = in_netns(test, None, &setup, &["check", "-6"], RUN_LIMIT) else {
         return;
     };
-    ran.expect_code(0);
+    ran.assert_code(0);
     let rows = ran.rows();
     for transport in ["tcp6", "udp6"] {
         let row = find(&rows, transport, "");
@@ -909,22 +702,18 @@ fn no_ipv6_loopback_address_is_skip_in_a_network_namespace() {
     }
     assert!(
         rows.iter().all(|r| !r.transport.ends_with('4')),
-        "-6 leaves IPv4 out{ran}"
+        "-6 leaves IPv4 out\n{ran}"
     );
 }
 
 #[test]
 fn localhost_naming_a_missing_address_is_skip_in_a_namespace() {
     let test = "localhost_naming_a_missing_address_is_skip_in_a_namespace";
-    let tmp = TempDir::new("hosts");
-    let hosts = tmp.path().join("hosts");
-    std::fs::write(&hosts, "127.0.0.1 localhost\n::1 localhost\n").expect("write hosts");
-    // A private mount namespace: /etc/hosts changes for this run only.
-    let setup = format!("mount --bind {} /etc/hosts && {NO_IPV6}", hosts.display());
-    let Some(ran) = in_netns(test, &setup, true, &["check", "-u"]) else {
+    let hosts = Some(LOCALHOST_BOTH_WAYS);
+    let Some(ran) = in_netns(test, hosts, NO_IPV6, &["check", "-u"], RUN_LIMIT) else {
         return;
     };
-    ran.expect_code(0);
+    ran.assert_code(0);
     let row = find(&ran.rows(), "localhost", "localhost").clone();
     assert_eq!(row.status, "SKIP", "{ran}");
     assert!(
@@ -940,13 +729,14 @@ fn localhost_naming_a_missing_address_is_skip_in_a_namespace() {
 
     let Some(ran) = in_netns(
         test,
-        &setup,
-        true,
+        hosts,
+        NO_IPV6,
         &["check", "-u", "--require", "localhost"],
+        RUN_LIMIT,
     ) else {
         return;
     };
-    ran.expect_code(1);
+    ran.assert_code(1);
     let row = find(&ran.rows(), "localhost", "localhost").clone();
     assert_eq!(row.status, "FAIL", "{ran}");
     assert!(

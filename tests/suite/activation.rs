@@ -5,22 +5,12 @@
 //! fork between setting up and exec, which Python's `os` module does plainly;
 //! where python3 is missing these tests say so and skip.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{BIN, have_program, wait_with_timeout};
-
-fn have_python() -> bool {
-    let ok = have_program("python3", &["-c", "import socket"]);
-    if !ok {
-        eprintln!("skipped: python3 is not installed");
-    }
-    ok
-}
+use crate::util::{BIN, echokit_command, python, wait_with_timeout};
 
 /// Waits for `child` within `limit` and collects its output; kills it and fails past that.
 fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
@@ -40,8 +30,7 @@ fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
 #[test]
 fn inetd_stream_socket_on_stdin_is_echoed_then_exits_0() {
     let (mut ours, theirs) = UnixStream::pair().unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--inetd"])
+    let child = echokit_command(&["serve", "--inetd"])
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -77,8 +66,7 @@ fn inetd_stream_socket_on_stdin_is_echoed_then_exits_0() {
 
 #[test]
 fn inetd_without_a_socket_is_a_usage_error() {
-    let child = Command::new(BIN)
-        .args(["serve", "--inetd"])
+    let child = echokit_command(&["serve", "--inetd"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -135,8 +123,15 @@ status = os.waitpid(pid, 0)[1]
 print("exit", os.waitstatus_to_exitcode(status), flush=True)
 "#;
 
-fn activate(mode: &str) -> String {
-    let child = Command::new("python3")
+/// The lines of the script's output that `what` (`ready`, `send`…) starts, without that word.
+fn reported<'a>(text: &'a str, what: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(what)?.strip_prefix(' '))
+        .collect()
+}
+
+fn activate(python: &str, mode: &str) -> String {
+    let child = Command::new(python)
         .args(["-c", ACTIVATE, BIN, mode])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -158,20 +153,15 @@ fn activate(mode: &str) -> String {
 
 #[test]
 fn socket_activation_serves_the_passed_sockets_and_binds_addrs_too() {
-    if !have_python() {
-        return;
-    }
-    let text = activate("ours");
+    let Some(python) = python() else { return };
+    let text = activate(&python, "ours");
     let passed: Vec<&str> = text
         .lines()
         .find_map(|l| l.strip_prefix("passed "))
         .expect("passed line")
         .split(' ')
         .collect();
-    let ready: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("ready "))
-        .collect();
+    let ready = reported(&text, "ready");
     assert_eq!(ready.len(), 3, "{text}");
     assert_eq!(&ready[..2], &passed[..], "{text}");
     assert!(ready[2].starts_with("tcp:127.0.0.1:"), "{text}");
@@ -186,14 +176,9 @@ fn socket_activation_serves_the_passed_sockets_and_binds_addrs_too() {
 
 #[test]
 fn listen_pid_of_another_process_is_not_ours() {
-    if !have_python() {
-        return;
-    }
-    let text = activate("other");
-    let ready: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("ready "))
-        .collect();
+    let Some(python) = python() else { return };
+    let text = activate(&python, "other");
+    let ready = reported(&text, "ready");
     assert_eq!(ready.len(), 1, "only the bound ADDR: {text}");
     assert!(
         text.contains(&format!("send {} 0 hello", ready[0])),

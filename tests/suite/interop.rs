@@ -6,12 +6,10 @@
 //! Where python3, nc or socat is missing, the test says so and skips (CI's
 //! `.ci/run` installs them).
 
-mod common;
-
 use std::fs::OpenOptions;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::util::*;
 
 // ---------------------------------------------------------------------------
 // Python
@@ -96,30 +94,6 @@ while True:
     conn.shutdown(socket.SHUT_WR)
     conn.close()
 "#;
-
-/// The python3 interpreter itself (not a version manager's shim, which costs
-/// a tenth of a second per start), or `None` with the reason said.
-fn python() -> Option<String> {
-    static PYTHON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        if !have_program("python3", &["-c", "import socket"]) {
-            return None;
-        }
-        let mut cmd = Command::new("python3");
-        cmd.args(["-c", "import sys; print(sys.executable)"]);
-        let run = run_cmd(cmd, b"", STEP);
-        let path = run.out().trim().to_string();
-        Some(if run.code == 0 && !path.is_empty() {
-            path
-        } else {
-            "python3".to_string()
-        })
-    });
-    if found.is_none() {
-        eprintln!("skipping: python3 (with its socket module) is not installed");
-    }
-    found.clone()
-}
 
 #[test]
 fn issue2_python_classroom_client_against_echokit_serve() {
@@ -216,36 +190,6 @@ fn issue2_echokit_send_against_a_python_echo_server() {
 // ---------------------------------------------------------------------------
 // nc (OpenBSD netcat)
 // ---------------------------------------------------------------------------
-
-/// How this nc ends after stdin EOF: OpenBSD's `-N` (shutdown the socket), or
-/// the traditional `-q 1`; `Err` says why nc cannot be used.
-fn nc_eof_flags() -> Result<Vec<&'static str>, String> {
-    let mut cmd = Command::new("nc");
-    cmd.arg("-h");
-    let run = run_cmd(cmd, b"", STEP);
-    let help = format!("{}{}", run.out(), run.stderr);
-    if help.contains("\t-N") || help.contains(" -N ") {
-        Ok(vec!["-N"])
-    } else if help.contains("-q") {
-        Ok(vec!["-q", "1"])
-    } else {
-        Err("this nc has neither -N nor -q to end after stdin EOF".to_string())
-    }
-}
-
-fn nc_or_skip() -> Option<Vec<&'static str>> {
-    if !have_program("nc", &["-h"]) {
-        eprintln!("skipping: nc is not installed");
-        return None;
-    }
-    match nc_eof_flags() {
-        Ok(flags) => Some(flags),
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            None
-        }
-    }
-}
 
 #[test]
 fn issue2_nc_as_a_client_of_echokit_serve() {
@@ -365,14 +309,6 @@ fn issue2_nc_as_a_server_for_echokit_send() {
 
 /// socat's `-t` for datagrams: how long it waits for the reply after stdin ends.
 const DGRAM_WAIT: &str = "0.3";
-
-fn have_socat() -> bool {
-    let ok = have_program("socat", &["-V"]);
-    if !ok {
-        eprintln!("skipping: socat is not installed");
-    }
-    ok
-}
 
 #[test]
 fn issue2_socat_as_a_client_of_echokit_serve() {

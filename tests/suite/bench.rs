@@ -2,24 +2,15 @@
 //! `echokit serve`, a server that corrupts the echo, and bad input.
 //! Runs are short (a few hundred milliseconds) and bounded by --duration.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Run, Server, run_cmd};
+use crate::util::{Run, Server, echokit_within, free_tcp_port};
 use serde_json::Value;
 
-fn run(args: &[&str], limit: Duration) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    run_cmd(cmd, b"", limit)
-}
-
 fn json_report(args: &[&str]) -> (Run, Value) {
-    let out = run(args, Duration::from_secs(20));
+    let out = echokit_within(args, b"", Duration::from_secs(20));
     let line = out.out().lines().last().unwrap_or_default().to_string();
     let value: Value = serde_json::from_str(&line)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", out.describe()));
@@ -91,7 +82,7 @@ fn open_loop_keeps_its_schedule() {
 #[test]
 fn human_report_has_every_line() {
     let args = ["bench", "-d", "200ms", "-c", "1", "-s", "1KiB"];
-    let out = run(&args, Duration::from_secs(20));
+    let out = echokit_within(&args, b"", Duration::from_secs(20));
     out.assert_code(0);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -151,15 +142,12 @@ fn a_corrupting_server_shows_mismatches_and_exit_1() {
 
 #[test]
 fn refused_server_is_exit_3() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_tcp_port("127.0.0.1");
     // Nothing listens there now (the listener is closed); connect must be refused.
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     let addr = format!("127.0.0.1:{port}");
     let args = ["bench", addr.as_str(), "-d", "300ms", "-c", "1"];
-    let out = run(&args, Duration::from_secs(20));
+    let out = echokit_within(&args, b"", Duration::from_secs(20));
     out.assert_code(3);
     assert_eq!(
         out.stderr.trim_end(),
@@ -172,7 +160,7 @@ fn refused_server_is_exit_3() {
 #[test]
 fn oversize_datagram_request_is_a_usage_error() {
     let args = ["bench", "-u", "-s", "70000", "-d", "100ms"];
-    let out = run(&args, Duration::from_secs(20));
+    let out = echokit_within(&args, b"", Duration::from_secs(20));
     out.assert_code(2);
     assert_eq!(
         out.stderr.trim_end(),

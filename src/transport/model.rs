@@ -1,0 +1,386 @@
+//! SPEC §1: the one transport model. Every other room asks this table — never
+//! its own copy — what a transport is called, which prefix names it in the
+//! address grammar and the ready lines, its family and socket type, the
+//! largest message it carries, and which `--require` names cover it.
+//!
+//! Adding a transport: a row in [`Transport::ALL`] and the match arms the
+//! compiler then points to in this file. Code elsewhere asks the predicates
+//! ([`SocketType::accepts_connections`], [`SocketType::keeps_boundaries`]),
+//! never "is it a stream?".
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::platform;
+
+/// The socket type of SPEC §1: the second half of `socket(family, type, 0)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SocketType {
+    /// SOCK_STREAM: a connection carrying a byte stream.
+    Stream,
+    /// SOCK_DGRAM: no connection, each datagram whole.
+    Datagram,
+    /// SOCK_SEQPACKET: a connection carrying whole messages (AF_UNIX only here).
+    SeqPacket,
+}
+
+impl SocketType {
+    /// Whether a server `listen`s and `accept`s connections of this type.
+    pub fn accepts_connections(self) -> bool {
+        matches!(self, SocketType::Stream | SocketType::SeqPacket)
+    }
+
+    /// Whether each read returns one whole message, so a cut one must be detected (MSG_TRUNC).
+    pub fn keeps_boundaries(self) -> bool {
+        matches!(self, SocketType::Datagram | SocketType::SeqPacket)
+    }
+
+    /// The type for socket2's `Socket::new`.
+    pub fn to_socket2(self) -> socket2::Type {
+        match self {
+            SocketType::Stream => socket2::Type::STREAM,
+            SocketType::Datagram => socket2::Type::DGRAM,
+            SocketType::SeqPacket => socket2::Type::SEQPACKET,
+        }
+    }
+
+    /// The type of an existing socket (inetd's stdin, systemd's fds), if echokit serves it.
+    pub fn from_socket2(ty: socket2::Type) -> Option<SocketType> {
+        [
+            SocketType::Stream,
+            SocketType::Datagram,
+            SocketType::SeqPacket,
+        ]
+        .into_iter()
+        .find(|t| t.to_socket2() == ty)
+    }
+
+    /// A word for it in JSON and prose (`stream`, `datagram`, `seqpacket`).
+    pub fn short_name(self) -> &'static str {
+        match self {
+            SocketType::Stream => "stream",
+            SocketType::Datagram => "datagram",
+            SocketType::SeqPacket => "seqpacket",
+        }
+    }
+
+    /// What one unit of it is called in messages (`datagram`, `message`).
+    pub fn message_noun(self) -> &'static str {
+        match self {
+            SocketType::Stream => "stream",
+            SocketType::Datagram => "datagram",
+            SocketType::SeqPacket => "message",
+        }
+    }
+
+    /// The constant's name, as `resolve` prints it.
+    pub fn constant_name(self) -> &'static str {
+        match self {
+            SocketType::Stream => "SOCK_STREAM",
+            SocketType::Datagram => "SOCK_DGRAM",
+            SocketType::SeqPacket => "SOCK_SEQPACKET",
+        }
+    }
+}
+
+/// The address family of SPEC §1: the first half of `socket(family, type, 0)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// AF_INET.
+    Inet4,
+    /// AF_INET6.
+    Inet6,
+    /// AF_UNIX: a path, or (Linux) an abstract name.
+    Unix,
+}
+
+/// A concrete socket address, resolved and ready for socket(2): what the
+/// grammar's text ([`crate::addr::Endpoint`]) becomes once names are looked up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SocketAddress {
+    /// An IPv4 or IPv6 address and port.
+    Inet(SocketAddr),
+    /// A Unix socket path.
+    Path(PathBuf),
+    /// A Linux abstract-namespace name, without the leading `@`.
+    Abstract(Vec<u8>),
+}
+
+impl SocketAddress {
+    /// The family this address belongs to.
+    pub fn family(&self) -> Family {
+        match self {
+            SocketAddress::Inet(SocketAddr::V4(_)) => Family::Inet4,
+            SocketAddress::Inet(SocketAddr::V6(_)) => Family::Inet6,
+            SocketAddress::Path(_) | SocketAddress::Abstract(_) => Family::Unix,
+        }
+    }
+}
+
+/// The transports of SPEC §1 (an abstract name is a Unix transport at another kind of address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Tcp4,
+    Tcp6,
+    Udp4,
+    Udp6,
+    Unix,
+    Unixgram,
+    SeqPacket,
+}
+
+/// What the table says of one transport.
+struct Row {
+    transport: Transport,
+    name: &'static str,
+    prefix: &'static str,
+    family: Family,
+    socket_type: SocketType,
+    /// The `--require` names that cover it, its own name first.
+    require: &'static [&'static str],
+}
+
+/// The table: one row per transport, in the order `check` lists them.
+const TABLE: [Row; 7] = [
+    Row {
+        transport: Transport::Tcp4,
+        name: "tcp4",
+        prefix: "tcp",
+        family: Family::Inet4,
+        socket_type: SocketType::Stream,
+        require: &["tcp4", "tcp", "ipv4"],
+    },
+    Row {
+        transport: Transport::Tcp6,
+        name: "tcp6",
+        prefix: "tcp",
+        family: Family::Inet6,
+        socket_type: SocketType::Stream,
+        require: &["tcp6", "tcp", "ipv6"],
+    },
+    Row {
+        transport: Transport::Udp4,
+        name: "udp4",
+        prefix: "udp",
+        family: Family::Inet4,
+        socket_type: SocketType::Datagram,
+        require: &["udp4", "udp", "ipv4"],
+    },
+    Row {
+        transport: Transport::Udp6,
+        name: "udp6",
+        prefix: "udp",
+        family: Family::Inet6,
+        socket_type: SocketType::Datagram,
+        require: &["udp6", "udp", "ipv6"],
+    },
+    Row {
+        transport: Transport::Unix,
+        name: "unix",
+        prefix: "unix",
+        family: Family::Unix,
+        socket_type: SocketType::Stream,
+        require: &["unix"],
+    },
+    Row {
+        transport: Transport::Unixgram,
+        name: "unixgram",
+        prefix: "unixgram",
+        family: Family::Unix,
+        socket_type: SocketType::Datagram,
+        // Both Unix path transports depend on the same socket directory.
+        require: &["unixgram", "unix"],
+    },
+    Row {
+        transport: Transport::SeqPacket,
+        name: "seqpacket",
+        prefix: "seqpacket",
+        family: Family::Unix,
+        socket_type: SocketType::SeqPacket,
+        require: &["seqpacket", "unix"],
+    },
+];
+
+/// The `--require` name of the rows on abstract addresses (Linux).
+pub const REQUIRE_ABSTRACT: &str = "abstract";
+/// The `--require` name of check's "localhost resolves to addresses this machine has" row.
+pub const REQUIRE_LOCALHOST: &str = "localhost";
+
+impl Transport {
+    /// Every transport, in table order.
+    pub const ALL: [Transport; 7] = [
+        Transport::Tcp4,
+        Transport::Tcp6,
+        Transport::Udp4,
+        Transport::Udp6,
+        Transport::Unix,
+        Transport::Unixgram,
+        Transport::SeqPacket,
+    ];
+
+    fn row(self) -> &'static Row {
+        TABLE
+            .iter()
+            .find(|row| row.transport == self)
+            .expect("every transport has a row in TABLE")
+    }
+
+    /// The transport of a socket of `socket_type` at `address`.
+    pub fn of(socket_type: SocketType, address: &SocketAddress) -> Transport {
+        Transport::with(socket_type, address.family())
+            .expect("every (type, family) pair echokit creates has a transport")
+    }
+
+    /// The transport with this socket type and family, if there is one (no SOCK_SEQPACKET over inet).
+    pub fn with(socket_type: SocketType, family: Family) -> Option<Transport> {
+        TABLE
+            .iter()
+            .find(|row| row.socket_type == socket_type && row.family == family)
+            .map(|row| row.transport)
+    }
+
+    /// The transports a grammar prefix (`tcp`, `unixgram`…) names, without the colon.
+    pub fn for_prefix(prefix: &str) -> impl Iterator<Item = Transport> + '_ {
+        TABLE
+            .iter()
+            .filter(move |row| row.prefix == prefix)
+            .map(|row| row.transport)
+    }
+
+    /// Every grammar prefix, each once, longest first so `unixgram:` wins over `unix:`.
+    pub fn prefixes() -> Vec<&'static str> {
+        let mut prefixes: Vec<&'static str> = TABLE.iter().map(|row| row.prefix).collect();
+        prefixes.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        prefixes.dedup();
+        prefixes
+    }
+
+    /// Its name in tables and messages (`tcp4`, `unixgram`).
+    pub fn name(self) -> &'static str {
+        self.row().name
+    }
+
+    /// The grammar prefix that names it in addresses and ready lines (`tcp`, `udp`…).
+    pub fn prefix(self) -> &'static str {
+        self.row().prefix
+    }
+
+    /// Its address family.
+    pub fn family(self) -> Family {
+        self.row().family
+    }
+
+    /// Its socket type.
+    pub fn socket_type(self) -> SocketType {
+        self.row().socket_type
+    }
+
+    /// The largest message it carries whole (SPEC §3), or `None` for byte streams.
+    pub fn max_message(self) -> Option<usize> {
+        match self {
+            Transport::Udp4 => Some(65_507),
+            Transport::Udp6 => Some(65_527),
+            // Bounded in practice by SO_SNDBUF; the send path reports EMSGSIZE beyond it.
+            Transport::Unixgram | Transport::SeqPacket => Some(platform::MAX_UNIX_DATAGRAM),
+            Transport::Tcp4 | Transport::Tcp6 | Transport::Unix => None,
+        }
+    }
+
+    /// The `--require` names that cover it (its own name, its socket type, its family).
+    pub fn require_names(self) -> &'static [&'static str] {
+        self.row().require
+    }
+
+    /// Whether this platform has it at all (SOCK_SEQPACKET is missing on macOS).
+    pub fn supported(self) -> Result<(), &'static str> {
+        match self {
+            Transport::SeqPacket if !platform::SUPPORTS_SEQPACKET => {
+                Err("SOCK_SEQPACKET Unix sockets are")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Every name `--require` accepts, each once, in alphabetical order.
+pub fn require_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for row in &TABLE {
+        for name in row.require {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+    }
+    names.push(REQUIRE_ABSTRACT);
+    names.push(REQUIRE_LOCALHOST);
+    names.sort_unstable();
+    names
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_transport_has_one_row_and_round_trips_through_type_and_family() {
+        for t in Transport::ALL {
+            assert_eq!(TABLE.iter().filter(|r| r.transport == t).count(), 1, "{t}");
+            assert_eq!(Transport::with(t.socket_type(), t.family()), Some(t));
+            assert!(Transport::for_prefix(t.prefix()).any(|p| p == t));
+            assert_eq!(t.require_names()[0], t.name());
+        }
+    }
+
+    #[test]
+    fn predicates_follow_the_socket_type() {
+        assert!(SocketType::Stream.accepts_connections());
+        assert!(!SocketType::Stream.keeps_boundaries());
+        assert!(!SocketType::Datagram.accepts_connections());
+        assert!(SocketType::Datagram.keeps_boundaries());
+        assert!(SocketType::SeqPacket.accepts_connections());
+        assert!(SocketType::SeqPacket.keeps_boundaries());
+        assert_eq!(Transport::with(SocketType::SeqPacket, Family::Inet4), None);
+    }
+
+    #[test]
+    fn largest_messages_follow_spec_section_3() {
+        assert_eq!(Transport::Udp4.max_message(), Some(65_507));
+        assert_eq!(Transport::Udp6.max_message(), Some(65_527));
+        assert_eq!(Transport::Tcp4.max_message(), None);
+        assert!(Transport::SeqPacket.max_message().unwrap() > 65_527);
+    }
+
+    #[test]
+    fn prefixes_are_listed_longest_first_and_once() {
+        let p = Transport::prefixes();
+        assert_eq!(p.len(), 5);
+        let unixgram = p.iter().position(|x| *x == "unixgram").unwrap();
+        let unix = p.iter().position(|x| *x == "unix").unwrap();
+        assert!(unixgram < unix);
+    }
+
+    #[test]
+    fn require_names_cover_every_transport_and_the_extras() {
+        let names = require_names();
+        for want in [
+            "ipv4",
+            "ipv6",
+            "tcp",
+            "udp",
+            "unix",
+            "seqpacket",
+            "abstract",
+            "localhost",
+        ] {
+            assert!(names.contains(&want), "{want}");
+        }
+    }
+}
