@@ -5,16 +5,16 @@
 //! peers; `suite/` has one module per command or concern; `data/` holds
 //! test cases kept as plain text (one case a line). Run one module with
 //! `cargo test --test tests suite::serve::`.
-//!
-//! (`generated_docs.rs` stays a crate of its own: it builds on the library,
-//! not on the binary.)
 
 mod util;
 
 mod suite {
+    mod action;
     mod activation;
     mod bench;
     mod check;
+    mod ci_reports;
+    mod generated_docs;
     mod interop;
     mod portable_build;
     mod resolve;

@@ -26,7 +26,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode, Error> {
             clap_complete::generate(shell, &mut Cli::command(), "echokit", &mut bytes);
             Output::new(OutputFlags::default())
                 .data(&bytes)
-                .map_err(|e| Error::io("cannot write the completion script", e))?;
+                .map_err(|e| Error::internal("cannot write the completion script", e))?;
             Ok(ExitCode::Success)
         }
     }
@@ -44,7 +44,7 @@ fn write_pages(dir: &Path) -> Result<ExitCode, Error> {
     for page in man::pages() {
         let path = dir.join(&page.name);
         std::fs::write(&path, &page.bytes)
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+            .map_err(|e| Error::internal(format!("cannot write {}", path.display()), e))?;
     }
     Ok(ExitCode::Success)
 }

@@ -61,7 +61,7 @@ impl Target {
         self.file
             .write_all(bytes)
             .and_then(|()| self.file.flush())
-            .map_err(|e| Error::io(format!("cannot write {}", self.path.display()), e))
+            .map_err(|e| Error::internal(format!("cannot write {}", self.path.display()), e))
     }
 }
 

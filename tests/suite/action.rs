@@ -12,14 +12,12 @@
 //! instead the binary cargo already built for these tests is put first on
 //! PATH, which is where that step leaves `echokit` on a runner.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Run, run_cmd};
+use crate::util::{BIN, Run, run_cmd};
 use serde_norway::Value;
 
 /// One `echokit check` on a busy 2-core machine, with its 8 MiB payloads.

@@ -5,7 +5,7 @@
 //! Regenerate them after a CLI change (and commit the result with it):
 //!
 //! ```sh
-//! ECHOKIT_REGENERATE=1 cargo test --test generated_docs
+//! ECHOKIT_REGENERATE=1 cargo test --test tests generated_docs
 //! ```
 //!
 //! which runs the same commands into `man/` and `completions/` instead, and
@@ -16,16 +16,14 @@
 //! Also here: `generate`'s own errors (exact stderr line, exit 2, nothing
 //! written), the parts every page must have, and groff's warnings.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{BIN, Run, STEP, echokit, run_cmd};
+use crate::util::{BIN, Run, STEP, echokit, run_cmd};
 
 /// The one command that brings `man/` and `completions/` up to date.
-const REGENERATE: &str = "ECHOKIT_REGENERATE=1 cargo test --test generated_docs";
+const REGENERATE: &str = "ECHOKIT_REGENERATE=1 cargo test --test tests generated_docs";
 
 /// Each shell `generate completions` takes, and the file name that shell looks for.
 const SHELLS: [(&str, &str); 5] = [

@@ -6,14 +6,12 @@
 //! Every run clears the GitHub Actions variables it did not set, so these
 //! tests behave the same when `cargo test` itself runs inside a workflow.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Run, Server, run_cmd};
+use crate::util::{BIN, Run, Server, run_cmd};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
