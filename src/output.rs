@@ -1,8 +1,12 @@
 //! The only writer to stdout and stderr: ready lines, data, human lines,
 //! JSON lines, and diagnostics behind the `echokit: ` prefix (SPEC §6).
 //!
-//! It picks human or JSON form; it never picks exit codes. Every write is
-//! flushed at once, so a script reading a ready line never waits for a buffer.
+//! Commands hand over [`Report`]s — each knows its human and its JSON form —
+//! and this module alone applies `-q`, `--json` and `-v` (echokit prints no
+//! colour, so NO_COLOR has nothing to turn off), and draws
+//! the one [`Table`] layout `check` and `resolve` share. It never picks exit
+//! codes. Every write is flushed at once, so a script reading a ready line
+//! never waits for a buffer.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +15,26 @@ use serde_json::Value;
 
 use crate::cli::OutputFlags;
 use crate::error::Error;
+
+/// Where a report's human form goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Human {
+    /// Lines on stdout (the command's result), unless `-q`.
+    Stdout(String),
+    /// A log line on stderr from `-v` × `level` on (0: always, unless `-q`).
+    Log { level: u8, text: String },
+    /// Nothing outside `--json`.
+    Nothing,
+}
+
+/// Something a command reports: a send result, a ping line or summary, a
+/// check row, a bench report, a serve event, a resolve row.
+pub trait Report {
+    /// The human form.
+    fn human(&self) -> Human;
+    /// The `--json` form: one object, printed as one line on stdout (none: nothing in JSON).
+    fn json(&self) -> Option<Value>;
+}
 
 /// How much to say, and in which form.
 #[derive(Debug)]
@@ -30,6 +54,28 @@ impl Output {
             verbose: flags.verbose,
             quiet: flags.quiet,
             stdout_closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether human text goes to stdout at all (not `-q`, not `--json`).
+    pub fn human(&self) -> bool {
+        !self.quiet && !self.json
+    }
+
+    /// Prints `report` in the form the flags ask for.
+    pub fn report(&self, report: &dyn Report) {
+        if self.json {
+            if let Some(value) = report.json() {
+                self.json(&value);
+            }
+            return;
+        }
+        match report.human() {
+            Human::Stdout(text) if !self.quiet => self.line(&text),
+            Human::Log { level, text } if !self.quiet && self.verbose >= level => {
+                eprintln!("echokit: {text}");
+            }
+            _ => {}
         }
     }
 
@@ -116,4 +162,104 @@ pub fn duration(d: std::time::Duration) -> String {
 /// A duration in milliseconds with three decimals, as ping prints it.
 pub fn millis(d: std::time::Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// The one table layout: columns padded to their widest cell and two spaces
+/// apart; the last column is never padded, so no line ends in spaces.
+/// Widths are fitted before the first row is printed, so rows can be printed
+/// as they finish (check) and still line up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    header: Vec<String>,
+    widths: Vec<usize>,
+}
+
+impl Table {
+    /// A table with these column names, each as wide as its name.
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            widths: header.iter().map(|h| h.chars().count()).collect(),
+        }
+    }
+
+    /// Widens the columns to fit `cells`.
+    pub fn fit<S: AsRef<str>>(&mut self, cells: &[S]) {
+        for (width, cell) in self.widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.as_ref().chars().count());
+        }
+    }
+
+    /// Makes column `column` at least `width` wide.
+    pub fn at_least(mut self, column: usize, width: usize) -> Table {
+        if let Some(w) = self.widths.get_mut(column) {
+            *w = (*w).max(width);
+        }
+        self
+    }
+
+    /// The header line.
+    pub fn header(&self) -> String {
+        self.line(&self.header)
+    }
+
+    /// One row.
+    pub fn line<S: AsRef<str>>(&self, cells: &[S]) -> String {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let cell = cell.as_ref();
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let pad = self.widths.get(i).copied().unwrap_or(0);
+                let used = cell.chars().count();
+                text.push_str(cell);
+                text.extend(std::iter::repeat_n(' ', pad.saturating_sub(used) + 2));
+            }
+        }
+        text.trim_end().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_line_up_without_trailing_spaces() {
+        let mut table = Table::new(&["A", "BB", "C"]);
+        table.fit(&["long", "x", "tail"]);
+        assert_eq!(table.header(), "A     BB  C");
+        assert_eq!(table.line(&["long", "x", "tail"]), "long  x   tail");
+        assert_eq!(table.line(&["a", "", ""]), "a");
+        let wide = Table::new(&["A", "B"]).at_least(0, 4);
+        assert_eq!(wide.line(&["x", "y"]), "x     y");
+    }
+
+    struct Sample;
+
+    impl Report for Sample {
+        fn human(&self) -> Human {
+            Human::Stdout("hello".into())
+        }
+        fn json(&self) -> Option<Value> {
+            Some(serde_json::json!({"hello": true}))
+        }
+    }
+
+    #[test]
+    fn quiet_and_json_decide_in_one_place() {
+        let out = |json, quiet| {
+            Output::new(OutputFlags {
+                json,
+                verbose: 0,
+                quiet,
+            })
+        };
+        assert!(out(false, false).human());
+        assert!(!out(true, false).human());
+        assert!(!out(false, true).human());
+        // Rendering itself writes to stdout; the forms are the report's.
+        assert_eq!(Sample.human(), Human::Stdout("hello".into()));
+    }
 }

@@ -6,13 +6,13 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::addr::{self, Role};
 use crate::cli::BenchArgs;
 use crate::engine::{self, ServerConfig, Silent, Unlimited};
 use crate::error::{Error, ExitCode};
-use crate::output::Output;
+use crate::output::{Human, Output, Report};
 use crate::transport::{self, ListenOptions};
 use crate::transport::{SocketAddress, Transport};
 
@@ -104,7 +104,7 @@ fn measure(
     config: &LoadConfig,
 ) -> Result<LoadReport, Error> {
     // A live progress line only on a terminal, never in JSON or quiet mode.
-    let bar = (std::io::stderr().is_terminal() && !out.json && !out.quiet).then(|| {
+    let bar = (std::io::stderr().is_terminal() && out.human()).then(|| {
         let bar = indicatif::ProgressBar::new(config.duration.as_millis() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:30} {elapsed:>4} {msg}")
@@ -133,67 +133,101 @@ fn measure(
 }
 
 fn finish(out: &Output, target: &SocketAddress, config: &LoadConfig, r: &LoadReport) -> ExitCode {
-    let secs = r.elapsed.as_secs_f64().max(1e-9);
-    let rps = r.requests as f64 / secs;
-    let bps = r.bytes as f64 / secs;
-    let pct = |q: f64| r.latency.value_at_quantile(q);
     let name = addr::display(config.socket_type, target);
-    let mode = match config.rate {
-        Some(rate) => format!("open loop at {rate} requests/s"),
-        None => "closed loop".to_string(),
-    };
-    if out.json {
-        out.json(&json!({
-            "address": name,
-            "connections": config.connections,
-            "size": config.size,
-            "mode": if config.rate.is_some() { "open" } else { "closed" },
-            "rate": config.rate,
-            "duration_s": secs,
-            "requests": r.requests,
-            "requests_per_s": rps,
-            "bytes_per_s": bps,
-            "latency_us": {
-                "p50": pct(0.5) as f64 / 1000.0,
-                "p90": pct(0.9) as f64 / 1000.0,
-                "p99": pct(0.99) as f64 / 1000.0,
-                "p99_9": pct(0.999) as f64 / 1000.0,
-                "max": r.latency.max() as f64 / 1000.0,
-                "mean": r.latency.mean() / 1000.0,
-            },
-            "errors": r.errors,
-            "mismatches": r.mismatches,
-            "first_error": r.first_error,
-        }));
-    } else if !out.quiet {
-        out.line(&format!(
-            "bench {name}: {} connections, {} bytes per request, {mode}, {}",
-            config.connections,
-            config.size,
-            humantime::format_duration(Duration::from_millis(r.elapsed.as_millis() as u64))
-        ));
-        out.line(&format!("requests:   {} ({rps:.0}/s)", r.requests));
-        out.line(&format!("throughput: {} each way", per_second(bps)));
-        out.line(&format!(
-            "latency:    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
-            micros(pct(0.5)),
-            micros(pct(0.9)),
-            micros(pct(0.99)),
-            micros(pct(0.999)),
-            micros(r.latency.max())
-        ));
-        out.line(&format!(
-            "errors:     {}  mismatches: {}",
-            r.errors, r.mismatches
-        ));
-        if let Some(e) = &r.first_error {
-            out.note(&format!("first error: {e}"));
-        }
+    out.report(&BenchReport {
+        name: &name,
+        config,
+        report: r,
+    });
+    if let Some(e) = &r.first_error {
+        out.note(&format!("first error: {e}"));
     }
     if r.mismatches > 0 || r.errors > 0 {
         ExitCode::VerifyFailed
     } else {
         ExitCode::Success
+    }
+}
+
+/// The result of a run: rates, latency percentiles, errors and mismatches.
+struct BenchReport<'a> {
+    name: &'a str,
+    config: &'a LoadConfig,
+    report: &'a LoadReport,
+}
+
+impl BenchReport<'_> {
+    fn secs(&self) -> f64 {
+        self.report.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn pct(&self, q: f64) -> u64 {
+        self.report.latency.value_at_quantile(q)
+    }
+}
+
+impl Report for BenchReport<'_> {
+    fn human(&self) -> Human {
+        let (r, config) = (self.report, self.config);
+        let mode = match config.rate {
+            Some(rate) => format!("open loop at {rate} requests/s"),
+            None => "closed loop".to_string(),
+        };
+        let lines = [
+            format!(
+                "bench {}: {} connections, {} bytes per request, {mode}, {}",
+                self.name,
+                config.connections,
+                config.size,
+                humantime::format_duration(Duration::from_millis(r.elapsed.as_millis() as u64))
+            ),
+            format!(
+                "requests:   {} ({:.0}/s)",
+                r.requests,
+                r.requests as f64 / self.secs()
+            ),
+            format!(
+                "throughput: {} each way",
+                per_second(r.bytes as f64 / self.secs())
+            ),
+            format!(
+                "latency:    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+                micros(self.pct(0.5)),
+                micros(self.pct(0.9)),
+                micros(self.pct(0.99)),
+                micros(self.pct(0.999)),
+                micros(r.latency.max())
+            ),
+            format!("errors:     {}  mismatches: {}", r.errors, r.mismatches),
+        ];
+        Human::Stdout(lines.join("\n"))
+    }
+
+    fn json(&self) -> Option<Value> {
+        let (r, config) = (self.report, self.config);
+        let us = |nanos: u64| nanos as f64 / 1000.0;
+        Some(json!({
+            "address": self.name,
+            "connections": config.connections,
+            "size": config.size,
+            "mode": if config.rate.is_some() { "open" } else { "closed" },
+            "rate": config.rate,
+            "duration_s": self.secs(),
+            "requests": r.requests,
+            "requests_per_s": r.requests as f64 / self.secs(),
+            "bytes_per_s": r.bytes as f64 / self.secs(),
+            "latency_us": {
+                "p50": us(self.pct(0.5)),
+                "p90": us(self.pct(0.9)),
+                "p99": us(self.pct(0.99)),
+                "p99_9": us(self.pct(0.999)),
+                "max": us(r.latency.max()),
+                "mean": r.latency.mean() / 1000.0,
+            },
+            "errors": r.errors,
+            "mismatches": r.mismatches,
+            "first_error": r.first_error,
+        }))
     }
 }
 

@@ -24,7 +24,7 @@ use crate::output::Output;
 use crate::transport::{self, REQUIRE_ABSTRACT, SocketAddress, SocketType, Transport};
 
 use server::LocalServer;
-use table::{Layout, Status, Verdict};
+use table::{RowReport, Status, Verdict};
 
 /// What a row does when its turn comes.
 enum Job {
@@ -107,12 +107,11 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, Error> {
         (remote_plan(&args, &required)?, None)
     };
 
-    let layout = Layout::new(
+    let layout = table::layout(
         rows.iter()
             .map(|r| (r.transport.as_str(), r.address.as_str())),
     );
-    let human = !out.quiet && !out.json;
-    if human {
+    if out.human() {
         out.line(&layout.header());
     }
     let mut failed = Vec::new();
@@ -131,20 +130,15 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, Error> {
             verdict.status = Status::Fail;
             verdict.reason = format!("{} (required by --require {name})", verdict.reason);
         }
-        if out.quiet {
-            // -q: nothing at all; the exit code says it.
-        } else if out.json {
-            out.json(&table::json(
-                &transport,
-                socket_type,
-                &address,
-                input.as_deref(),
-                covering.is_some(),
-                &verdict,
-            ));
-        } else {
-            out.line(&layout.line(&transport, &address, &verdict));
-        }
+        out.report(&RowReport {
+            table: &layout,
+            transport: &transport,
+            socket_type,
+            address: &address,
+            input: input.as_deref(),
+            required: covering.is_some(),
+            verdict: &verdict,
+        });
         if verdict.status == Status::Fail {
             failed.push(format!("{transport} ({address})"));
         }

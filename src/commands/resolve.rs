@@ -12,10 +12,10 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use crate::addr::{self};
+use crate::addr;
 use crate::cli::ResolveArgs;
 use crate::error::{Error, ExitCode};
-use crate::output::Output;
+use crate::output::{Human, Output, Report, Table};
 use crate::sys::{self, AddrInfo, Hints, LookupError, LookupErrorKind};
 use crate::transport::SocketAddress;
 
@@ -44,16 +44,12 @@ pub fn run(args: ResolveArgs) -> Result<ExitCode, Error> {
     out.verbose(1, &format!("{} result{plural}", found.len()));
 
     let rows: Vec<Row> = found.iter().map(Row::from).collect();
-    if !out.quiet {
-        if out.json {
-            for row in &rows {
-                out.json(&row.to_json());
-            }
-        } else {
-            for line in table(&rows) {
-                out.line(&line);
-            }
-        }
+    let table = layout(&rows);
+    if out.human() {
+        out.line(&table.header());
+    }
+    for row in &rows {
+        out.report(&RowReport { table: &table, row });
     }
 
     // A second lookup, only to tell whether a client that passes
@@ -287,31 +283,29 @@ impl Row {
     }
 }
 
-/// The header and one line per row, columns padded to their widest cell.
-fn table(rows: &[Row]) -> Vec<String> {
-    let mut cells: Vec<[String; 5]> = vec![HEADER.map(String::from)];
-    cells.extend(rows.iter().map(Row::cells));
-    let mut widths = [0usize; 5];
-    for line in &cells {
-        for (width, cell) in widths.iter_mut().zip(line) {
-            *width = (*width).max(cell.chars().count());
-        }
+/// The table, fitted to every row.
+fn layout(rows: &[Row]) -> Table {
+    let mut table = Table::new(&HEADER);
+    for row in rows {
+        table.fit(&row.cells());
     }
-    cells
-        .iter()
-        .map(|line| {
-            let mut text = String::new();
-            for (i, cell) in line.iter().enumerate() {
-                if i + 1 == line.len() {
-                    // No padding after the last column: no trailing spaces.
-                    text.push_str(cell);
-                } else {
-                    text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-                }
-            }
-            text
-        })
-        .collect()
+    table
+}
+
+/// One result, as its table line or its `--json` object.
+struct RowReport<'a> {
+    table: &'a Table,
+    row: &'a Row,
+}
+
+impl Report for RowReport<'_> {
+    fn human(&self) -> Human {
+        Human::Stdout(self.table.line(&self.row.cells()))
+    }
+
+    fn json(&self) -> Option<Value> {
+        Some(self.row.to_json())
+    }
 }
 
 /// `AF_INET`, `AF_INET6`…, or the number for a family we have no name for.
@@ -402,7 +396,9 @@ mod tests {
             Row::from(&info(libc::AF_INET6, "[::1]:80")),
             Row::from(&info(libc::AF_INET, "127.0.0.1:80")),
         ];
-        let lines = table(&rows);
+        let table = layout(&rows);
+        let mut lines = vec![table.header()];
+        lines.extend(rows.iter().map(|r| table.line(&r.cells())));
         assert_eq!(
             lines,
             [

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::addr::{self, Role};
 use crate::cli::SendArgs;
 use crate::engine::client::{
@@ -17,6 +15,8 @@ use crate::engine::stream::ExchangeError;
 use crate::error::{Error, ExitCode, describe};
 use crate::output::{self, Output};
 use crate::transport::{self, Connection};
+
+mod report;
 use crate::transport::{SocketAddress, SocketType, Transport};
 
 /// Payload of a repeated exchange when there is nothing to send: 56 bytes, as ping.
@@ -152,7 +152,7 @@ impl Plan<'_> {
 
     fn sink(&self) -> impl FnMut(&[u8]) -> io::Result<()> + '_ {
         let show_chunks = self.out.verbose > 0;
-        let write_data = !self.out.quiet && !self.out.json;
+        let write_data = self.out.human();
         move |chunk: &[u8]| {
             if show_chunks {
                 // The classroom demo: every recv() as it arrives.
@@ -274,24 +274,8 @@ impl Plan<'_> {
             .collect()
     }
 
-    fn report_once(&self, peer: &str, bytes: u64, elapsed: Duration) {
-        if self.out.json {
-            self.out.json(&json!({
-                "address": peer,
-                "ok": true,
-                "bytes_sent": bytes,
-                "bytes_received": bytes,
-                "rtt_ms": elapsed.as_secs_f64() * 1000.0,
-            }));
-        } else {
-            self.out.verbose(
-                1,
-                &format!(
-                    "{bytes} bytes echoed by {peer} in {} ms",
-                    output::millis(elapsed)
-                ),
-            );
-        }
+    fn report_once(&self, peer: &str, bytes: u64, rtt: Duration) {
+        self.out.report(&report::Echoed { peer, bytes, rtt });
     }
 
     fn output_error(&self, e: io::Error) -> Error {
@@ -408,10 +392,10 @@ impl Plan<'_> {
         let per_echo = self.args.timeout.unwrap_or(DEFAULT_PING_TIMEOUT);
         let interval = self.args.interval.unwrap_or(Duration::from_secs(1));
         let count = self.args.count;
-        if !self.out.json {
-            self.out
-                .line(&format!("ECHO {peer}: {} bytes", payload.len()));
-        }
+        self.out.report(&report::PingStart {
+            peer: &peer,
+            bytes: payload.len(),
+        });
         // Byte streams go through the stream client; datagrams and messages
         // are one send and one receive each.
         let mut stream = match self.socket_type.keeps_boundaries() {
@@ -453,26 +437,15 @@ impl Plan<'_> {
                     .map(|(_, rtt)| rtt)
                     .map_err(|e| self.datagram_error(e)),
             };
+            self.out.report(&report::Ping {
+                peer: &peer,
+                seq,
+                bytes: payload.len(),
+                result: result.as_ref().copied(),
+            });
             match result {
-                Ok(rtt) => {
-                    rtts.push(rtt);
-                    if self.out.json {
-                        self.out.json(&json!({"seq": seq, "bytes": payload.len(), "rtt_ms": rtt.as_secs_f64() * 1000.0, "ok": true}));
-                    } else if !self.out.quiet {
-                        self.out.line(&format!(
-                            "{} bytes from {peer}: seq={seq} time={} ms",
-                            payload.len(),
-                            output::millis(rtt)
-                        ));
-                    }
-                }
+                Ok(rtt) => rtts.push(rtt),
                 Err(err) => {
-                    if self.out.json {
-                        self.out
-                            .json(&json!({"seq": seq, "ok": false, "error": err.to_string()}));
-                    } else {
-                        self.out.note(&format!("seq={seq}: {err}"));
-                    }
                     let fatal = stream.is_some() || !matches!(err, Error::Timeout { .. });
                     failure = Some(err);
                     if fatal {
@@ -488,51 +461,17 @@ impl Plan<'_> {
         if let Some(client) = &stream {
             let _ = client.socket().shutdown(std::net::Shutdown::Both);
         }
-        self.summary(&peer, sent, &rtts, started.elapsed());
+        self.out.report(&report::PingSummary {
+            peer: &peer,
+            sent,
+            rtts: &rtts,
+            total: started.elapsed(),
+        });
         match failure {
             None => Ok(ExitCode::Success),
             Some(err) if rtts.is_empty() => Err(err),
             Some(Error::Timeout { .. }) => Ok(ExitCode::VerifyFailed),
             Some(err) => Err(err),
-        }
-    }
-
-    fn summary(&self, peer: &str, sent: u64, rtts: &[Duration], total: Duration) {
-        let received = rtts.len() as u64;
-        let loss = if sent == 0 {
-            0.0
-        } else {
-            100.0 * (sent - received) as f64 / sent as f64
-        };
-        let ms: Vec<f64> = rtts.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-        let (min, avg, max, mdev) = if ms.is_empty() {
-            (0.0, 0.0, 0.0, 0.0)
-        } else {
-            let min = ms.iter().cloned().fold(f64::INFINITY, f64::min);
-            let max = ms.iter().cloned().fold(0.0, f64::max);
-            let avg = ms.iter().sum::<f64>() / ms.len() as f64;
-            let var = ms.iter().map(|x| (x - avg) * (x - avg)).sum::<f64>() / ms.len() as f64;
-            (min, avg, max, var.sqrt())
-        };
-        if self.out.json {
-            self.out.json(&json!({
-                "address": peer,
-                "sent": sent,
-                "received": received,
-                "loss_percent": loss,
-                "rtt_ms": {"min": min, "avg": avg, "max": max, "mdev": mdev},
-            }));
-        } else if !self.out.quiet {
-            self.out.line(&format!("--- {peer} echo statistics ---"));
-            self.out.line(&format!(
-                "{sent} sent, {received} received, {loss:.0}% loss, time {}ms",
-                total.as_millis()
-            ));
-            if !ms.is_empty() {
-                self.out.line(&format!(
-                    "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
-                ));
-            }
         }
     }
 }

@@ -1,21 +1,20 @@
 //! `echokit serve`: bind every ADDR, print one ready line per listener, run
 //! the engine until a signal (or `--count`) ends it (SPEC §4 serve).
 
+mod log;
 mod policy;
+
+use log::ServeLog;
 
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
-
 use crate::addr::{self, Endpoint, Role};
 use crate::cli::ServeArgs;
-use crate::engine::dgram::Sender;
-use crate::engine::stream::EndReason;
-use crate::engine::{self, Control, Event, Observer, Peer, ServerConfig};
+use crate::engine::{self, Control, Observer, ServerConfig};
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
 use crate::transport::SocketAddress;
-use crate::transport::{self, ListenOptions, Listener, SocketFileGuard};
+use crate::transport::{self, ListenOptions, Listener};
 
 /// Where `serve` listens when given no ADDR: loopback only.
 pub const DEFAULT_ADDR: &str = "localhost:5000";
@@ -99,34 +98,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         .join()
         .map_err(|e| Error::internal("event loop failed", e))?;
     log.remove_socket_files();
-    if out.json {
-        out.json(&json!({
-            "event": "stopped",
-            "accepted": stats.accepted,
-            "completed": stats.completed,
-            "rejected": stats.rejected,
-            "datagrams_echoed": stats.datagrams_echoed,
-            "datagrams_dropped": stats.datagrams_dropped,
-            "messages_truncated": stats.messages_truncated,
-            "bytes_in": stats.bytes_in,
-            "bytes_out": stats.bytes_out,
-        }));
-    } else {
-        out.verbose(
-            1,
-            &format!(
-                "stopped: {} connections accepted, {} echoed in full, {} rejected, {} closed for a cut message; {} datagrams echoed, {} dropped; {} bytes in, {} bytes out",
-                stats.accepted,
-                stats.completed,
-                stats.rejected,
-                stats.messages_truncated,
-                stats.datagrams_echoed,
-                stats.datagrams_dropped,
-                stats.bytes_in,
-                stats.bytes_out
-            ),
-        );
-    }
+    out.report(&log::Stopped(&stats));
     Ok(ExitCode::Success)
 }
 
@@ -237,136 +209,4 @@ fn install_signal_handlers(control: Arc<Control>) -> Result<(), Error> {
         }
     });
     Ok(())
-}
-
-/// Turns engine events into log lines (stderr) or JSON lines (stdout), and
-/// removes the socket files once the listeners close (SPEC §4: at once on
-/// the first signal, not after the drain).
-struct ServeLog {
-    out: Output,
-    socket_files: Mutex<Vec<SocketFileGuard>>,
-}
-
-impl ServeLog {
-    fn remove_socket_files(&self) {
-        if let Ok(mut files) = self.socket_files.lock() {
-            files.clear();
-        }
-    }
-}
-
-/// A peer in `serve -v` words: the address, or for Unix sockets pid/uid/gid.
-fn peer_text(peer: Option<&Peer>) -> String {
-    match peer {
-        Some(Peer::Inet(addr)) => {
-            crate::addr::display_target(&crate::transport::SocketAddress::Inet(*addr))
-        }
-        Some(Peer::Unix(Some((pid, uid, gid)))) => format!("pid={pid} uid={uid} gid={gid}"),
-        Some(Peer::Unix(None)) => "unix peer".to_string(),
-        Some(Peer::Named(name)) => name.clone(),
-        None => String::new(),
-    }
-}
-
-fn sender_text(sender: Option<&Sender>) -> String {
-    sender.map_or_else(|| "unknown sender".to_string(), Sender::to_string)
-}
-
-impl Observer for ServeLog {
-    fn details(&self) -> bool {
-        self.out.json || self.out.verbose > 0
-    }
-
-    fn event(&self, event: &Event<'_>) {
-        let out = &self.out;
-        match event {
-            Event::Accepted { listener, peer } => {
-                let peer = peer_text(Some(peer));
-                if out.json {
-                    out.json(&json!({"event": "accepted", "listener": listener, "peer": peer}));
-                } else {
-                    out.verbose(2, &format!("{listener}: accepted {peer}"));
-                }
-            }
-            Event::Closed {
-                listener,
-                peer,
-                bytes_in,
-                bytes_out,
-                duration,
-                reason,
-            } => {
-                let peer = peer_text(*peer);
-                if out.json {
-                    out.json(&json!({
-                        "event": "closed",
-                        "listener": listener,
-                        "peer": peer,
-                        "bytes_in": bytes_in,
-                        "bytes_out": bytes_out,
-                        "duration_ms": duration.as_secs_f64() * 1000.0,
-                        "end": reason.to_string(),
-                    }));
-                } else {
-                    let line = format!(
-                        "{listener}: {peer}: {bytes_in} bytes in, {bytes_out} bytes out, {}, {reason}",
-                        crate::output::duration(*duration)
-                    );
-                    // SPEC §3: a cut message is logged whatever the verbosity.
-                    if *reason == EndReason::Truncated {
-                        out.note(&line);
-                    } else {
-                        out.verbose(1, &line);
-                    }
-                }
-            }
-            Event::Rejected { listener, peer } => {
-                let peer = peer_text(*peer);
-                if out.json {
-                    out.json(&json!({"event": "rejected", "listener": listener, "peer": peer, "why": "max-conns"}));
-                } else {
-                    out.verbose(
-                        1,
-                        &format!("{listener}: {peer}: closed at once (--max-conns reached)"),
-                    );
-                }
-            }
-            Event::Dropped {
-                listener,
-                reason,
-                count,
-                last_sender,
-            } => {
-                let last_sender = sender_text(*last_sender);
-                if out.json {
-                    out.json(&json!({
-                        "event": "dropped",
-                        "listener": listener,
-                        "count": count,
-                        "why": reason.to_string(),
-                        "last_sender": last_sender,
-                    }));
-                } else {
-                    let plural = if *count == 1 { "" } else { "s" };
-                    out.note(&format!(
-                        "{listener}: dropped {count} datagram{plural} (last from {last_sender}): {reason}"
-                    ));
-                }
-            }
-            Event::ListenerError { listener, error } => {
-                out.note(&format!("{listener}: {}", crate::error::describe(error)));
-            }
-            Event::Draining { open } => {
-                self.remove_socket_files();
-                if out.json {
-                    out.json(&json!({"event": "draining", "open": open}));
-                } else {
-                    out.verbose(
-                        1,
-                        &format!("shutting down: listeners closed, {open} connections open"),
-                    );
-                }
-            }
-        }
-    }
 }

@@ -1,14 +1,16 @@
 //! The check table: aligned human rows and their `--json` twins.
 //!
-//! Pure formatting, no I/O: [`Layout`] is fixed before the first round trip
-//! (every address is known once the plan is built), so each row can be
+//! Pure formatting, no I/O: the [`layout`] is fixed before the first round
+//! trip (every address is known once the plan is built), so each row can be
 //! printed the moment it finishes and the columns still line up. The REASON
-//! column comes last and is never padded.
+//! column comes last and is never padded. Output applies `-q` and `--json`.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::output::{Human, Report, Table};
 
 use crate::transport::SocketType;
 
@@ -80,83 +82,58 @@ impl Verdict {
 const HEADER: [&str; 5] = ["TRANSPORT", "ADDRESS", "STATUS", "RTT", "REASON"];
 /// Wide enough for every [`rtt`] below 10 minutes (`999.9ms`, `59.99s`).
 const RTT_WIDTH: usize = 11;
-const GAP: &str = "  ";
 
-/// Column widths, fixed before the first row is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
-    transport: usize,
-    address: usize,
+/// The table, fitted to every row's TRANSPORT and ADDRESS before the first
+/// round trip; STATUS and RTT have fixed widths, REASON is never padded.
+pub fn layout<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> Table {
+    let mut table = Table::new(&HEADER).at_least(3, RTT_WIDTH);
+    for (transport, address) in rows {
+        table.fit(&[transport, address]);
+    }
+    table
 }
 
-impl Layout {
-    /// Fits the TRANSPORT and ADDRESS columns to every row and the header.
-    pub fn new<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> Layout {
-        let mut layout = Layout {
-            transport: HEADER[0].len(),
-            address: HEADER[1].len(),
-        };
-        for (transport, address) in rows {
-            layout.transport = layout.transport.max(transport.chars().count());
-            layout.address = layout.address.max(address.chars().count());
-        }
-        layout
-    }
+/// One finished row, as the table line or the `--json` object.
+pub struct RowReport<'a> {
+    pub table: &'a Table,
+    pub transport: &'a str,
+    pub socket_type: Option<SocketType>,
+    pub address: &'a str,
+    /// The ADDR as typed, for external servers.
+    pub input: Option<&'a str>,
+    /// Whether `--require` names this row.
+    pub required: bool,
+    pub verdict: &'a Verdict,
+}
 
-    /// The header row.
-    pub fn header(&self) -> String {
-        self.cells(HEADER[0], HEADER[1], HEADER[2], HEADER[3], HEADER[4])
-    }
-
-    /// One row.
-    pub fn line(&self, transport: &str, address: &str, verdict: &Verdict) -> String {
-        let rtt_text = verdict.rtt.map_or_else(|| "-".to_string(), rtt);
-        self.cells(
-            transport,
-            address,
-            &verdict.status.to_string(),
+impl Report for RowReport<'_> {
+    fn human(&self) -> Human {
+        let rtt_text = self.verdict.rtt.map_or_else(|| "-".to_string(), rtt);
+        let status = self.verdict.status.to_string();
+        Human::Stdout(self.table.line(&[
+            self.transport,
+            self.address,
+            &status,
             &rtt_text,
-            &verdict.reason,
-        )
+            &self.verdict.reason,
+        ]))
     }
 
-    fn cells(
-        &self,
-        transport: &str,
-        address: &str,
-        status: &str,
-        rtt: &str,
-        reason: &str,
-    ) -> String {
-        let line = format!(
-            "{transport:<tw$}{GAP}{address:<aw$}{GAP}{status:<6}{GAP}{rtt:<RTT_WIDTH$}{GAP}{reason}",
-            tw = self.transport,
-            aw = self.address,
-        );
-        line.trim_end().to_string()
+    /// Its fields are documented in `echokit check --help` (the man page).
+    fn json(&self) -> Option<Value> {
+        let verdict = self.verdict;
+        Some(json!({
+            "transport": self.transport,
+            "type": self.socket_type.map(SocketType::short_name),
+            "address": self.address,
+            "input": self.input,
+            "status": verdict.status.to_string(),
+            "required": self.required,
+            "rtt_ms": verdict.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            "payloads": verdict.payloads,
+            "reason": verdict.reason,
+        }))
     }
-}
-
-/// One `--json` row. Its fields are documented in `echokit check --help` (the man page).
-pub fn json(
-    transport: &str,
-    socket_type: Option<SocketType>,
-    address: &str,
-    input: Option<&str>,
-    required: bool,
-    verdict: &Verdict,
-) -> Value {
-    json!({
-        "transport": transport,
-        "type": socket_type.map(SocketType::short_name),
-        "address": address,
-        "input": input,
-        "status": verdict.status.to_string(),
-        "required": required,
-        "rtt_ms": verdict.rtt.map(|d| d.as_secs_f64() * 1000.0),
-        "payloads": verdict.payloads,
-        "reason": verdict.reason,
-    })
 }
 
 /// A size with a binary suffix (SPEC §6): `1B`, `64KiB`, `8MiB`; sizes that
@@ -224,13 +201,27 @@ mod tests {
 
     #[test]
     fn rows_line_up_under_the_header() {
-        let layout = Layout::new([("tcp4", "tcp:127.0.0.1:40123"), ("localhost", "localhost")]);
+        let table = layout([("tcp4", "tcp:127.0.0.1:40123"), ("localhost", "localhost")]);
         let mut pass = Verdict::pass("echoed 1B");
         pass.rtt = Some(Duration::from_micros(80));
+        let line = |transport, address, verdict| match (RowReport {
+            table: &table,
+            transport,
+            socket_type: None,
+            address,
+            input: None,
+            required: false,
+            verdict,
+        })
+        .human()
+        {
+            Human::Stdout(text) => text,
+            other => panic!("{other:?}"),
+        };
         let lines = [
-            layout.header(),
-            layout.line("tcp4", "tcp:127.0.0.1:40123", &pass),
-            layout.line("tcp6", "tcp:[::1]:0", &Verdict::skip("no ::1")),
+            table.header(),
+            line("tcp4", "tcp:127.0.0.1:40123", &pass),
+            line("tcp6", "tcp:[::1]:0", &Verdict::skip("no ::1")),
         ];
         assert_eq!(
             lines[0],
@@ -251,14 +242,18 @@ mod tests {
 
     #[test]
     fn json_rows_carry_every_field() {
-        let v = json(
-            "udp4",
-            Some(SocketType::Datagram),
-            "udp:127.0.0.1:5",
-            Some("udp:127.0.0.1:5"),
-            true,
-            &Verdict::fail("refused"),
-        );
+        let table = layout([]);
+        let v = RowReport {
+            table: &table,
+            transport: "udp4",
+            socket_type: Some(SocketType::Datagram),
+            address: "udp:127.0.0.1:5",
+            input: Some("udp:127.0.0.1:5"),
+            required: true,
+            verdict: &Verdict::fail("refused"),
+        }
+        .json()
+        .expect("a check row has a JSON form");
         assert_eq!(v["transport"], "udp4");
         assert_eq!(v["type"], "datagram");
         assert_eq!(v["status"], "FAIL");
