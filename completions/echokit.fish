@@ -67,7 +67,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand send" -l json -d 'Print 
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s v -l verbose -d 'Say more on stderr (repeat for more)'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c echokit -n "__fish_echokit_using_subcommand check" -l require -d 'Turn SKIP into FAIL for these (comma-separated): ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram, abstract, localhost' -r
+complete -c echokit -n "__fish_echokit_using_subcommand check" -l require -d 'Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l unix-dir -d 'Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s t -l timeout -d 'Give up on one transport (all its payloads) after this long' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l buffer-size -d 'Read size of the in-process servers and the clients; stream payloads include exact multiples of it' -r

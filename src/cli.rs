@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
                   really work on this machine, and shows what getaddrinfo answers for a name.\n\n\
                   Addresses use one grammar everywhere: HOST:PORT, [IPv6]:PORT, :PORT, a path \
                   containing '/', @NAME (Linux abstract socket), optionally behind a transport \
-                  prefix tcp:, udp:, unix: or unixgram:.",
+                  prefix tcp:, udp:, unix:, unixgram: or seqpacket:.",
     after_help = "Exit status: 0 success, 1 echo differed or a check failed, 2 usage error or bad \
                   address, 3 could not connect, 4 timed out, 5 could not listen, 6 internal error."
 )]
@@ -59,12 +59,13 @@ pub enum Command {
     /// Round-trip payloads through every transport and report PASS/FAIL/SKIP
     #[command(
         long_about = "With no ADDR: round-trip payloads through every transport on this machine \
-                      (tcp4, tcp6, udp4, udp6, unix, unixgram, abstract stream and datagram) with \
+                      (tcp4, tcp6, udp4, udp6, unix, unixgram, seqpacket, and abstract stream, datagram \
+                      and seqpacket) with \
                       in-process servers on loopback and in a temporary directory it removes, and \
                       check that localhost resolves only to addresses this machine has. Streams \
                       carry 1 byte, exactly 1x and 3x --buffer-size, and more than the socket \
-                      buffers of both ends hold; datagrams carry 1 byte and the largest datagram \
-                      the transport carries. -4, -6 and -u leave out the other families or the \
+                      buffers of both ends hold; datagrams and seqpacket messages carry 1 byte \
+                      and the largest message the transport carries. -4, -6 and -u leave out the other families or the \
                       stream transports.\n\n\
                       Output: an aligned table, one row per transport: TRANSPORT, ADDRESS, STATUS \
                       (PASS, FAIL or SKIP), RTT (round trip of the 1-byte payload), REASON. A \
@@ -141,7 +142,7 @@ pub struct OutputFlags {
 /// `echokit serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Addresses to listen on: HOST:PORT, [IPv6]:PORT, :PORT, /path, @name, with optional tcp:/udp:/unix:/unixgram: prefix
+    /// Addresses to listen on: HOST:PORT, [IPv6]:PORT, :PORT, /path, @name, with optional tcp:/udp:/unix:/unixgram:/seqpacket: prefix
     #[arg(value_name = "ADDR")]
     pub addrs: Vec<String>,
     #[command(flatten)]
@@ -231,7 +232,7 @@ pub struct CheckArgs {
     /// Echo servers to check instead of the in-process ones (any transport)
     #[arg(value_name = "ADDR", conflicts_with = "unix_dir")]
     pub addrs: Vec<String>,
-    /// Turn SKIP into FAIL for these (comma-separated): ipv4, ipv6, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram, abstract, localhost
+    /// Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub require: Vec<String>,
     /// Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL

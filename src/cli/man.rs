@@ -151,24 +151,25 @@ pub struct Page {
 
 /// The hand-written sections for `echokit` (`None`) or one subcommand;
 /// `all` names every subcommand the CLI has, for the cross-references.
+///
+/// Every page has the same frame — its own sections, EXIT STATUS,
+/// ENVIRONMENT (with the page's own variables), then EXAMPLES and SEE ALSO —
+/// so a page is only its own parts.
 pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
-    match subcommand {
-        None => Page {
-            before: vec![
+    let (own, environment, examples): (Vec<Section>, Option<&str>, Option<&str>) = match subcommand
+    {
+        None => (
+            vec![
                 section("TRANSPORTS", TRANSPORTS),
                 section("ADDRESSES", ADDRESSES),
                 section("OUTPUT", OUTPUT),
                 section("JSON OUTPUT", json_overview(all)),
-                section("EXIT STATUS", EXIT_STATUS),
-                section("ENVIRONMENT", ENVIRONMENT),
             ],
-            after: vec![
-                section("EXAMPLES", EXAMPLES_TOP),
-                section("SEE ALSO", see_also(None, all)),
-            ],
-        },
-        Some("serve") => Page {
-            before: vec![
+            None,
+            Some(EXAMPLES_TOP),
+        ),
+        Some("serve") => (
+            vec![
                 section("ADDRESSES", ADDRESSES),
                 section("OUTPUT", SERVE_OUTPUT),
                 section("DATAGRAMS", SERVE_DATAGRAMS),
@@ -176,95 +177,76 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
                 section("INETD AND SOCKET ACTIVATION", SERVE_INHERITED),
                 section("JSON OUTPUT", SERVE_JSON),
                 section("SIGNALS", SERVE_SIGNALS),
-                section("EXIT STATUS", EXIT_STATUS),
-                section(
-                    "ENVIRONMENT",
-                    format!("{ENVIRONMENT}\n\n{SERVE_ENVIRONMENT}"),
-                ),
             ],
-            after: vec![
-                section("EXAMPLES", SERVE_EXAMPLES),
-                section("SEE ALSO", see_also(Some("serve"), all)),
-            ],
-        },
-        Some("send") => Page {
-            before: vec![
+            Some(SERVE_ENVIRONMENT),
+            Some(SERVE_EXAMPLES),
+        ),
+        Some("send") => (
+            vec![
                 section("ADDRESSES", ADDRESSES),
                 section("STREAMS", SEND_STREAMS),
                 section("DATAGRAMS", SEND_DATAGRAMS),
+                section("MESSAGES", SEND_MESSAGES),
                 section("REPEAT MODE", SEND_REPEAT),
                 section("JSON OUTPUT", SEND_JSON),
                 section("SIGNALS", SEND_SIGNALS),
-                section("EXIT STATUS", EXIT_STATUS),
-                section("ENVIRONMENT", ENVIRONMENT),
             ],
-            after: vec![
-                section("EXAMPLES", SEND_EXAMPLES),
-                section("SEE ALSO", see_also(Some("send"), all)),
-            ],
-        },
-        Some("check") => Page {
-            before: vec![
+            None,
+            Some(SEND_EXAMPLES),
+        ),
+        Some("check") => (
+            vec![
                 section("ADDRESSES", ADDRESSES),
                 section("JSON OUTPUT", CHECK_JSON),
                 section("CI REPORTS", CHECK_CI),
-                section("EXIT STATUS", EXIT_STATUS),
-                section(
-                    "ENVIRONMENT",
-                    format!("{ENVIRONMENT}\n\n{CHECK_ENVIRONMENT}"),
-                ),
             ],
-            after: vec![
-                section("EXAMPLES", CHECK_EXAMPLES),
-                section("SEE ALSO", see_also(Some("check"), all)),
-            ],
-        },
-        Some("bench") => Page {
-            before: vec![
+            Some(CHECK_ENVIRONMENT),
+            Some(CHECK_EXAMPLES),
+        ),
+        Some("bench") => (
+            vec![
                 section("ADDRESSES", ADDRESSES),
                 section("JSON OUTPUT", BENCH_JSON),
-                section("EXIT STATUS", EXIT_STATUS),
-                section("ENVIRONMENT", ENVIRONMENT),
             ],
-            after: vec![
-                section("EXAMPLES", BENCH_EXAMPLES),
-                section("SEE ALSO", see_also(Some("bench"), all)),
-            ],
-        },
-        Some("resolve") => Page {
-            before: vec![
+            None,
+            Some(BENCH_EXAMPLES),
+        ),
+        Some("resolve") => (
+            vec![
                 section("OUTPUT", RESOLVE_OUTPUT),
                 section("JSON OUTPUT", RESOLVE_JSON),
-                section("EXIT STATUS", EXIT_STATUS),
-                section("ENVIRONMENT", ENVIRONMENT),
-                section("FILES", RESOLVE_FILES),
             ],
-            after: vec![
-                section("EXAMPLES", RESOLVE_EXAMPLES),
-                section("SEE ALSO", see_also(Some("resolve"), all)),
-            ],
-        },
-        Some("generate") => Page {
-            before: vec![
-                section("COMMANDS", GENERATE_COMMANDS),
-                section("EXIT STATUS", EXIT_STATUS),
-                section("ENVIRONMENT", ENVIRONMENT),
-            ],
-            after: vec![
-                section("EXAMPLES", GENERATE_EXAMPLES),
-                section("SEE ALSO", see_also(Some("generate"), all)),
-            ],
-        },
+            None,
+            Some(RESOLVE_EXAMPLES),
+        ),
+        Some("generate") => (
+            vec![section("COMMANDS", GENERATE_COMMANDS)],
+            None,
+            Some(GENERATE_EXAMPLES),
+        ),
         // A subcommand nobody has written prose for yet still gets the parts
         // every page must have.
-        Some(other) => Page {
-            before: vec![
-                section("EXIT STATUS", EXIT_STATUS),
-                section("ENVIRONMENT", ENVIRONMENT),
-            ],
-            after: vec![section("SEE ALSO", see_also(Some(other), all))],
+        Some(_) => (Vec::new(), None, None),
+    };
+    let mut before = own;
+    before.push(section("EXIT STATUS", EXIT_STATUS));
+    before.push(section(
+        "ENVIRONMENT",
+        match environment {
+            Some(more) => format!("{ENVIRONMENT}\n\n{more}"),
+            None => ENVIRONMENT.to_string(),
         },
+    ));
+    // The resolve page documents the files getaddrinfo reads, after ENVIRONMENT.
+    if subcommand == Some("resolve") {
+        before.push(section("FILES", RESOLVE_FILES));
     }
+    let mut after: Vec<Section> = examples
+        .map(|text| section("EXAMPLES", text))
+        .into_iter()
+        .collect();
+    after.push(section("SEE ALSO", see_also(subcommand, all)));
+    Page { before, after }
 }
 
 /// Every piece of hand-written text, for checks over all of it.
@@ -322,6 +304,20 @@ fn see_also(this: Option<&str>, all: &[String]) -> String {
     )
 }
 
+/// The script that starts a server on port 0 and reads its ready line,
+/// shown on echokit(1) and echokit-serve(1).
+macro_rules! ready_line_script {
+    () => {
+        "```
+exec 3< <(exec echokit serve 127.0.0.1:0)
+server=$!
+read -r addr <&3          # tcp:127.0.0.1:40123, once it listens
+echokit send \"$addr\" hello
+kill \"$server\"
+```"
+    };
+}
+
 const TRANSPORTS: &str = r#"
 Every transport is a pair (family, type), and every socket is made one way, as the BSD socket API does it: `socket`(2), then `bind`(2), `listen`(2) and `accept`(2), or `connect`(2).
 
@@ -337,8 +333,11 @@ AF_UNIX, SOCK_STREAM: `/tmp/echo.sock`.
 : `unixgram`
 AF_UNIX, SOCK_DGRAM: `-u /tmp/echo.sock`, `unixgram:/tmp/echo.sock`.
 
+: `seqpacket`
+AF_UNIX, SOCK_SEQPACKET: connections, as for streams, that keep message boundaries, as datagrams do: `seqpacket:/tmp/echo.sock`. Linux and the BSDs have it; macOS does not ("not supported on this platform").
+
 : `abstract`
-AF_UNIX in the Linux abstract namespace (no file), stream or datagram: `@echo`, `unixgram:@echo`.
+AF_UNIX in the Linux abstract namespace (no file), of any of the three types: `@echo`, `unixgram:@echo`, `seqpacket:@echo`.
 "#;
 
 const ADDRESSES: &str = r#"
@@ -357,10 +356,10 @@ An IPv6 literal in brackets, with an optional scope id, a name or a number: `[fe
 Anything containing a slash is a Unix socket path: `/tmp/echo.sock`, `./echo.sock`. `unix:`{NAME} forces a path without a slash. A path may use at most the 107 usable bytes of sun_path.
 
 : `@`{NAME}
-A Linux abstract-namespace socket, which has no file; also after a prefix: `unix:@echo`, `unixgram:@echo`. A file whose name starts with @ is written `./@echo`. On other systems, an error.
+A Linux abstract-namespace socket, which has no file; also after a prefix: `unix:@echo`, `unixgram:@echo`, `seqpacket:@echo`. A file whose name starts with @ is written `./@echo`. On other systems, an error.
 
-: `tcp:`, `udp:`, `unix:`, `unixgram:`
-A prefix names the transport: `udp:[::1]:7`, `unixgram:/tmp/echo.sock`. Without one, `-u` selects datagrams (UDP, or SOCK_DGRAM for Unix sockets) and the default is streams; `-4` and `-6` restrict name resolution to one family.
+: `tcp:`, `udp:`, `unix:`, `unixgram:`, `seqpacket:`
+A prefix names the transport: `udp:[::1]:7`, `unixgram:/tmp/echo.sock`, `seqpacket:@echo`. Without one, `-u` selects datagrams (UDP, or SOCK_DGRAM for Unix sockets) and the default is streams; `-4` and `-6` restrict name resolution to one family.
 
 Bad input names the bad part and exits 2: a port out of range, an unknown service, a bad IPv6 literal, an unknown scope, a path longer than sun_path holds, a datagram larger than the transport carries.
 "#;
@@ -388,7 +387,7 @@ Success.
 Verification failed: the echo differed or ended early, or a check failed.
 
 : 2
-Usage error or invalid address, including a name that does not resolve.
+Usage error or invalid address, including a name that does not resolve, and input that cannot be read (`--file`, stdin).
 
 : 3
 Could not connect: refused (also ICMP port unreachable on UDP), unreachable, no such socket file, permission denied, resolver unavailable.
@@ -407,10 +406,11 @@ Every error is one line on stderr that names the address and the system's reason
 
 const ENVIRONMENT: &str = r#"
 : NO_COLOR
-When set to any value, echokit prints no colour. Without it, colour is used only when the output is a terminal.
+Honoured: echokit prints no colour at all, on a terminal or not.
 "#;
 
-const EXAMPLES_TOP: &str = r#"
+const EXAMPLES_TOP: &str = concat!(
+    r#"
 One server and one client per transport. `serve` prints one ready line per listener, and `send` takes that line as its address.
 
 ## tcp4 and tcp6
@@ -460,13 +460,9 @@ unix:@e
 
 Let the kernel pick the port, and wait for the ready line rather than for a fixed time (bash):
 
-```
-exec 3< <(exec echokit serve 127.0.0.1:0)
-server=$!
-read -r addr <&3          # tcp:127.0.0.1:40123, once it listens
-echokit send "$addr" hello
-kill "$server"
-```
+"#,
+    ready_line_script!(),
+    r#"
 
 ## in CI
 
@@ -488,7 +484,8 @@ As a GitHub Actions step:
 ```
 echokit resolve localhost http
 ```
-"#;
+"#
+);
 
 const SERVE_OUTPUT: &str = r#"
 Once every listener is bound, `serve` prints one ready line per listener on stdout, in the address grammar with its prefix, and nothing else there:
@@ -512,6 +509,10 @@ Each datagram goes back to its sender as one datagram, byte for byte. These are 
 - a datagram from source port 0 or from the ports of the inetd internal services, echo (7), discard (9), daytime (13), chargen (19) and time (37): answering them is how two echo services loop forever;
 - a datagram from a Unix socket with no bound address, which cannot be answered;
 - datagrams over `--udp-rate` per second from one source address.
+
+Dropped datagrams are logged on stderr at most once a second, with a count and the last sender.
+
+Over `seqpacket:`, connections are accepted as for streams and each message goes back whole on its connection. A message larger than `--buffer-size` is never echoed cut: it is logged (whatever `-v`) and counted, and that connection is closed.
 "#;
 
 const SERVE_UNIX_FILES: &str = r#"
@@ -567,7 +568,8 @@ const SERVE_ENVIRONMENT: &str = r#"
 systemd socket activation, see sd_listen_fds(3) and INETD AND SOCKET ACTIVATION above.
 "#;
 
-const SERVE_EXAMPLES: &str = r#"
+const SERVE_EXAMPLES: &str = concat!(
+    r#"
 One listener per transport:
 
 ```
@@ -578,6 +580,7 @@ echokit serve -u 127.0.0.1:5000       # udp4
 echokit serve 'udp:[::1]:5000'        # udp6
 echokit serve --mode 660 /tmp/e.sock  # unix
 echokit serve -u /tmp/e.dgram         # unixgram
+echokit serve seqpacket:/tmp/e.seq    # seqpacket
 echokit serve @echo unixgram:@echo    # abstract
 ```
 
@@ -589,13 +592,9 @@ echokit serve :7 udp::7
 
 In a script, let the kernel pick the port and read it from the ready line (bash):
 
-```
-exec 3< <(exec echokit serve 127.0.0.1:0)
-server=$!
-read -r addr <&3          # tcp:127.0.0.1:40123, once it listens
-echokit send "$addr" hello
-kill "$server"
-```
+"#,
+    ready_line_script!(),
+    r#"
 
 The classroom demo: eight bytes at a time, a line per connection.
 
@@ -609,12 +608,19 @@ From inetd.conf(5):
 echo stream tcp nowait nobody /usr/bin/echokit echokit serve --inetd
 echo dgram  udp wait   nobody /usr/bin/echokit echokit serve --inetd
 ```
-"#;
+"#
+);
 
 const SEND_STREAMS: &str = r#"
 The input is written while the echo is read, so any size works and nothing can deadlock. After the last byte, our write side is shut down (as `nc -N` does), and the exchange ends as soon as every byte sent has come back: echokit does not wait for the server to close, and it never takes a short read for the end of a message. A reset or close before that is exit 1 ("ended early"). When the echo differs, stderr names the offset of the first differing byte, counted from 0, and both bytes.
 
 With `-v`, every chunk received is shown on stderr as it arrives; with `--buffer-size 8`, that is the classroom demo of how a stream arrives in pieces.
+
+`--idle-timeout` (default 10s) ends an exchange in which no byte moved either way for that long: exit 4, naming the bytes sent and received so far. Any progress starts the wait again, so a slow but live server is never cut off; `--idle-timeout 0` waits for ever. `--timeout` bounds the whole exchange instead.
+"#;
+
+const SEND_MESSAGES: &str = r#"
+Over `seqpacket:` the whole input is one message, sent on a connection; the echo must come back as the same one message, then our write side is shut down and the server's end is awaited. More than the transport carries is exit 2. An empty input sends no message (a zero-length message cannot be told from the end of the connection) and is a valid exchange: exit 0, nothing printed. A server that closes instead of echoing, as echokit does with a message larger than its buffer, is exit 1 ("ended early").
 "#;
 
 const SEND_DATAGRAMS: &str = r#"

@@ -127,15 +127,8 @@ pub enum Peer {
 pub enum Event<'a> {
     /// A connection was accepted on `listener` (only with details on).
     Accepted { listener: &'a str, peer: &'a Peer },
-    /// A connection ended (`peer` only with details on).
-    Closed {
-        listener: &'a str,
-        peer: Option<&'a Peer>,
-        bytes_in: u64,
-        bytes_out: u64,
-        duration: Duration,
-        reason: EndReason,
-    },
+    /// A connection ended.
+    Closed(Closed<'a>),
     /// A connection the policy did not admit was closed at once (`peer` only with details on).
     Rejected {
         listener: &'a str,
@@ -155,6 +148,18 @@ pub enum Event<'a> {
     },
     /// Draining began in one worker: its listeners are closed, `open` connections may finish.
     Draining { open: usize },
+}
+
+/// The summary of a connection that ended.
+#[derive(Debug)]
+pub struct Closed<'a> {
+    pub listener: &'a str,
+    /// Only with details on.
+    pub peer: Option<&'a Peer>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration: Duration,
+    pub reason: EndReason,
 }
 
 /// Receives the engine's events. Implementations must be cheap: they run on the loop.
@@ -673,14 +678,14 @@ impl Server {
             }
             _ => {}
         }
-        self.observer.event(&Event::Closed {
+        self.observer.event(&Event::Closed(Closed {
             listener: self.listener_name(served.listener),
             peer: served.peer.as_deref(),
             bytes_in: served.conn.bytes_in,
             bytes_out: served.conn.bytes_out,
             duration: served.conn.started.elapsed(),
             reason,
-        });
+        }));
     }
 
     fn close_all(&mut self, reason: EndReason) {

@@ -351,7 +351,12 @@ mod tests {
     use socket2::{Domain, Type};
 
     fn pair() -> (Socket, Socket) {
-        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+        pair_of(Type::STREAM)
+    }
+
+    /// A connected pair: the server end non-blocking, the client end with a read timeout.
+    fn pair_of(ty: Type) -> (Socket, Socket) {
+        let (a, b) = Socket::pair(Domain::UNIX, ty, None).unwrap();
         a.set_nonblocking(true).unwrap();
         b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
@@ -453,11 +458,7 @@ mod tests {
     }
 
     fn seqpacket_pair() -> (Socket, Socket) {
-        let (a, b) = Socket::pair(Domain::UNIX, Type::SEQPACKET, None).unwrap();
-        a.set_nonblocking(true).unwrap();
-        b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        (a, b)
+        pair_of(Type::SEQPACKET)
     }
 
     #[test]

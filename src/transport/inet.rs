@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use crate::error::Error;
 use crate::transport::{SocketAddress, SocketType};
 
-use super::{ListenOptions, Listener, new_socket, sock_addr, sock_target};
+use super::{ListenOptions, Listener, new_socket, sock_addr, sock_target, start_listening};
 
 /// Binds an inet address; `[::]` without `--v6only` becomes one dual-stack
 /// socket, or `0.0.0.0` where this machine has no IPv6.
@@ -53,10 +53,7 @@ fn bind(
         socket.set_only_v6(options.v6only)?;
     }
     socket.bind(&sock_addr(&target)?)?;
-    if socket_type.accepts_connections() {
-        socket.listen(options.backlog)?;
-    }
-    socket.set_nonblocking(true)?;
+    start_listening(&socket, socket_type, options)?;
     let local = socket
         .local_addr()
         .ok()

@@ -132,6 +132,19 @@ pub fn sock_target(addr: &SockAddr) -> Option<SocketAddress> {
         .map(|name| SocketAddress::Abstract(name.to_vec()))
 }
 
+/// The last steps of every listener once bound: listen(2) for the types that
+/// accept connections, then non-blocking for the event loop.
+fn start_listening(
+    socket: &Socket,
+    socket_type: SocketType,
+    options: ListenOptions,
+) -> io::Result<()> {
+    if socket_type.accepts_connections() {
+        socket.listen(options.backlog)?;
+    }
+    socket.set_nonblocking(true)
+}
+
 /// Binds `target` (and listens, for streams), non-blocking, ready for the event loop.
 pub fn listen(
     socket_type: SocketType,

@@ -15,7 +15,7 @@ use crate::addr::display_target;
 use crate::error::Error;
 use crate::transport::{SocketAddress, SocketType};
 
-use super::{ListenOptions, Listener, new_socket, sock_addr};
+use super::{ListenOptions, Listener, new_socket, sock_addr, start_listening};
 
 /// Removes a socket file on drop, if it is still the one this process bound.
 #[derive(Debug)]
@@ -99,10 +99,7 @@ pub(super) fn listen_path(
     if let Some(mode) = options.mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail)?;
     }
-    if socket_type.accepts_connections() {
-        socket.listen(options.backlog).map_err(fail)?;
-    }
-    socket.set_nonblocking(true).map_err(fail)?;
+    start_listening(&socket, socket_type, options).map_err(fail)?;
     Ok(Listener {
         socket,
         socket_type,
@@ -122,10 +119,7 @@ pub(super) fn listen_abstract(
     socket
         .bind(&sock_addr(target).map_err(fail)?)
         .map_err(fail)?;
-    if socket_type.accepts_connections() {
-        socket.listen(options.backlog).map_err(fail)?;
-    }
-    socket.set_nonblocking(true).map_err(fail)?;
+    start_listening(&socket, socket_type, options).map_err(fail)?;
     Ok(Listener {
         socket,
         socket_type,

@@ -132,3 +132,13 @@ impl Reports {
         Ok(())
     }
 }
+
+/// A finished row, for the renderers' tests.
+#[cfg(test)]
+pub(crate) fn row(transport: &str, address: &str, verdict: super::table::Verdict) -> Finished {
+    Finished {
+        transport: transport.into(),
+        address: address.into(),
+        verdict,
+    }
+}

@@ -189,60 +189,55 @@ impl Trip<'_> {
     ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
         let conn = transport::connect(SocketType::Datagram, self.target, None)
             .map_err(|e| (connect_failure(self.target, e), Vec::new()))?;
-        let mut sizes = vec![1, self.max_datagram];
-        sizes.dedup();
-        let mut done = Vec::new();
-        let mut rtt = Duration::ZERO;
-        for &size in &sizes {
-            let started = Instant::now();
-            match datagram_exchange(
-                &conn.socket,
-                &pattern(size),
-                &DATAGRAM_WAITS,
-                Some(deadline),
-            ) {
-                Ok((_, took)) => {
-                    self.note(out, size, took);
-                    if size == 1 {
-                        rtt = took;
-                    }
-                    done.push(size);
-                }
-                Err(e) => {
-                    let why = self.datagram_failure(e, started.elapsed(), deadline);
-                    return Err((format!("{} datagram: {why}", table::size(size)), done));
-                }
-            }
-        }
-        Ok((rtt, done))
+        self.whole_messages(deadline, out, "datagram", |payload| {
+            datagram_exchange(&conn.socket, payload, &DATAGRAM_WAITS, Some(deadline))
+                .map(|(_, took)| took)
+                .map_err(Failure::Exchange)
+        })
     }
 
-    /// The message payloads (SOCK_SEQPACKET): 1 byte and the largest
-    /// message, each on its own connection, as `send` sends them.
+    /// The message payloads (SOCK_SEQPACKET), each on its own connection, as `send` sends them.
     fn messages(
         &self,
         deadline: Instant,
         out: &Output,
+    ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
+        self.whole_messages(deadline, out, "message", |payload| {
+            let conn = self.connect(deadline).map_err(Failure::Connect)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            message_exchange(&conn.socket, payload, left, Some(deadline))
+                .map(|(_, took)| took)
+                .map_err(Failure::Exchange)
+        })
+    }
+
+    /// 1 byte and the largest message the transport carries, each sent whole
+    /// by `exchange` and checked whole; `noun` names them in reasons.
+    fn whole_messages(
+        &self,
+        deadline: Instant,
+        out: &Output,
+        noun: &str,
+        mut exchange: impl FnMut(&[u8]) -> Result<Duration, Failure>,
     ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
         let mut sizes = vec![1, self.max_datagram];
         sizes.dedup();
         let mut done = Vec::new();
         let mut rtt = Duration::ZERO;
         for &size in &sizes {
-            let conn = self.connect(deadline).map_err(|r| (r, done.clone()))?;
             let started = Instant::now();
-            let left = deadline.saturating_duration_since(started);
-            match message_exchange(&conn.socket, &pattern(size), left, Some(deadline)) {
-                Ok((_, took)) => {
+            match exchange(&pattern(size)) {
+                Ok(took) => {
                     self.note(out, size, took);
                     if size == 1 {
                         rtt = took;
                     }
                     done.push(size);
                 }
-                Err(e) => {
+                Err(Failure::Connect(why)) => return Err((why, done)),
+                Err(Failure::Exchange(e)) => {
                     let why = self.datagram_failure(e, started.elapsed(), deadline);
-                    return Err((format!("{} message: {why}", table::size(size)), done));
+                    return Err((format!("{} {noun}: {why}", table::size(size)), done));
                 }
             }
         }
@@ -271,6 +266,12 @@ impl Trip<'_> {
             DatagramError::Io(e) => connect_failure(self.target, e),
         }
     }
+}
+
+/// Why one whole-message payload failed: before it was sent, or in the exchange.
+enum Failure {
+    Connect(String),
+    Exchange(DatagramError),
 }
 
 /// More than the socket buffers of both ends hold: twice what the client's

@@ -129,11 +129,10 @@ impl Observer for Notes {
             Event::ListenerError { error, .. } => {
                 self.push(format!("server: {}", describe(error)));
             }
-            Event::Closed {
-                reason: reason @ (EndReason::Reset | EndReason::Error(_)),
-                ..
-            } => {
-                self.push(format!("server connection ended: {reason}"));
+            Event::Closed(closed)
+                if matches!(closed.reason, EndReason::Reset | EndReason::Error(_)) =>
+            {
+                self.push(format!("server connection ended: {}", closed.reason));
             }
             _ => {}
         }

@@ -51,24 +51,21 @@ impl Report for ServeEvent<'_, '_> {
             Event::Accepted { listener, peer } => {
                 (2, format!("{listener}: accepted {}", peer_text(Some(peer))))
             }
-            Event::Closed {
-                listener,
-                peer,
-                bytes_in,
-                bytes_out,
-                duration,
-                reason,
-            } => (
+            Event::Closed(c) => (
                 // SPEC §3: a cut message is logged whatever the verbosity.
-                if *reason == EndReason::Truncated {
+                if c.reason == EndReason::Truncated {
                     0
                 } else {
                     1
                 },
                 format!(
-                    "{listener}: {}: {bytes_in} bytes in, {bytes_out} bytes out, {}, {reason}",
-                    peer_text(*peer),
-                    output::duration(*duration)
+                    "{}: {}: {} bytes in, {} bytes out, {}, {}",
+                    c.listener,
+                    peer_text(c.peer),
+                    c.bytes_in,
+                    c.bytes_out,
+                    output::duration(c.duration),
+                    c.reason
                 ),
             ),
             Event::Rejected { listener, peer } => (
@@ -109,21 +106,14 @@ impl Report for ServeEvent<'_, '_> {
             Event::Accepted { listener, peer } => {
                 json!({"event": "accepted", "listener": listener, "peer": peer_text(Some(peer))})
             }
-            Event::Closed {
-                listener,
-                peer,
-                bytes_in,
-                bytes_out,
-                duration,
-                reason,
-            } => json!({
+            Event::Closed(c) => json!({
                 "event": "closed",
-                "listener": listener,
-                "peer": peer_text(*peer),
-                "bytes_in": bytes_in,
-                "bytes_out": bytes_out,
-                "duration_ms": duration.as_secs_f64() * 1000.0,
-                "end": reason.to_string(),
+                "listener": c.listener,
+                "peer": peer_text(c.peer),
+                "bytes_in": c.bytes_in,
+                "bytes_out": c.bytes_out,
+                "duration_ms": c.duration.as_secs_f64() * 1000.0,
+                "end": c.reason.to_string(),
             }),
             Event::Rejected { listener, peer } => json!({
                 "event": "rejected",
@@ -224,14 +214,14 @@ mod tests {
 
     #[test]
     fn a_cut_message_is_logged_at_every_verbosity() {
-        let event = Event::Closed {
+        let event = Event::Closed(crate::engine::Closed {
             listener: "seqpacket:@x",
             peer: None,
             bytes_in: 0,
             bytes_out: 0,
             duration: std::time::Duration::ZERO,
             reason: EndReason::Truncated,
-        };
+        });
         assert!(matches!(
             ServeEvent(&event).human(),
             Human::Log { level: 0, .. }

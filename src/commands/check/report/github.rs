@@ -138,13 +138,7 @@ mod tests {
     use crate::commands::check::table::Verdict;
     use std::time::Duration;
 
-    fn row(transport: &str, address: &str, verdict: Verdict) -> Finished {
-        Finished {
-            transport: transport.into(),
-            address: address.into(),
-            verdict,
-        }
-    }
+    use crate::commands::check::report::row;
 
     #[test]
     fn one_error_per_fail_and_one_warning_per_skip() {

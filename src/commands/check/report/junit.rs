@@ -136,13 +136,7 @@ mod tests {
     use super::*;
     use crate::commands::check::table::Verdict;
 
-    fn row(transport: &str, address: &str, verdict: Verdict) -> Finished {
-        Finished {
-            transport: transport.into(),
-            address: address.into(),
-            verdict,
-        }
-    }
+    use crate::commands::check::report::row;
 
     fn sample() -> Vec<Finished> {
         let mut pass = Verdict::pass("echoed 1B, 64KiB");
