@@ -576,7 +576,7 @@ mod tests {
     }
 
     #[test]
-    fn udp_flag_sets_the_default_kind() {
+    fn udp_flag_sets_the_default_type() {
         let e = parse("127.0.0.1:7", SocketType::Datagram).unwrap();
         assert_eq!(e.socket_type, SocketType::Datagram);
         let e = parse("/tmp/x", SocketType::Datagram).unwrap();

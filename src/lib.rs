@@ -1,10 +1,12 @@
 //! echokit: a dual-stack TCP/UDP/Unix echo toolkit (see SPEC.md and README.md).
 //!
-//! The rooms: [`cli`] (the command line), [`addr`] (the address grammar),
-//! [`transport`] (the only place sockets are made), [`engine`] (the event loop
-//! and the echo itself), [`commands`] (one per subcommand), [`output`] (the
-//! only writer to stdout/stderr), [`error`] (exit codes), and [`sys`], the
-//! only file allowed unsafe code.
+//! The rooms: [`cli`] (the command line and the man-page prose), [`addr`]
+//! (the address grammar), [`transport`] (the transport table and the only
+//! place sockets are made), [`engine`] (the event loop and the echo itself,
+//! mechanism only), [`commands`] (one per subcommand, the only place the
+//! rooms meet), [`output`] (the only writer to stdout/stderr), [`error`]
+//! (exit codes and the errno wording), and [`sys`], the only file allowed
+//! unsafe code.
 #![deny(unsafe_code)]
 
 pub mod addr;

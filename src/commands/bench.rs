@@ -24,7 +24,7 @@ use load::{LoadConfig, LoadReport, Progress};
 pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
     transport::raise_fd_limit();
-    let default_kind = super::default_kind(&args.addr_flags);
+    let default_type = super::default_type(&args.addr_flags);
     let config = |socket_type| LoadConfig {
         socket_type,
         connections: args.connections,
@@ -42,7 +42,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     }
     match &args.addr {
         Some(text) => {
-            let endpoint = addr::parse(text, default_kind)?;
+            let endpoint = addr::parse(text, default_type)?;
             let targets = addr::resolve(&endpoint, super::family(&args.addr_flags), Role::Connect)?;
             let target = targets
                 .first()
@@ -55,7 +55,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
         None => {
             // Our own server on 127.0.0.1:0, on a thread of this process.
             let target = SocketAddress::Inet("127.0.0.1:0".parse().expect("a valid literal"));
-            let listener = transport::listen(default_kind, &target, ListenOptions::default())?;
+            let listener = transport::listen(default_type, &target, ListenOptions::default())?;
             let local = listener.local.clone();
             let name = listener.display();
             let (socket, _guard) = engine::served_socket(listener);
@@ -68,7 +68,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
                 Arc::new(Silent),
             )
             .map_err(|e| Error::internal("cannot start the echo server", e))?;
-            let config = config(default_kind);
+            let config = config(default_type);
             check_size(&config, &local)?;
             out.verbose(1, &format!("started an echo server on {name}"));
             let result = measure(&out, &name, &local, &config);

@@ -200,7 +200,7 @@ fn transport_name(socket_type: SocketType, target: &SocketAddress) -> (String, V
 /// them). Bad or unresolvable ADDRs stop everything first (exit 2, SPEC §5).
 /// A required name no ADDR covers is a FAIL row: the requirement is unmet.
 fn remote_plan(args: &CheckArgs, required: &[&'static str]) -> Result<Vec<Row>, Error> {
-    let socket_type = super::default_kind(&args.addr_flags);
+    let socket_type = super::default_type(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     let endpoints = args
         .addrs

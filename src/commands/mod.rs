@@ -1,6 +1,8 @@
 //! The commands: each turns its arguments into a plan, runs it through the
 //! transport layer and the engine, and returns an exit code or an [`Error`].
-//! This is the only place where the rooms meet.
+//! This is the only place where the rooms meet. A command never calls libc,
+//! never formats JSON by hand outside its reports (`output` prints them), and
+//! never words an errno (`error` does).
 
 pub mod bench;
 pub mod check;
@@ -14,7 +16,7 @@ use crate::cli::AddrFlags;
 use crate::transport::SocketType;
 
 /// The socket type `-u` selects for addresses without a prefix.
-pub fn default_kind(flags: &AddrFlags) -> SocketType {
+pub fn default_type(flags: &AddrFlags) -> SocketType {
     if flags.udp {
         SocketType::Datagram
     } else {

@@ -29,7 +29,7 @@ const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs `echokit send`.
 pub fn run(args: SendArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
-    let endpoint = addr::parse(&args.addr, super::default_kind(&args.addr_flags))?;
+    let endpoint = addr::parse(&args.addr, super::default_type(&args.addr_flags))?;
     let targets = addr::resolve(&endpoint, super::family(&args.addr_flags), Role::Connect)?;
     let plan = Plan {
         args: &args,

@@ -26,7 +26,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     }
     let out = Output::new(args.output);
     transport::raise_fd_limit();
-    let socket_type = super::default_kind(&args.addr_flags);
+    let socket_type = super::default_type(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.
     let activated = transport::activated().map_err(|e| match e.kind() {

@@ -2,15 +2,35 @@
 //!
 //! Every transport is a (family, type) pair made through one code path, the
 //! way the BSD API does it: `socket(family, type, 0)`, then `bind`/`listen` or
-//! `connect` ([`listen`], [`connect`]). Family specifics live beside this file:
-//! `inet.rs` (v6only, the dual-stack fallback), `unix.rs` (socket files: stale
-//! replacement, cleanup), and `linux.rs` / `portable.rs` (abstract names,
-//! autobind, peer credentials). Nothing here echoes or prints.
+//! `connect` ([`listen`], [`connect`]). What each transport *is* (prefix,
+//! family, type, largest message, `--require` names) is the one table in
+//! `model.rs`. Family specifics live beside this file: `inet.rs` (v6only, the
+//! dual-stack fallback), `unix.rs` (socket files: stale replacement,
+//! cleanup), and the platform twin `linux.rs` / `portable.rs` (below).
+//! Nothing here echoes or prints.
 
 mod inet;
 mod model;
 mod unix;
 
+/// The platform twin, chosen here once. `linux.rs` and `portable.rs` (macOS,
+/// the BSDs, and Linux built with `--cfg echokit_force_portable` so CI
+/// compiles it) each provide, with the same signatures:
+///
+/// - `SUPPORTS_ABSTRACT`, `SUPPORTS_SEQPACKET`: whether the abstract namespace
+///   and SOCK_SEQPACKET over AF_UNIX exist;
+/// - `SUN_PATH_CAPACITY`, `MAX_UNIX_DATAGRAM`: the sizes of `sun_path` and of
+///   the largest Unix datagram or message tried;
+/// - `abstract_addr(name)`: the socket address of an abstract name;
+/// - `bind_reply_address(socket)`: an address a Unix datagram client can be
+///   answered at (autobind, or a temporary path and its guard);
+/// - `set_no_sigpipe(socket)`: whatever keeps a write to a vanished peer from
+///   raising SIGPIPE;
+/// - `peer_credentials(socket)`: pid, uid and gid of a Unix peer, if known;
+/// - `activated_sockets()`: systemd's LISTEN_FDS sockets, when LISTEN_PID is us.
+///
+/// Where a platform lacks something, its twin answers "not supported on this
+/// platform" rather than panicking (mio's `sys/shell` idea).
 #[cfg(all(target_os = "linux", not(echokit_force_portable)))]
 #[path = "linux.rs"]
 pub mod platform;
@@ -23,7 +43,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket};
 
-use crate::addr::{self};
+use crate::addr;
 use crate::error::Error;
 
 pub use model::{
