@@ -15,9 +15,11 @@ mod suite {
     mod activation;
     mod bench;
     mod check;
+    mod cli;
     mod interop;
     mod portable_build;
     mod resolve;
     mod send;
+    mod seqpacket;
     mod serve;
 }
