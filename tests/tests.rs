@@ -14,10 +14,12 @@ mod suite {
     mod bench;
     mod check;
     mod ci_reports;
+    mod cli;
     mod generated_docs;
     mod interop;
     mod portable_build;
     mod resolve;
     mod send;
+    mod seqpacket;
     mod serve;
 }

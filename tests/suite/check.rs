@@ -124,8 +124,8 @@ fn every_transport_passes_on_this_machine() {
         ("unixgram", "unixgram:/", "echoed 1B, "),
         ("abstract", "unix:@", "echoed 1B, 64KiB, 192KiB, "),
         ("abstract", "unixgram:@", "echoed 1B, "),
-        ("seqpacket", "seqpacket:/", "echoed 1B, "),
-        ("abstract", "seqpacket:@", "echoed 1B, "),
+        ("seqpacket", "seqpacket:/", SEQPACKET_PAYLOADS),
+        ("abstract", "seqpacket:@", SEQPACKET_PAYLOADS),
     ] {
         let row = find(&rows, transport, prefix);
         assert_eq!(row.status, "PASS", "{row:?}\n{ran}");
@@ -159,6 +159,50 @@ fn every_transport_passes_on_this_machine() {
     let socket = Path::new(unix.address.trim_start_matches("unix:"));
     let dir = socket.parent().expect("a socket directory");
     assert!(!dir.exists(), "{} left behind\n{ran}", dir.display());
+}
+
+/// What the seqpacket rows echo: 1 byte and the largest message (208,896
+/// bytes on Linux, shown as 204KiB).
+const SEQPACKET_PAYLOADS: &str = if cfg!(target_os = "linux") {
+    "echoed 1B, 204KiB messages"
+} else {
+    "echoed 1B, "
+};
+
+/// `--require seqpacket` is accepted, and the seqpacket row at a path is
+/// then required; both seqpacket rows (path and abstract) pass, the path
+/// one at `…/seqpacket.sock`.
+#[test]
+fn require_seqpacket_marks_its_rows_required() {
+    let ran = check(&["--require", "seqpacket", "--json"]);
+    ran.assert_code(0);
+    let rows: Vec<serde_json::Value> = ran
+        .json()
+        .into_iter()
+        .filter(|r| r["type"] == "seqpacket")
+        .collect();
+    assert_eq!(rows.len(), 2, "{ran}");
+    for row in &rows {
+        assert_eq!(row["status"], "PASS", "{row}");
+    }
+    // The abstract-name row is what `--require abstract` covers, as for the
+    // other Unix transports.
+    assert_eq!(rows[0]["required"], true, "{ran}");
+    assert_eq!(rows[1]["required"], false, "{ran}");
+    assert_eq!(rows[0]["transport"], "seqpacket", "{ran}");
+    assert!(
+        rows[0]["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("seqpacket:/") && a.ends_with("/seqpacket.sock")),
+        "{ran}"
+    );
+    assert_eq!(rows[1]["transport"], "abstract", "{ran}");
+    assert!(
+        rows[1]["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("seqpacket:@")),
+        "{ran}"
+    );
 }
 
 #[test]

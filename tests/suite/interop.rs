@@ -104,12 +104,12 @@ fn issue2_python_classroom_client_against_echokit_serve() {
         .iter()
         .flat_map(|&len| random_bytes(len, len as u64 + 11))
         .collect();
-    for t in transports(|t| matches!(t, Transport::Tcp4 | Transport::Tcp6 | Transport::Unix)) {
+    for t in transports(|t| matches!(t, Transport::TCP4 | Transport::TCP6 | Transport::UNIX)) {
         // --buffer-size 8 on both sides: the classroom demo.
         let server = Server::on(t, dir.path(), &["--buffer-size", "8"]);
         let ready = server.addr(0);
         let mut args: Vec<String> = match t {
-            Transport::Unix => vec![
+            Transport::UNIX => vec![
                 "unix".to_string(),
                 ready.trim_start_matches("unix:").to_string(),
             ],
@@ -196,13 +196,13 @@ fn issue2_nc_as_a_client_of_echokit_serve() {
     let Some(eof) = nc_or_skip() else { return };
     let dir = temp_dir();
     let payload = random_bytes(200_000, 21);
-    for t in transports(|t| matches!(t, Transport::Tcp4 | Transport::Tcp6 | Transport::Unix)) {
+    for t in transports(|t| matches!(t, Transport::TCP4 | Transport::TCP6 | Transport::UNIX)) {
         let server = Server::on(t, dir.path(), &[]);
         let ready = server.addr(0);
         let mut cmd = Command::new("nc");
         cmd.args(&eof);
         match t {
-            Transport::Unix => {
+            Transport::UNIX => {
                 cmd.args(["-U", ready.trim_start_matches("unix:")]);
             }
             _ => {
@@ -310,71 +310,71 @@ fn issue2_nc_as_a_server_for_echokit_send() {
 /// socat's `-t` for datagrams: how long it waits for the reply after stdin ends.
 const DGRAM_WAIT: &str = "0.3";
 
+/// socat's `type=` for SOCK_SEQPACKET (5 on Linux and the BSDs).
+const SOCK_SEQPACKET: i32 = 5;
+
+/// socat's address for a client of `ready` (a ready line of `t`): built from
+/// the transport's family, place and socket type, so every transport of the
+/// model gets one.
+fn socat_client_address(t: Transport, ready: &str, dir: &std::path::Path) -> String {
+    let target = ready
+        .strip_prefix(&format!("{}:", t.model.prefix()))
+        .expect("a ready line starts with its prefix");
+    let version = match t.model.family() {
+        Family::Inet4 => "4",
+        Family::Inet6 => "6",
+        Family::Unix => "",
+    };
+    match (t.place, t.accepts_connections(), t.keeps_boundaries()) {
+        (Place::Inet, true, _) => format!("TCP{version}:{target}"),
+        (Place::Inet, false, _) => format!("UDP{version}:{target}"),
+        // A Unix datagram client must bind an address to be answered (SPEC §3).
+        (Place::Path, false, _) => {
+            let client = dir.join("socat-client.sock");
+            format!("UNIX-SENDTO:{target},bind={}", client.display())
+        }
+        (Place::Abstract, false, _) => format!(
+            "ABSTRACT-SENDTO:{},bind={}",
+            target.trim_start_matches('@'),
+            abstract_name().trim_start_matches('@')
+        ),
+        (Place::Path, true, false) => format!("UNIX-CONNECT:{target}"),
+        (Place::Abstract, true, false) => {
+            format!("ABSTRACT-CONNECT:{}", target.trim_start_matches('@'))
+        }
+        (Place::Path, true, true) => format!("UNIX-CONNECT:{target},type={SOCK_SEQPACKET}"),
+        (Place::Abstract, true, true) => format!(
+            "ABSTRACT-CONNECT:{},type={SOCK_SEQPACKET}",
+            target.trim_start_matches('@')
+        ),
+    }
+}
+
 #[test]
 fn issue2_socat_as_a_client_of_echokit_serve() {
     if !have_socat() {
         return;
     }
     let dir = temp_dir();
-    for t in transports(|_| true) {
+    for (i, t) in transports(|_| true).into_iter().enumerate() {
         let server = Server::on(t, dir.path(), &[]);
         let ready = server.addr(0);
-        let (peer, wait, payload) = match t {
-            Transport::Tcp4 | Transport::Tcp6 => {
-                let v = if t == Transport::Tcp4 { "TCP4" } else { "TCP6" };
-                (
-                    format!("{v}:{}", ready.trim_start_matches("tcp:")),
-                    "5",
-                    random_bytes(200_000, 31),
-                )
-            }
-            Transport::Unix => (
-                format!("UNIX-CONNECT:{}", ready.trim_start_matches("unix:")),
-                "5",
-                random_bytes(200_000, 32),
-            ),
-            Transport::Abstract => (
-                format!("ABSTRACT-CONNECT:{}", ready.trim_start_matches("unix:@")),
-                "5",
-                random_bytes(200_000, 33),
-            ),
-            // A datagram has no EOF: socat waits -t after stdin's end for the reply.
-            Transport::Udp4 | Transport::Udp6 => {
-                let v = if t == Transport::Udp4 { "UDP4" } else { "UDP6" };
-                (
-                    format!("{v}:{}", ready.trim_start_matches("udp:")),
-                    DGRAM_WAIT,
-                    random_bytes(1000, 34),
-                )
-            }
-            // A Unix datagram client must bind an address to be answered (SPEC §3).
-            Transport::Unixgram => {
-                let client = dir.path().join("socat-client.sock");
-                (
-                    format!(
-                        "UNIX-SENDTO:{},bind={}",
-                        ready.trim_start_matches("unixgram:"),
-                        client.display()
-                    ),
-                    DGRAM_WAIT,
-                    random_bytes(1000, 35),
-                )
-            }
-            Transport::AbstractGram => (
-                format!(
-                    "ABSTRACT-SENDTO:{},bind={}",
-                    ready.trim_start_matches("unixgram:@"),
-                    abstract_name().trim_start_matches('@')
-                ),
-                DGRAM_WAIT,
-                random_bytes(1000, 36),
-            ),
+        let peer = socat_client_address(t, &ready, dir.path());
+        // A datagram has no EOF: socat waits -t after stdin's end for the reply.
+        let wait = if t.accepts_connections() {
+            "5"
+        } else {
+            DGRAM_WAIT
         };
+        // socat sends each read of stdin as one message: small ones where
+        // boundaries are kept, more than the socket buffers hold for streams.
+        let len = if t.keeps_boundaries() { 1000 } else { 200_000 };
+        let payload = random_bytes(len, 31 + i as u64);
         let mut cmd = Command::new("socat");
         cmd.args(["-t", wait, "-", &peer]);
         let run = run_cmd(cmd, &payload, STEP);
         run.assert_code(0);
-        assert_same_bytes(&run.stdout, &payload, &run.describe());
+        assert_same_bytes(&run.stdout, &payload, &format!("{}\n{run}", t.name()));
     }
 }
 

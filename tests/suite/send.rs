@@ -41,9 +41,10 @@ fn assert_round_trips(
 fn issue2_one_byte_and_exact_multiples_of_the_buffer_size_on_every_transport() {
     let dir = temp_dir();
     for t in transports(|_| true) {
-        // A datagram server's buffer is also its largest datagram: 64, so the
-        // largest payload fits exactly.
-        let server_buffer = if t.is_stream() { "8" } else { "64" };
+        // A server that keeps message boundaries holds each message whole in
+        // its buffer (a larger one is dropped, SPEC §3): 64, so the largest
+        // payload fits exactly.
+        let server_buffer = if t.keeps_boundaries() { "64" } else { "8" };
         let server = Server::on(t, dir.path(), &["--buffer-size", server_buffer]);
         let addr = server.addr(0);
         for len in [1usize, 8, 16, 64] {
@@ -59,46 +60,55 @@ fn issue2_one_byte_and_exact_multiples_of_the_buffer_size_on_every_transport() {
 #[test]
 fn issue2_four_mib_of_random_bytes_through_stdin_come_back_byte_for_byte() {
     let payload = random_bytes(4 << 20, 4);
-    assert_round_trips(Transport::is_stream, &[], |_| payload.clone());
+    assert_round_trips(Transport::is_byte_stream, &[], |_| payload.clone());
 }
 
 #[test]
 fn issue2_largest_udp_datagrams_round_trip_whole() {
     assert_round_trips(
-        |t| t.max_udp_datagram().is_some(),
+        |t| t.is_inet() && t.keeps_boundaries(),
         &[],
         |t| {
-            let max = t.max_udp_datagram().expect("a UDP transport");
+            let max = t.max_message().expect("a UDP transport");
             random_bytes(max, max as u64)
         },
     );
 }
 
-/// SPEC §3: Unix datagrams carry more than UDP's 65,507 bytes.
+/// SPEC §3: Unix datagrams and seqpacket messages carry more than UDP's 65,507 bytes.
 #[test]
-fn unix_datagrams_larger_than_udp_allows_round_trip_whole() {
+fn unix_messages_larger_than_udp_allows_round_trip_whole() {
     let payload = random_bytes(100_000, 100);
     assert_round_trips(
-        |t| !t.is_stream() && !t.is_inet(),
+        |t| t.keeps_boundaries() && !t.is_inet(),
         &["--buffer-size", "128KiB"],
         |_| payload.clone(),
     );
 }
 
+/// SPEC §2/§3: a message larger than the transport carries is exit 2 naming
+/// the limit, on every transport that keeps message boundaries (UDP datagrams,
+/// Unix datagrams, seqpacket messages; SPEC §3: "larger than the socket can
+/// carry: exit 2"), with the limit the library's model gives.
 #[test]
 fn issue2_a_datagram_one_byte_over_the_maximum_exits_2_naming_the_limit() {
     let dir = temp_dir();
-    for t in transports(|t| t.max_udp_datagram().is_some()) {
-        let max = t.max_udp_datagram().expect("a UDP transport");
+    for t in transports(Transport::keeps_boundaries) {
+        let max = t.max_message().expect("a transport that keeps boundaries");
         let server = Server::on(t, dir.path(), &[]);
-        let name = t.name();
+        let name = t.model.name();
+        let noun = if t.accepts_connections() {
+            "message"
+        } else {
+            "datagram"
+        };
         // One byte over, and far over: the message names the real size either way.
-        for len in [max + 1, 100_000] {
+        for len in [max + 1, 300_000] {
             let payload = random_bytes(len, 1);
             send(&[&server.addr(0)], &payload, STEP).assert_error(
                 2,
                 &format!(
-                    "echokit: message is {len} bytes; a {name} datagram carries at most {max} bytes"
+                    "echokit: message is {len} bytes; a {name} {noun} carries at most {max} bytes"
                 ),
             );
         }
@@ -145,7 +155,7 @@ fn dash_n_omits_the_newline() {
 fn file_sends_the_file_byte_for_byte() {
     let dir = temp_dir();
     for t in transports(|_| true) {
-        let len = if t.is_stream() { 300_000 } else { 1000 };
+        let len = if t.keeps_boundaries() { 1000 } else { 300_000 };
         let payload = random_bytes(len, 7);
         let file = dir
             .path()
@@ -167,7 +177,7 @@ fn issue2_empty_stdin_exits_0_and_prints_nothing_on_every_transport() {
 #[test]
 fn a_file_that_cannot_be_read_is_one_error_line() {
     let dir = temp_dir();
-    let server = Server::on(Transport::Tcp4, dir.path(), &[]);
+    let server = Server::on(Transport::TCP4, dir.path(), &[]);
     let missing = dir.path().join("missing");
     let missing = missing.display().to_string();
     // SPEC §5 does not name this case; a file the user named that cannot be
@@ -181,7 +191,7 @@ fn a_file_that_cannot_be_read_is_one_error_line() {
 #[test]
 fn send_to_colon_port_means_localhost() {
     let dir = temp_dir();
-    let server = Server::on(Transport::Tcp4, dir.path(), &[]);
+    let server = Server::on(Transport::TCP4, dir.path(), &[]);
     let addr = format!(":{}", server.port(0));
     send(&[&addr, "hi"], b"", STEP).assert_echo(b"hi\n");
 }
@@ -418,7 +428,7 @@ fn a_path_of_exactly_107_bytes_is_valid() {
 
 #[test]
 fn an_abstract_name_nobody_serves_exits_3() {
-    if let Some(why) = Transport::Abstract.unavailable() {
+    if let Some(why) = Transport::ABSTRACT.unavailable() {
         eprintln!("skipping: {why}");
         return;
     }
@@ -431,7 +441,7 @@ fn an_abstract_name_nobody_serves_exits_3() {
 #[test]
 fn the_wrong_socket_type_exits_3_with_a_hint() {
     let dir = temp_dir();
-    let stream = Server::on(Transport::Unix, dir.path(), &[]);
+    let stream = Server::on(Transport::UNIX, dir.path(), &[]);
     let path = stream.addr(0).trim_start_matches("unix:").to_string();
     let gram = format!("unixgram:{path}");
     assert_cannot_connect(
@@ -637,7 +647,7 @@ fn time_ms(line: &str) -> f64 {
 #[test]
 fn count_and_interval_print_one_line_per_echo_and_a_ping_summary() {
     let dir = temp_dir();
-    for t in transports(|t| matches!(t, Transport::Tcp4 | Transport::Udp4 | Transport::Unix)) {
+    for t in transports(|t| matches!(t, Transport::TCP4 | Transport::UDP4 | Transport::UNIX)) {
         let server = Server::on(t, dir.path(), &[]);
         let addr = server.addr(0);
         let run = send(
@@ -697,7 +707,7 @@ fn count_and_interval_print_one_line_per_echo_and_a_ping_summary() {
 #[test]
 fn interval_alone_repeats_until_sigint_then_summarises() {
     let dir = temp_dir();
-    let server = Server::on(Transport::Tcp4, dir.path(), &[]);
+    let server = Server::on(Transport::TCP4, dir.path(), &[]);
     let addr = server.addr(0);
     let cmd = echokit_command(&["send", "--interval", "10ms", &addr, "hi"]);
     let mut client = Proc::spawn(cmd);
@@ -743,7 +753,7 @@ fn interval_alone_repeats_until_sigint_then_summarises() {
 #[test]
 fn json_prints_json_lines_and_no_data() {
     let dir = temp_dir();
-    for t in transports(|t| matches!(t, Transport::Tcp4 | Transport::Udp4 | Transport::Unix)) {
+    for t in transports(|t| matches!(t, Transport::TCP4 | Transport::UDP4 | Transport::UNIX)) {
         let server = Server::on(t, dir.path(), &[]);
         let addr = server.addr(0);
         let run = send(&["--json", &addr, "hello"], b"", STEP);
@@ -807,7 +817,7 @@ fn json_prints_json_lines_and_no_data() {
 fn verbose_with_buffer_size_8_shows_each_received_chunk() {
     let dir = temp_dir();
     let payload = b"0123456789abcdefghij"; // 20 bytes: 8 + 8 + 4 at most per read
-    for t in transports(|t| t.is_stream()) {
+    for t in transports(Transport::is_byte_stream) {
         let server = Server::on(t, dir.path(), &["--buffer-size", "8"]);
         let addr = server.addr(0);
         let run = send(&["-v", "--buffer-size", "8", &addr], payload, STEP);
@@ -878,4 +888,159 @@ fn send_tries_each_resolved_address_of_localhost() {
         "{}",
         run.describe()
     );
+}
+
+// ---------------------------------------------------------------------------
+// --idle-timeout
+// ---------------------------------------------------------------------------
+
+/// A TCP peer that accepts and then neither reads nor writes until the test
+/// says it is done (or [`IO_TIMEOUT`] passes): silence both ways.
+fn silent_peer() -> (FakePeer, std::sync::mpsc::Sender<()>) {
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let peer = FakePeer::tcp(move |_stream| {
+        let _ = wait.recv_timeout(IO_TIMEOUT);
+    });
+    (peer, done)
+}
+
+/// SPEC §4: no byte moving either way for `--idle-timeout` ends the exchange:
+/// exit 4, one line naming the bytes sent and received so far.
+#[test]
+fn idle_timeout_ends_a_silent_exchange_with_exit_4() {
+    let (peer, done) = silent_peer();
+    let addr = peer.addr_text();
+    let run = send(&["--idle-timeout", "300ms", &addr, "hello"], b"", STEP);
+    run.assert_error(
+        4,
+        &format!(
+            "echokit: timed out waiting for the echo from {addr} (no byte moved either way for 300ms (--idle-timeout): 6 bytes sent, 0 received)"
+        ),
+    );
+    assert!(
+        run.elapsed >= Duration::from_millis(300) && run.elapsed < Duration::from_secs(5),
+        "ended after {:?}, not about 300ms\n{run}",
+        run.elapsed
+    );
+    done.send(()).expect("the peer waits");
+    peer.finish();
+}
+
+/// Progress resets the idle timer: a peer that echoes one byte every 100 ms
+/// for over a second stays within a 300 ms `--idle-timeout`.
+#[test]
+fn idle_timeout_is_reset_by_every_byte_that_moves() {
+    let message = b"slow echo, byte by byte\n"; // 24 bytes: 2.4 s at 100 ms each
+    let peer = FakePeer::tcp(move |mut stream| {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < message.len() {
+            let n = std::io::Read::read(&mut stream, &mut buf).expect("read");
+            assert_ne!(n, 0, "client closed after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        for byte in got {
+            // The slowness under test: bounded, 100 ms per byte.
+            std::thread::sleep(Duration::from_millis(100));
+            stream.write_all(&[byte]).expect("echo one byte");
+        }
+    });
+    let addr = peer.addr_text();
+    let run = send(&["--idle-timeout", "300ms", "-n", &addr], message, STEP);
+    run.assert_echo(message);
+    assert!(
+        run.elapsed > Duration::from_secs(1),
+        "the peer was not slow: {:?}\n{run}",
+        run.elapsed
+    );
+    peer.finish();
+}
+
+/// `--idle-timeout 0` waits for ever: only `--timeout` (the whole exchange)
+/// ends a silent exchange, with its own wording.
+#[test]
+fn idle_timeout_0_waits_until_the_whole_exchange_timeout() {
+    let (peer, done) = silent_peer();
+    let addr = peer.addr_text();
+    let run = send(
+        &["--idle-timeout", "0", "--timeout", "1s", &addr, "hello"],
+        b"",
+        STEP,
+    );
+    run.assert_error(
+        4,
+        &format!("echokit: timed out waiting for the echo from {addr} (0 of 6 bytes came back)"),
+    );
+    assert!(
+        run.elapsed >= Duration::from_secs(1),
+        "ended after {:?}, before --timeout 1s\n{run}",
+        run.elapsed
+    );
+    done.send(()).expect("the peer waits");
+    peer.finish();
+}
+
+/// The default `--idle-timeout` is 10 s: longer than a 1 s `--timeout`, so the
+/// whole-exchange wording wins there.
+#[test]
+fn idle_timeout_default_is_longer_than_a_short_timeout() {
+    let (peer, done) = silent_peer();
+    let addr = peer.addr_text();
+    let run = send(&["--timeout", "1s", &addr, "hello"], b"", STEP);
+    run.assert_error(
+        4,
+        &format!("echokit: timed out waiting for the echo from {addr} (0 of 6 bytes came back)"),
+    );
+    done.send(()).expect("the peer waits");
+    peer.finish();
+}
+
+// ---------------------------------------------------------------------------
+// Regressions
+// ---------------------------------------------------------------------------
+
+/// Issue 6: `send` reads its input once, before the first address is tried.
+/// In a network namespace with a hosts file of its own, `echokit-test` names
+/// 127.0.0.1 and 127.0.0.2; a UDP echo server runs on 127.0.0.2 only, so the
+/// first address (getaddrinfo sorts 127.0.0.1 first whatever the hosts file's
+/// order, RFC 6724 rule 9; the script checks that) is refused and the second
+/// one serves. Before the fix the input was read while trying the first
+/// address, so the second one got an empty datagram: exit 0, nothing
+/// printed. Now `hello` comes back.
+#[test]
+fn issue6_send_reads_its_input_once_before_the_first_address_is_tried() {
+    let test = "issue6_send_reads_its_input_once_before_the_first_address_is_tried";
+    // Inside the namespace: a server that exits after one echo (and within
+    // 10 s whatever happens), its ready line read through a fifo (no sleep),
+    // then `send` to the name with `hello` on stdin.
+    let script = r#"
+        fifo=$(mktemp -u) && mkfifo "$fifo" || exit 98
+        timeout 10 "$0" serve --count 1 -u 127.0.0.2:0 > "$fifo" &
+        server=$!
+        exec 3< "$fifo"
+        read -r ready <&3 || { echo "no ready line from serve" >&2; exit 99; }
+        rm -f "$fifo"
+        port=${ready##*:}
+        first=$("$0" resolve -u echokit-test "$port" | sed -n 2p)
+        case "$first" in
+            *" 127.0.0.1:$port") ;;
+            *) echo "echokit-test resolves to [$first] first, not to the refused 127.0.0.1" >&2
+               kill "$server"; exit 97 ;;
+        esac
+        echo hello | timeout 10 "$0" send --timeout 3s -u "echokit-test:$port"
+        code=$?
+        kill "$server" 2>/dev/null
+        wait "$server"
+        exit "$code"
+    "#;
+    let Some(run) = in_netns_script(
+        test,
+        Some("127.0.0.1 localhost\n127.0.0.2 echokit-test\n127.0.0.1 echokit-test\n"),
+        LO_UP,
+        script,
+        STEP,
+    ) else {
+        return;
+    };
+    run.assert_echo(b"hello\n");
 }

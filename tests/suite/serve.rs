@@ -76,8 +76,8 @@ fn issue2_one_process_serves_every_transport_with_one_ready_line_each() {
         t.check_ready(&ready);
         if !t.is_inet() {
             // Paths and abstract names come back as given, behind their prefix.
-            let given = args[i].trim_start_matches("unixgram:");
-            let prefix = if t.is_stream() { "unix" } else { "unixgram" };
+            let prefix = t.model.prefix();
+            let given = args[i].trim_start_matches(&format!("{prefix}:"));
             assert_eq!(ready, format!("{prefix}:{given}"), "{}", t.name());
         }
         let word = t.name().replace(' ', "-");
@@ -98,7 +98,7 @@ fn dash_u_serves_datagrams_for_addresses_without_a_prefix() {
         args.push(&name);
     }
     let server = Server::start(&args, args.len() - 1);
-    Transport::Udp4.check_ready(&server.ready[0]);
+    Transport::UDP4.check_ready(&server.ready[0]);
     assert_eq!(server.ready[1], format!("unixgram:{path}"));
     if cfg!(target_os = "linux") {
         assert_eq!(server.ready[2], format!("unixgram:{name}"));
@@ -246,13 +246,23 @@ fn issue2_a_live_socket_is_address_in_use_exit_5_and_stays_served() {
             "echokit: cannot listen on {path}: address in use (a socket of the other type is live there)"
         ),
     );
+    let seqpacket = format!("seqpacket:{path}");
+    echokit(&["serve", &seqpacket], b"").assert_error(
+        5,
+        &format!(
+            "echokit: cannot listen on {path}: address in use (a socket of the other type is live there)"
+        ),
+    );
     // The first server's file was not touched.
     send(&[&first.addr(0), "still mine"], b"", STEP).assert_echo(b"still mine\n");
 
-    if cfg!(target_os = "linux") {
+    // Abstract names: one namespace per socket type on Linux, so each type is
+    // held by a server of its own type.
+    for t in transports(|t| t.place == Place::Abstract) {
         let name = abstract_name();
-        let _held = Server::start(&[&name], 1);
-        echokit(&["serve", &name], b"").assert_error(
+        let addr = t.address_at(&name);
+        let _held = Server::start(&[&addr], 1);
+        echokit(&["serve", &addr], b"").assert_error(
             5,
             &format!("echokit: cannot listen on {name}: address in use"),
         );
@@ -266,8 +276,8 @@ fn issue2_a_regular_file_at_the_socket_path_is_not_deleted() {
     let path = dir.path().join("notes.txt");
     std::fs::write(&path, "keep me").expect("write");
     let text = path_string(&path);
-    for addr in [text.clone(), format!("unixgram:{text}")] {
-        echokit(&["serve", &addr], b"").assert_error(
+    for t in transports(|t| t.place == Place::Path) {
+        echokit(&["serve", &t.address_at(&text)], b"").assert_error(
             5,
             &format!(
                 "echokit: cannot listen on {text}: a file that is not a socket is in the way (not replacing it; remove it or choose another path)"
@@ -296,12 +306,14 @@ fn issue2_a_symlink_at_the_socket_path_is_not_followed_or_deleted() {
         let link = dir.path().join(format!("link{i}.sock"));
         std::os::unix::fs::symlink(target, &link).expect("symlink");
         let text = path_string(&link);
-        echokit(&["serve", &text], b"").assert_error(
-            5,
-            &format!(
-                "echokit: cannot listen on {text}: a symlink is in the way (not replacing it; remove it or choose another path)"
-            ),
-        );
+        for t in transports(|t| t.place == Place::Path) {
+            echokit(&["serve", &t.address_at(&text)], b"").assert_error(
+                5,
+                &format!(
+                    "echokit: cannot listen on {text}: a symlink is in the way (not replacing it; remove it or choose another path)"
+                ),
+            );
+        }
         let meta = std::fs::symlink_metadata(&link).expect("the link is still there");
         assert!(
             meta.file_type().is_symlink(),
@@ -323,13 +335,15 @@ fn a_directory_at_the_socket_path_exits_5() {
     let sub = dir.path().join("sub.sock");
     std::fs::create_dir(&sub).expect("mkdir");
     let text = path_string(&sub);
-    echokit(&["serve", &text], b"").assert_error(
-        5,
-        &format!(
-            "echokit: cannot listen on {text}: a directory is in the way (not replacing it; remove it or choose another path)"
-        ),
-    );
-    assert!(sub.is_dir());
+    for t in transports(|t| t.place == Place::Path) {
+        echokit(&["serve", &t.address_at(&text)], b"").assert_error(
+            5,
+            &format!(
+                "echokit: cannot listen on {text}: a directory is in the way (not replacing it; remove it or choose another path)"
+            ),
+        );
+        assert!(sub.is_dir());
+    }
 }
 
 #[test]
@@ -344,6 +358,21 @@ fn issue2_a_socket_in_a_nonexistent_directory_exits_5() {
             missing.display()
         ),
     );
+    // Every transport at a path, each behind its prefix.
+    for t in transports(|t| t.place == Place::Path) {
+        echokit(&["serve", &t.address_at(&path)], b"").assert_error(
+            5,
+            &format!(
+                "echokit: cannot listen on {path}: no such directory ({})",
+                missing.display()
+            ),
+        );
+    }
+    // The example of the error wording, as a user would type it.
+    echokit(&["serve", "/no/such/dir/s.sock"], b"").assert_error(
+        5,
+        "echokit: cannot listen on /no/such/dir/s.sock: no such directory (/no/such/dir)",
+    );
 }
 
 /// A socket directory without write permission is exit 5. Root passes every
@@ -356,23 +385,25 @@ fn a_socket_directory_without_write_permission_exits_5() {
     std::fs::create_dir(&read_only).expect("mkdir");
     std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).expect("chmod");
     let path = path_string(&read_only.join("s.sock"));
-    let mut cmd = echokit_unprivileged(dir.path());
-    cmd.args(["serve", &path]);
-    run_cmd(cmd, b"", STEP).assert_error(
-        5,
-        &format!(
-            "echokit: cannot listen on {path}: permission denied (cannot create a socket in {})",
-            read_only.display()
-        ),
-    );
+    for t in transports(|t| t.place == Place::Path) {
+        let mut cmd = echokit_unprivileged(dir.path());
+        cmd.args(["serve", &t.address_at(&path)]);
+        run_cmd(cmd, b"", STEP).assert_error(
+            5,
+            &format!(
+                "echokit: cannot listen on {path}: permission denied (cannot create a socket in {})",
+                read_only.display()
+            ),
+        );
+    }
 }
 
 #[test]
 fn issue2_mode_sets_the_socket_file_permissions() {
     let dir = temp_dir();
     for (mode, want) in [("600", 0o600), ("0660", 0o660), ("666", 0o666)] {
-        let stream = Transport::Unix.listen_arg(dir.path());
-        let gram = Transport::Unixgram.listen_arg(dir.path());
+        let stream = Transport::UNIX.listen_arg(dir.path());
+        let gram = Transport::UNIXGRAM.listen_arg(dir.path());
         let server = Server::start(&["--mode", mode, &stream, &gram], 2);
         for ready in &server.ready {
             let meta = std::fs::metadata(path_of(ready)).expect("stat the socket");
@@ -390,8 +421,8 @@ fn issue2_mode_sets_the_socket_file_permissions() {
 fn issue2_sigterm_removes_the_socket_files_and_exits_0() {
     let dir = temp_dir();
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
-        let stream = Transport::Unix.listen_arg(dir.path());
-        let gram = Transport::Unixgram.listen_arg(dir.path());
+        let stream = Transport::UNIX.listen_arg(dir.path());
+        let gram = Transport::UNIXGRAM.listen_arg(dir.path());
         let mut server = Server::start(&[&stream, &gram, "127.0.0.1:0"], 3);
         let files: Vec<String> = server.ready[..2]
             .iter()
@@ -506,26 +537,36 @@ fn bad_flags_exit_2_with_one_line_and_a_usage_hint() {
     }
 }
 
+/// A port held by a socket of the same type is exit 5, on every inet
+/// transport (tcp4, tcp6, udp4, udp6, as the model lists them).
 #[test]
 fn issue2_a_port_in_use_exits_5() {
-    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = tcp.local_addr().expect("addr").to_string();
-    echokit(&["serve", &addr], b"").assert_error(
-        5,
-        &format!("echokit: cannot listen on {addr}: address in use"),
-    );
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let addr = udp.local_addr().expect("addr").to_string();
-    echokit(&["serve", &format!("udp:{addr}")], b"").assert_error(
-        5,
-        &format!("echokit: cannot listen on {addr}: address in use"),
-    );
-    match ipv6_unavailable() {
-        Some(why) => eprintln!("skipping tcp6: {why}"),
-        None => {
-            let tcp6 = TcpListener::bind("[::1]:0").expect("bind");
-            let addr = tcp6.local_addr().expect("addr").to_string();
-            echokit(&["serve", &addr], b"").assert_error(
+    for t in transports(Transport::is_inet) {
+        let ip = if t.model.family() == Family::Inet6 {
+            "::1"
+        } else {
+            "127.0.0.1"
+        };
+        // Held by a socket of our own, of the same type: bound, and listening for streams.
+        let (tcp, udp);
+        let addr = if t.accepts_connections() {
+            tcp = TcpListener::bind((ip, 0)).expect("bind");
+            tcp.local_addr()
+        } else {
+            udp = UdpSocket::bind((ip, 0)).expect("bind");
+            udp.local_addr()
+        }
+        .expect("addr")
+        .to_string();
+        let prefixed = format!("{}:{addr}", t.model.prefix());
+        // Streams are the default: the bare HOST:PORT names them too.
+        let forms = if t.is_byte_stream() {
+            vec![addr.clone(), prefixed]
+        } else {
+            vec![prefixed]
+        };
+        for given in forms {
+            echokit(&["serve", &given], b"").assert_error(
                 5,
                 &format!("echokit: cannot listen on {addr}: address in use"),
             );
@@ -561,7 +602,7 @@ fn issue2_a_privileged_port_exits_5_with_a_hint() {
 #[test]
 fn issue2_sighup_is_ignored() {
     let dir = temp_dir();
-    let path = Transport::Unix.listen_arg(dir.path());
+    let path = Transport::UNIX.listen_arg(dir.path());
     let mut server = Server::start(&["127.0.0.1:0", &path], 2);
     for _ in 0..2 {
         server.signal(Signal::SIGHUP);
@@ -638,7 +679,7 @@ fn a_second_signal_exits_at_once() {
 #[test]
 fn socket_files_are_removed_at_once_while_connections_drain() {
     let dir = temp_dir();
-    let path = Transport::Unix.listen_arg(dir.path());
+    let path = Transport::UNIX.listen_arg(dir.path());
     let mut server = Server::start(&[&path], 1);
     let mut open = RawStream::connect(&server.addr(0));
     open.write_all(b"x").expect("write");
@@ -689,7 +730,7 @@ fn drain_ends_connections_that_do_not_finish_in_time() {
 #[test]
 fn issue2_count_2_exits_0_after_two_echoes() {
     let dir = temp_dir();
-    for t in transports(|t| matches!(t, Transport::Tcp4 | Transport::Udp4 | Transport::Unix)) {
+    for t in transports(|t| matches!(t, Transport::TCP4 | Transport::UDP4 | Transport::UNIX)) {
         let mut server = Server::on(t, dir.path(), &["--count", "2"]);
         let addr = server.addr(0);
         send(&[&addr, "one"], b"", STEP).assert_echo(b"one\n");
@@ -801,7 +842,7 @@ fn issue2_idle_timeout_closes_an_idle_connection() {
 #[test]
 fn issue2_json_ready_lines_and_events_are_json() {
     let dir = temp_dir();
-    let path = Transport::Unix.listen_arg(dir.path());
+    let path = Transport::UNIX.listen_arg(dir.path());
     let mut server = Server::start(&["--json", "127.0.0.1:0", &path], 2);
     for (i, line) in server.ready.clone().iter().enumerate() {
         let v: serde_json::Value =
@@ -809,7 +850,7 @@ fn issue2_json_ready_lines_and_events_are_json() {
         assert_eq!(v["event"], "listening", "{v}");
         let address = v["address"].as_str().expect("address");
         if i == 0 {
-            Transport::Tcp4.check_ready(address);
+            Transport::TCP4.check_ready(address);
         } else {
             assert_eq!(address, format!("unix:{path}"));
         }
@@ -849,7 +890,7 @@ fn issue2_json_ready_lines_and_events_are_json() {
 #[test]
 fn issue2_verbose_logs_one_line_per_connection() {
     let dir = temp_dir();
-    let path = Transport::Unix.listen_arg(dir.path());
+    let path = Transport::UNIX.listen_arg(dir.path());
     let mut server = Server::start(&["-v", "127.0.0.1:0", &path], 2);
     let tcp = server.addr(0);
 
@@ -908,13 +949,13 @@ fn humantime_like(text: &str) -> bool {
 fn issue2_half_close_echoes_everything_then_eof() {
     let dir = temp_dir();
     let payload = random_bytes(100_000, 3);
-    for t in transports(Transport::is_stream) {
+    for t in transports(Transport::is_byte_stream) {
         let server = Server::on(t, dir.path(), &["--buffer-size", "8"]);
         let mut conn = RawStream::connect(&server.addr(0));
         conn.write_all(&payload).expect("write");
         conn.shutdown_write();
         let back = conn.read_to_eof();
-        assert_same_bytes(&back, &payload, t.name());
+        assert_same_bytes(&back, &payload, &t.name());
     }
 }
 
@@ -925,7 +966,7 @@ fn issue2_half_close_echoes_everything_then_eof() {
 fn issue2_a_client_that_does_not_read_is_throttled_and_loses_nothing() {
     let dir = temp_dir();
     let payload = random_bytes(8 << 20, 88);
-    for t in transports(Transport::is_stream) {
+    for t in transports(Transport::is_byte_stream) {
         let mut server = Server::on(t, dir.path(), &[]);
         let rss_before = rss_kib(server.pid());
         let mut conn = RawStream::connect(&server.addr(0));
@@ -972,7 +1013,7 @@ fn issue2_a_client_that_does_not_read_is_throttled_and_loses_nothing() {
         });
         let back = conn.read_to_eof();
         handle.join().expect("writer thread");
-        assert_same_bytes(&back, &payload, t.name());
+        assert_same_bytes(&back, &payload, &t.name());
         server.assert_running("after the backpressure test");
     }
 }
@@ -983,7 +1024,7 @@ fn issue2_a_client_that_does_not_read_is_throttled_and_loses_nothing() {
 fn issue2_peers_that_reset_or_vanish_do_not_kill_the_server() {
     let dir = temp_dir();
     let junk = random_bytes(1 << 20, 9);
-    for t in transports(|t| matches!(t, Transport::Tcp4 | Transport::Unix)) {
+    for t in transports(|t| matches!(t, Transport::TCP4 | Transport::UNIX)) {
         let mut server = Server::on(t, dir.path(), &["-v"]);
         let addr = server.addr(0);
         for _ in 0..3 {
@@ -1004,7 +1045,7 @@ fn issue2_peers_that_reset_or_vanish_do_not_kill_the_server() {
         }
         send(&[&addr, "still", "here"], b"", STEP).assert_echo(b"still here\n");
         server.assert_running("after peers reset");
-        if t == Transport::Tcp4 {
+        if t == Transport::TCP4 {
             server.expect_stderr(", reset by peer\n");
         }
     }
@@ -1014,7 +1055,7 @@ fn issue2_peers_that_reset_or_vanish_do_not_kill_the_server() {
 #[test]
 fn issue2_a_datagram_larger_than_the_buffer_is_dropped_not_cut() {
     let dir = temp_dir();
-    for t in transports(|t| matches!(t, Transport::Udp4 | Transport::Unixgram)) {
+    for t in transports(|t| matches!(t, Transport::UDP4 | Transport::UNIXGRAM)) {
         let mut server = Server::on(t, dir.path(), &["--buffer-size", "64"]);
         let addr = server.addr(0);
         let run = send(&["--timeout", "300ms", &addr], &random_bytes(65, 65), STEP);
@@ -1142,7 +1183,7 @@ fn a_datagram_from_the_echo_port_is_not_answered() {
 #[test]
 fn a_datagram_from_an_unbound_unix_socket_is_logged() {
     let dir = temp_dir();
-    let mut server = Server::on(Transport::Unixgram, dir.path(), &[]);
+    let mut server = Server::on(Transport::UNIXGRAM, dir.path(), &[]);
     let addr = server.addr(0);
     let unbound = UnixDatagram::unbound().expect("socket");
     unbound.send_to(b"who am i", path_of(&addr)).expect("send");

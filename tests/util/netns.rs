@@ -34,6 +34,33 @@ pub fn in_netns(
     args: &[&str],
     timeout: Duration,
 ) -> Option<Run> {
+    netns_run(test, hosts, setup, "exec \"$0\" \"$@\"", args, timeout)
+}
+
+/// Like [`in_netns`], but runs the shell script `script` after `setup`
+/// instead of echokit itself, with the binary under test as `$0`: for a test
+/// that needs a server and a client in the same namespace. The script keeps
+/// each of its own steps bounded (`timeout`, `serve --count`): a namespace's
+/// processes outlive a killed shell.
+pub fn in_netns_script(
+    test: &str,
+    hosts: Option<&str>,
+    setup: &str,
+    script: &str,
+    timeout: Duration,
+) -> Option<Run> {
+    netns_run(test, hosts, setup, script, &[], timeout)
+}
+
+/// [`in_netns`] and [`in_netns_script`]: `sh -c "SETUP && THEN" BIN ARGS…`.
+fn netns_run(
+    test: &str,
+    hosts: Option<&str>,
+    setup: &str,
+    then: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Option<Run> {
     if !is_root() {
         skip(
             test,
@@ -72,7 +99,7 @@ pub fn in_netns(
     }
     let mut cmd = Command::new("unshare");
     cmd.args(&unshare)
-        .args(["sh", "-c", &format!("{setup} && exec \"$0\" \"$@\""), BIN])
+        .args(["sh", "-c", &format!("{setup} && {then}"), BIN])
         .args(args);
     Some(run_cmd(cmd, b"", timeout))
 }

@@ -266,6 +266,100 @@ pub fn reset_on_drop(stream: &TcpStream) {
         .expect("SO_LINGER 0");
 }
 
+// ---------------------------------------------------------------------------
+// SOCK_SEQPACKET: std has no type for it, socket2 makes one
+// ---------------------------------------------------------------------------
+
+/// The socket address of a seqpacket ready line or address
+/// (`seqpacket:/path`, `seqpacket:@name`).
+fn seqpacket_addr(addr: &str) -> socket2::SockAddr {
+    let target = addr
+        .strip_prefix("seqpacket:")
+        .unwrap_or_else(|| panic!("not a seqpacket address: {addr:?}"));
+    let result = match target.strip_prefix('@') {
+        // A leading NUL byte makes an abstract name (Linux).
+        Some(name) => socket2::SockAddr::unix(format!("\0{name}")),
+        None => socket2::SockAddr::unix(target),
+    };
+    result.unwrap_or_else(|e| panic!("{addr}: {e}"))
+}
+
+/// A new AF_UNIX SOCK_SEQPACKET socket with [`IO_TIMEOUT`] both ways.
+fn seqpacket_socket() -> socket2::Socket {
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::SEQPACKET, None)
+        .expect("socket(AF_UNIX, SOCK_SEQPACKET)");
+    socket.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    socket.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    socket
+}
+
+/// A seqpacket client of the tests, connected to `addr` (`seqpacket:/path`, `seqpacket:@name`).
+pub fn seqpacket_connect(addr: &str) -> socket2::Socket {
+    let socket = seqpacket_socket();
+    socket
+        .connect(&seqpacket_addr(addr))
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    socket
+}
+
+/// A one-connection seqpacket peer whose behaviour a test writes, listening
+/// at `addr` (`seqpacket:/path` in a temp dir, or `seqpacket:@name`).
+/// `behave` gets the accepted connection (with timeouts set); what it returns
+/// comes back from [`SeqPacketPeer::finish`].
+pub struct SeqPacketPeer<T> {
+    handle: Option<JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> SeqPacketPeer<T> {
+    pub fn listen(addr: &str, behave: impl FnOnce(socket2::Socket) -> T + Send + 'static) -> Self {
+        let listener = seqpacket_socket();
+        listener
+            .bind(&seqpacket_addr(addr))
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        listener.listen(1).expect("listen");
+        let handle = thread::spawn(move || {
+            assert!(
+                poll_fd(listener.as_fd(), nix::poll::PollFlags::POLLIN, STEP),
+                "nobody connected within {STEP:?}"
+            );
+            let (conn, _) = listener.accept().expect("accept");
+            conn.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+            conn.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+            behave(conn)
+        });
+        SeqPacketPeer {
+            handle: Some(handle),
+        }
+    }
+
+    /// Waits (at most [`STEP`]) for the peer's thread: its result, or its panic re-raised.
+    pub fn finish(mut self) -> T {
+        let handle = self.handle.take().expect("joined once");
+        let deadline = Instant::now() + STEP;
+        while !handle.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            handle.is_finished(),
+            "seqpacket peer still running after {STEP:?}"
+        );
+        handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+/// Receives one message (up to `max` bytes) from a seqpacket socket: its
+/// bytes, empty at EOF. Fails on a timeout or error.
+pub fn recv_message(socket: &socket2::Socket, max: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; max];
+    let n = (&*socket)
+        .read(&mut buf)
+        .unwrap_or_else(|e| panic!("recv on a seqpacket socket: {e}"));
+    buf.truncate(n);
+    buf
+}
+
 /// Resident memory of process `pid` in KiB (Linux /proc), if it can be read.
 pub fn rss_kib(pid: i32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

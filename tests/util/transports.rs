@@ -2,105 +2,164 @@
 //! [`transports`]), and where to serve them: fresh temp dirs for socket
 //! files, fresh abstract names, free ports, whether this machine has IPv6,
 //! and how a test says that it skips what the machine lacks.
+//!
+//! The list is derived from the library's own model
+//! (`echokit::transport::Transport::ALL`): a transport added there is served,
+//! sent to and checked by every test that loops over [`transports`], and a
+//! test keeps out what makes no sense for it by the model's predicates
+//! (`accepts_connections`, `keeps_boundaries`, the family), not by name.
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use echokit::transport::Family;
+use echokit::transport::Transport as Model;
+
 use super::port_of;
 
-/// The transports of SPEC §1, each with an address to serve it on.
+/// What kind of address a transport is served at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Tcp4,
-    Tcp6,
-    Udp4,
-    Udp6,
-    Unix,
-    Unixgram,
+pub enum Place {
+    /// An IP address and port (the inet families).
+    Inet,
+    /// A socket file in a temp dir.
+    Path,
+    /// A Linux abstract name (`@name`), no file.
     Abstract,
-    AbstractGram,
+}
+
+/// One transport of SPEC §1 (the library's model) at one kind of address: the
+/// Unix transports come twice, at a path and at an abstract name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transport {
+    /// The library's transport: name, prefix, family, socket type, largest message.
+    pub model: Model,
+    /// Where it is served.
+    pub place: Place,
 }
 
 impl Transport {
-    /// Every transport, in a fixed order.
-    pub const ALL: [Transport; 8] = [
-        Transport::Tcp4,
-        Transport::Tcp6,
-        Transport::Udp4,
-        Transport::Udp6,
-        Transport::Unix,
-        Transport::Unixgram,
-        Transport::Abstract,
-        Transport::AbstractGram,
-    ];
+    pub const TCP4: Transport = Transport::at(Model::Tcp4, Place::Inet);
+    pub const TCP6: Transport = Transport::at(Model::Tcp6, Place::Inet);
+    pub const UDP4: Transport = Transport::at(Model::Udp4, Place::Inet);
+    pub const UDP6: Transport = Transport::at(Model::Udp6, Place::Inet);
+    pub const UNIX: Transport = Transport::at(Model::Unix, Place::Path);
+    pub const UNIXGRAM: Transport = Transport::at(Model::Unixgram, Place::Path);
+    pub const SEQPACKET: Transport = Transport::at(Model::SeqPacket, Place::Path);
+    pub const ABSTRACT: Transport = Transport::at(Model::Unix, Place::Abstract);
+    pub const ABSTRACT_GRAM: Transport = Transport::at(Model::Unixgram, Place::Abstract);
+    pub const ABSTRACT_SEQPACKET: Transport = Transport::at(Model::SeqPacket, Place::Abstract);
 
-    /// A short name for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Tcp4 => "tcp4",
-            Transport::Tcp6 => "tcp6",
-            Transport::Udp4 => "udp4",
-            Transport::Udp6 => "udp6",
-            Transport::Unix => "unix",
-            Transport::Unixgram => "unixgram",
-            Transport::Abstract => "abstract",
-            Transport::AbstractGram => "abstract unixgram",
+    const fn at(model: Model, place: Place) -> Transport {
+        Transport { model, place }
+    }
+
+    /// Every transport of the library's model, in its order, each Unix one at
+    /// a path; then the Unix ones again at abstract names.
+    pub fn all() -> Vec<Transport> {
+        let unix = || {
+            Model::ALL
+                .into_iter()
+                .filter(|m| m.family() == Family::Unix)
+        };
+        Model::ALL
+            .into_iter()
+            .map(|m| match m.family() {
+                Family::Unix => Transport::at(m, Place::Path),
+                Family::Inet4 | Family::Inet6 => Transport::at(m, Place::Inet),
+            })
+            .chain(unix().map(|m| Transport::at(m, Place::Abstract)))
+            .collect()
+    }
+
+    /// A short name for messages (`tcp4`, `seqpacket`, `abstract unixgram`).
+    pub fn name(self) -> String {
+        match self.place {
+            Place::Abstract => format!("abstract {}", self.model.name()),
+            Place::Inet | Place::Path => self.model.name().to_string(),
         }
     }
 
-    /// SOCK_STREAM (as opposed to SOCK_DGRAM).
-    pub fn is_stream(self) -> bool {
-        matches!(
-            self,
-            Transport::Tcp4 | Transport::Tcp6 | Transport::Unix | Transport::Abstract
-        )
+    /// A connection to accept and serve (SOCK_STREAM, SOCK_SEQPACKET).
+    pub fn accepts_connections(self) -> bool {
+        self.model.socket_type().accepts_connections()
+    }
+
+    /// Each read is one whole message (SOCK_DGRAM, SOCK_SEQPACKET).
+    pub fn keeps_boundaries(self) -> bool {
+        self.model.socket_type().keeps_boundaries()
+    }
+
+    /// A byte stream: connections, no message boundaries (TCP, Unix streams).
+    pub fn is_byte_stream(self) -> bool {
+        self.accepts_connections() && !self.keeps_boundaries()
     }
 
     /// AF_INET or AF_INET6.
     pub fn is_inet(self) -> bool {
-        matches!(
-            self,
-            Transport::Tcp4 | Transport::Tcp6 | Transport::Udp4 | Transport::Udp6
-        )
+        self.model.family() != Family::Unix
+    }
+
+    /// The largest message it carries whole, per the library (`None` for byte streams).
+    pub fn max_message(self) -> Option<usize> {
+        self.model.max_message()
+    }
+
+    /// The loopback address of its family (`127.0.0.1`, `[::1]`), for inet transports.
+    fn loopback(self) -> &'static str {
+        match self.model.family() {
+            Family::Inet4 => "127.0.0.1",
+            Family::Inet6 => "[::1]",
+            Family::Unix => panic!("{} has no IP address", self.name()),
+        }
+    }
+
+    /// The grammar prefix an address of it needs: none for streams (the
+    /// default, so the bare forms stay covered), else its own.
+    fn arg_prefix(self) -> String {
+        if self.is_byte_stream() {
+            String::new()
+        } else {
+            format!("{}:", self.model.prefix())
+        }
     }
 
     /// A fresh address to serve this transport on: port 0, or a new name in `dir`
     /// or in the abstract namespace.
     pub fn listen_arg(self, dir: &Path) -> String {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        match self {
-            Transport::Tcp4 => "127.0.0.1:0".to_string(),
-            Transport::Tcp6 => "[::1]:0".to_string(),
-            Transport::Udp4 => "udp:127.0.0.1:0".to_string(),
-            Transport::Udp6 => "udp:[::1]:0".to_string(),
-            Transport::Unix => dir.join(format!("s{n}.sock")).display().to_string(),
-            Transport::Unixgram => {
-                format!("unixgram:{}", dir.join(format!("g{n}.sock")).display())
+        let prefix = self.arg_prefix();
+        match self.place {
+            Place::Inet => format!("{prefix}{}:0", self.loopback()),
+            Place::Path => {
+                let file = format!("{}{n}.sock", self.model.name());
+                format!("{prefix}{}", dir.join(file).display())
             }
-            Transport::Abstract => abstract_name(),
-            Transport::AbstractGram => format!("unixgram:{}", abstract_name()),
+            Place::Abstract => format!("{prefix}{}", abstract_name()),
         }
     }
 
-    /// How this transport's ready line starts.
-    pub fn ready_prefix(self) -> &'static str {
-        match self {
-            Transport::Tcp4 => "tcp:127.0.0.1:",
-            Transport::Tcp6 => "tcp:[::1]:",
-            Transport::Udp4 => "udp:127.0.0.1:",
-            Transport::Udp6 => "udp:[::1]:",
-            Transport::Unix => "unix:/",
-            Transport::Unixgram => "unixgram:/",
-            Transport::Abstract => "unix:@",
-            Transport::AbstractGram => "unixgram:@",
+    /// `path` (or `@name`) as an address of this transport, behind its prefix
+    /// (`seqpacket:/tmp/x.sock`): the form a test types for a given place.
+    pub fn address_at(self, path: &str) -> String {
+        format!("{}:{path}", self.model.prefix())
+    }
+
+    /// How this transport's ready line starts (`tcp:127.0.0.1:`, `unixgram:/`, `seqpacket:@`).
+    pub fn ready_prefix(self) -> String {
+        let prefix = self.model.prefix();
+        match self.place {
+            Place::Inet => format!("{prefix}:{}:", self.loopback()),
+            Place::Path => format!("{prefix}:/"),
+            Place::Abstract => format!("{prefix}:@"),
         }
     }
 
     /// Fails unless `line` is a ready line of this transport (with a real port for inet).
     pub fn check_ready(self, line: &str) {
         assert!(
-            line.starts_with(self.ready_prefix()),
+            line.starts_with(&self.ready_prefix()),
             "{}: ready line {line:?} should start with {:?}",
             self.name(),
             self.ready_prefix()
@@ -110,24 +169,17 @@ impl Transport {
         }
     }
 
-    /// The largest datagram UDP carries over this family (SPEC §3: 65,507 bytes
-    /// over IPv4, 65,527 over IPv6); `None` for the other transports.
-    pub fn max_udp_datagram(self) -> Option<usize> {
-        match self {
-            Transport::Udp4 => Some(65_507),
-            Transport::Udp6 => Some(65_527),
-            _ => None,
-        }
-    }
-
     /// Why this machine cannot run this transport, if it cannot.
     pub fn unavailable(self) -> Option<String> {
-        match self {
-            Transport::Tcp6 | Transport::Udp6 => ipv6_unavailable(),
-            Transport::Abstract | Transport::AbstractGram if !cfg!(target_os = "linux") => {
-                Some("abstract Unix sockets exist only on Linux".to_string())
-            }
-            _ => None,
+        if let Err(what) = self.model.supported() {
+            return Some(format!("{what} not supported on this platform"));
+        }
+        if self.place == Place::Abstract && !cfg!(target_os = "linux") {
+            return Some("abstract Unix sockets exist only on Linux".to_string());
+        }
+        match self.model.family() {
+            Family::Inet6 => ipv6_unavailable(),
+            Family::Inet4 | Family::Unix => None,
         }
     }
 }
@@ -143,10 +195,10 @@ pub fn abstract_name() -> String {
     )
 }
 
-/// The transports of [`Transport::ALL`] that `keep` selects and this machine has;
+/// The transports of [`Transport::all`] that `keep` selects and this machine has;
 /// each one skipped is named on stderr with the reason.
 pub fn transports(keep: impl Fn(Transport) -> bool) -> Vec<Transport> {
-    Transport::ALL
+    Transport::all()
         .into_iter()
         .filter(|&t| keep(t))
         .filter(|&t| match t.unavailable() {

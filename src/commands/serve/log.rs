@@ -59,9 +59,10 @@ impl Report for ServeEvent<'_, '_> {
                     1
                 },
                 format!(
-                    "{}: {}: {} bytes in, {} bytes out, {}, {}",
+                    "{}: {}{} bytes in, {} bytes out, {}, {}",
                     c.listener,
-                    peer_text(c.peer),
+                    c.peer
+                        .map_or(String::new(), |p| format!("{}: ", peer_text(Some(p)))),
                     c.bytes_in,
                     c.bytes_out,
                     output::duration(c.duration),
