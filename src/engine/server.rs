@@ -1,0 +1,564 @@
+//! One event loop: the slab of listeners, connections and datagram sockets
+//! it owns, and what it does on each readiness event — accept, echo,
+//! close, report — until the shared [`Control`] says to drain or stop.
+//!
+//! Everything it decides about *who* is served it asks the [`Policy`];
+//! everything it has to say goes to the [`Observer`]. [`super::spawn`] makes
+//! one per worker thread.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use socket2::Socket;
+
+use super::dgram::{self, DropReason, Received, Sender};
+use super::stream::{EndReason, Step, StreamConn};
+use super::{
+    Closed, Control, DatagramGate, Event, Observer, Peer, Policy, ServedSocket, ServerConfig,
+    Shutdown, Stats,
+};
+use crate::transport::{SocketType, platform};
+
+/// Reads one connection may do per readiness event before others get a turn.
+const READS_PER_TURN: u32 = 16;
+/// Accepts per readiness event before connections get a turn.
+const ACCEPTS_PER_TURN: u32 = 128;
+/// Datagrams per readiness event before others get a turn.
+const DATAGRAMS_PER_TURN: u32 = 64;
+const WAKER: Token = Token(0);
+
+enum Entry {
+    Acceptor(usize),
+    Datagram(usize),
+    Stream(Box<Served>),
+}
+
+struct Served {
+    conn: StreamConn,
+    listener: usize,
+    /// Only when the observer wants details: boxed, so an idle connection pays one pointer.
+    peer: Option<Box<Peer>>,
+}
+
+/// A minimal slab: tokens are indices, freed slots are reused.
+#[derive(Default)]
+struct Slab {
+    entries: Vec<Option<Entry>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn insert(&mut self, entry: Entry) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.entries[i] = Some(entry);
+                i
+            }
+            None => {
+                self.entries.push(Some(entry));
+                self.entries.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, i: usize) -> Option<Entry> {
+        let entry = self.entries.get_mut(i)?.take();
+        if entry.is_some() {
+            self.free.push(i);
+        }
+        entry
+    }
+
+    fn streams(&self) -> impl Iterator<Item = (usize, &Served)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Some(Entry::Stream(s)) => Some((i, &**s)),
+                _ => None,
+            })
+    }
+}
+
+fn token(index: usize) -> Token {
+    Token(index + 1)
+}
+
+fn register(poll: &Poll, socket: &Socket, index: usize, interest: Interest) -> io::Result<()> {
+    poll.registry()
+        .register(&mut SourceFd(&socket.as_raw_fd()), token(index), interest)
+}
+
+/// Drops not yet reported, per listener and reason. The sender is kept as
+/// an address and turned into words only by the observer, never per datagram.
+struct PendingDrop {
+    listener: usize,
+    reason: DropReason,
+    count: u64,
+    last_sender: Option<Sender>,
+}
+
+/// One event loop over its own handles on the served sockets.
+pub(super) struct Server {
+    poll: Poll,
+    slab: Slab,
+    sockets: Vec<Option<ServedSocket>>,
+    /// Ready-line names of the served sockets, kept after they close for logs.
+    names: Vec<String>,
+    config: ServerConfig,
+    policy: Arc<dyn Policy>,
+    gate: Option<Box<dyn DatagramGate>>,
+    observer: Arc<dyn Observer>,
+    control: Arc<Control>,
+    scratch: Vec<u8>,
+    deferred: Vec<usize>,
+    stats: Stats,
+    open_conns: usize,
+    drops: Vec<PendingDrop>,
+    last_drop_report: Option<Instant>,
+    drain_deadline: Option<Instant>,
+    next_sweep: Option<Instant>,
+}
+
+impl Server {
+    /// Registers `sockets` on a new poll; nothing runs until [`Server::run`].
+    pub(super) fn new(
+        sockets: Vec<ServedSocket>,
+        config: ServerConfig,
+        policy: Arc<dyn Policy>,
+        observer: Arc<dyn Observer>,
+        control: Arc<Control>,
+    ) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        control
+            .wakers
+            .lock()
+            .map_err(|_| io::Error::other("control lock poisoned"))?
+            .push(waker);
+        let mut server = Server {
+            poll,
+            slab: Slab::default(),
+            names: sockets.iter().map(|s| s.name.clone()).collect(),
+            sockets: Vec::with_capacity(sockets.len()),
+            scratch: vec![0; config.buffer_size],
+            gate: policy.datagram_gate(),
+            config,
+            policy,
+            observer,
+            control,
+            deferred: Vec::new(),
+            stats: Stats::default(),
+            open_conns: 0,
+            drops: Vec::new(),
+            last_drop_report: None,
+            drain_deadline: None,
+            next_sweep: None,
+        };
+        for (i, served) in sockets.into_iter().enumerate() {
+            if served.connected && served.socket_type.accepts_connections() {
+                // `--inetd`: the connection itself, echoed as if just accepted.
+                let peer = Peer::Named(served.name.clone());
+                server.add_connection(served.socket, served.socket_type, i, Some(peer))?;
+                server.sockets.push(None);
+                continue;
+            }
+            let entry = if served.socket_type.accepts_connections() {
+                Entry::Acceptor(i)
+            } else {
+                Entry::Datagram(i)
+            };
+            let index = server.slab.insert(entry);
+            register(&server.poll, &served.socket, index, Interest::READABLE)?;
+            server.sockets.push(Some(served));
+        }
+        Ok(server)
+    }
+
+    /// Runs until shutdown completes; returns what was done.
+    pub(super) fn run(mut self) -> io::Result<Stats> {
+        let mut events = Events::with_capacity(1024);
+        let mut draining = false;
+        loop {
+            let now = Instant::now();
+            let mut timeout = self.poll_timeout(now);
+            // A signal may have come before this loop's waker was registered:
+            // then nothing would wake the poll, so look instead of sleeping.
+            let asked = self.control.state();
+            if (asked == Shutdown::Draining && !draining) || asked == Shutdown::Stopping {
+                timeout = Some(Duration::ZERO);
+            }
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                if event.token() != WAKER {
+                    self.handle(event.token().0 - 1, now);
+                }
+            }
+            for index in std::mem::take(&mut self.deferred) {
+                self.handle(index, now);
+            }
+            self.periodic(now);
+
+            match self.control.state() {
+                Shutdown::Running => {}
+                Shutdown::Draining if !draining => {
+                    draining = true;
+                    self.stop_listening();
+                    self.drain_deadline = Some(now + self.config.drain);
+                    self.observer.event(&Event::Draining {
+                        open: self.open_conns,
+                    });
+                }
+                Shutdown::Draining => {}
+                Shutdown::Stopping => {
+                    self.stop_listening();
+                    self.close_all(EndReason::Stopped);
+                    break;
+                }
+            }
+            if self.open_conns == 0 && self.sockets.iter().all(Option::is_none) {
+                // Nothing left to serve: an `--inetd` connection ended, or drained.
+                break;
+            }
+            if draining && self.drain_deadline.is_some_and(|d| now >= d) {
+                self.close_all(EndReason::DrainTimeout);
+                break;
+            }
+        }
+        self.report_drops();
+        Ok(self.stats)
+    }
+
+    fn poll_timeout(&mut self, now: Instant) -> Option<Duration> {
+        if !self.deferred.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let mut next: Option<Instant> = self.drain_deadline;
+        if let Some(every) = self.sweep_interval() {
+            let at = *self.next_sweep.get_or_insert(now + every);
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        next.map(|at| at.saturating_duration_since(now))
+    }
+
+    fn sweep_interval(&self) -> Option<Duration> {
+        let idle = self
+            .config
+            .idle_timeout
+            .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
+        let periodic = (!self.drops.is_empty() || self.gate.is_some())
+            .then_some(self.config.drop_report_every);
+        match (idle, periodic) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn periodic(&mut self, now: Instant) {
+        let Some(at) = self.next_sweep else { return };
+        if now < at {
+            return;
+        }
+        self.next_sweep = None;
+        if let Some(idle) = self.config.idle_timeout {
+            let expired: Vec<usize> = self
+                .slab
+                .streams()
+                .filter(|(_, s)| now.duration_since(s.conn.last_active) >= idle)
+                .map(|(i, _)| i)
+                .collect();
+            for i in expired {
+                self.close(i, EndReason::IdleTimeout);
+            }
+        }
+        if let Some(gate) = self.gate.as_mut() {
+            gate.sweep(now);
+        }
+        self.report_drops();
+    }
+
+    fn handle(&mut self, index: usize, now: Instant) {
+        let Some(entry) = self.slab.entries.get_mut(index).and_then(|e| e.as_mut()) else {
+            return;
+        };
+        match entry {
+            Entry::Acceptor(listener) => {
+                let listener = *listener;
+                self.accept(index, listener);
+            }
+            Entry::Datagram(listener) => {
+                let listener = *listener;
+                self.echo_datagrams(index, listener, now);
+            }
+            Entry::Stream(served) => {
+                match served.conn.drive(&mut self.scratch, READS_PER_TURN, now) {
+                    Step::Wait => {}
+                    Step::Yield => self.deferred.push(index),
+                    Step::Close(reason) => self.close(index, reason),
+                }
+            }
+        }
+    }
+
+    fn listener_name(&self, listener: usize) -> &str {
+        self.names.get(listener).map_or("", |s| s.as_str())
+    }
+
+    fn accept(&mut self, index: usize, listener: usize) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
+                return;
+            };
+            let socket_type = served.socket_type;
+            let (socket, peer_addr) = match served.socket.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The peer gave up between SYN and accept: its problem, not ours.
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                Err(e) => {
+                    // EMFILE/ENFILE and the like: report, and try again next event.
+                    self.observer.event(&Event::ListenerError {
+                        listener: self.listener_name(listener),
+                        error: &e,
+                    });
+                    return;
+                }
+            };
+            self.stats.accepted += 1;
+            let peer = self
+                .observer
+                .details()
+                .then(|| peer_of(&socket, &peer_addr));
+            if !self.policy.admit_connection() {
+                self.stats.rejected += 1;
+                self.observer.event(&Event::Rejected {
+                    listener: self.listener_name(listener),
+                    peer: peer.as_ref(),
+                });
+                continue; // dropping `socket` closes it at once
+            }
+            if peer_addr.is_ipv4() || peer_addr.is_ipv6() {
+                // Echo is latency-bound: never hold a small echo back for Nagle.
+                let _ = socket.set_tcp_nodelay(true);
+            }
+            if self
+                .add_connection(socket, socket_type, listener, peer)
+                .is_err()
+            {
+                self.policy.connection_ended();
+            }
+        }
+        // Budget spent with connections possibly still queued: come back soon.
+        self.deferred.push(index);
+    }
+
+    /// Registers an accepted (or inherited) connection and tells the observer.
+    fn add_connection(
+        &mut self,
+        socket: Socket,
+        socket_type: SocketType,
+        listener: usize,
+        peer: Option<Peer>,
+    ) -> io::Result<()> {
+        socket.set_nonblocking(true)?;
+        let fd = socket.as_raw_fd();
+        if let Some(peer) = &peer {
+            self.observer.event(&Event::Accepted {
+                listener: self.listener_name(listener),
+                peer,
+            });
+        }
+        let index = self.slab.insert(Entry::Stream(Box::new(Served {
+            conn: StreamConn::new(socket, socket_type, Instant::now()),
+            listener,
+            peer: peer.map(Box::new),
+        })));
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&fd), token(index), interest)
+        {
+            self.slab.remove(index);
+            return Err(e);
+        }
+        self.open_conns += 1;
+        Ok(())
+    }
+
+    fn close(&mut self, index: usize, reason: EndReason) {
+        let Some(Entry::Stream(served)) = self.slab.remove(index) else {
+            return;
+        };
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&served.conn.socket.as_raw_fd()));
+        self.open_conns -= 1;
+        self.policy.connection_ended();
+        self.stats.bytes_in += served.conn.bytes_in;
+        self.stats.bytes_out += served.conn.bytes_out;
+        match reason {
+            EndReason::Truncated => self.stats.messages_truncated += 1,
+            EndReason::Completed => {
+                self.stats.completed += 1;
+                if !self.policy.completed() {
+                    self.control.drain();
+                }
+            }
+            _ => {}
+        }
+        self.observer.event(&Event::Closed(Closed {
+            listener: self.listener_name(served.listener),
+            peer: served.peer.as_deref(),
+            bytes_in: served.conn.bytes_in,
+            bytes_out: served.conn.bytes_out,
+            duration: served.conn.started.elapsed(),
+            reason,
+        }));
+    }
+
+    fn close_all(&mut self, reason: EndReason) {
+        let open: Vec<usize> = self.slab.streams().map(|(i, _)| i).collect();
+        for i in open {
+            self.close(i, reason);
+        }
+    }
+
+    fn stop_listening(&mut self) {
+        for i in 0..self.slab.entries.len() {
+            if matches!(
+                self.slab.entries[i],
+                Some(Entry::Acceptor(_)) | Some(Entry::Datagram(_))
+            ) {
+                self.slab.remove(i);
+            }
+        }
+        for served in self.sockets.iter_mut() {
+            if let Some(s) = served.take() {
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&s.socket.as_raw_fd()));
+            }
+        }
+    }
+
+    fn echo_datagrams(&mut self, index: usize, listener: usize, now: Instant) {
+        for _ in 0..DATAGRAMS_PER_TURN {
+            let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
+                return;
+            };
+            let received = match dgram::receive(&served.socket, &mut self.scratch, served.unix) {
+                Ok(r) => r,
+                // ICMP errors from earlier replies (Linux reports them on some
+                // sockets): one sender's problem; keep serving the others.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNREFUSED)
+                            | Some(libc::EHOSTUNREACH)
+                            | Some(libc::ENETUNREACH)
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    self.observer.event(&Event::ListenerError {
+                        listener: self.listener_name(listener),
+                        error: &e,
+                    });
+                    return;
+                }
+            };
+            match received {
+                Received::Empty => return,
+                Received::Dropped(reason, from) => self.note_drop(listener, reason, from, now),
+                Received::Echo(len, from) => {
+                    if let Some(gate) = self.gate.as_mut() {
+                        if !gate.allow(&from, now) {
+                            self.note_drop(listener, DropReason::RateLimited, Some(from), now);
+                            continue;
+                        }
+                    }
+                    match dgram::reply(&served.socket, &self.scratch[..len], &from) {
+                        Ok(()) => {
+                            self.stats.datagrams_echoed += 1;
+                            self.stats.bytes_in += len as u64;
+                            self.stats.bytes_out += len as u64;
+                            if !self.policy.completed() {
+                                self.control.drain();
+                            }
+                        }
+                        Err(reason) => self.note_drop(listener, reason, Some(from), now),
+                    }
+                }
+            }
+        }
+        self.deferred.push(index);
+    }
+
+    fn note_drop(
+        &mut self,
+        listener: usize,
+        reason: DropReason,
+        from: Option<Sender>,
+        now: Instant,
+    ) {
+        self.stats.datagrams_dropped += 1;
+        match self
+            .drops
+            .iter_mut()
+            .find(|d| d.listener == listener && d.reason == reason)
+        {
+            Some(pending) => {
+                pending.count += 1;
+                pending.last_sender = from;
+            }
+            None => self.drops.push(PendingDrop {
+                listener,
+                reason,
+                count: 1,
+                last_sender: from,
+            }),
+        }
+        // The first drop is told at once; later ones at most once per interval.
+        if self
+            .last_drop_report
+            .is_none_or(|at| now.duration_since(at) >= self.config.drop_report_every)
+        {
+            self.last_drop_report = Some(now);
+            self.report_drops();
+        }
+    }
+
+    fn report_drops(&mut self) {
+        for pending in std::mem::take(&mut self.drops) {
+            self.observer.event(&Event::Dropped {
+                listener: self.listener_name(pending.listener),
+                reason: pending.reason,
+                count: pending.count,
+                last_sender: pending.last_sender.as_ref(),
+            });
+        }
+    }
+}
+
+/// Who is at the other end: the address, or for Unix sockets the peer's
+/// pid/uid/gid where the platform tells it (SPEC §4).
+fn peer_of(socket: &Socket, addr: &socket2::SockAddr) -> Peer {
+    match addr.as_socket() {
+        Some(inet) => Peer::Inet(inet),
+        None => Peer::Unix(platform::peer_credentials(socket)),
+    }
+}
