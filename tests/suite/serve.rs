@@ -386,6 +386,57 @@ fn issue2_mode_sets_the_socket_file_permissions() {
     }
 }
 
+/// Issue 8: under umask 0 a `--mode 600` socket must not exist as 0777 even
+/// for the instant between bind(2) and chmod(2), when another user could
+/// connect. The test watches the path in a tight loop while the server
+/// starts and asserts the first mode it sees. The window it looks for is a
+/// few microseconds, so each (transport, mode) is started several times: one
+/// wider mode seen in any start fails the test.
+#[test]
+fn issue8_a_socket_file_is_never_wider_than_mode_even_at_first() {
+    const STARTS: usize = 20;
+    let dir = temp_dir();
+    let mut n = 0;
+    for prefix in ["unix:", "unixgram:", "seqpacket:"] {
+        for (mode, want) in [("600", 0o600), ("0660", 0o660)] {
+            for _ in 0..STARTS {
+                n += 1;
+                let path = dir.path().join(format!("m{n}.sock"));
+                let addr = format!("{prefix}{}", path.display());
+                let mut cmd = std::process::Command::new("sh");
+                cmd.args([
+                    "-c",
+                    "umask 0; exec \"$0\" serve --mode \"$1\" \"$2\"",
+                    BIN,
+                    mode,
+                    &addr,
+                ]);
+                let mut server = Proc::spawn(cmd);
+                // A busy loop on purpose: the window is far shorter than any sleep.
+                let deadline = Instant::now() + STEP;
+                let first = loop {
+                    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                        break meta.permissions().mode() & 0o7777;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "{addr} never appeared\n{}",
+                        server.describe()
+                    );
+                };
+                let ready = server.expect_line("the ready line");
+                assert_eq!(ready, addr, "{}", server.describe());
+                assert_eq!(
+                    first, want,
+                    "{addr} under umask 0 with --mode {mode} was first {first:o}"
+                );
+                let last = std::fs::symlink_metadata(&path).expect("stat the socket");
+                assert_eq!(last.permissions().mode() & 0o7777, want, "{addr}");
+            }
+        }
+    }
+}
+
 #[test]
 fn issue2_sigterm_removes_the_socket_files_and_exits_0() {
     let dir = temp_dir();
