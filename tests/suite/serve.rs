@@ -537,7 +537,7 @@ fn bad_flags_exit_2_with_one_line_and_a_usage_hint() {
         ),
         (
             &["--workers", "0", "127.0.0.1:0"],
-            "echokit: invalid value '0' for '--workers <N>': 0 is not in 1..=256",
+            "echokit: invalid value '0' for '--workers <N>': must be a whole number from 1 to 256",
         ),
         (
             &["--idle-timeout", "soon", "127.0.0.1:0"],
