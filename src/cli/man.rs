@@ -344,7 +344,7 @@ const ADDRESSES: &str = r#"
 Every command reads addresses in one grammar.
 
 : {HOST}`:`{PORT}
-{HOST} is an IPv4 literal or a host name; {PORT} is a number from 0 to 65535 or a service name from the services database: `localhost:echo` is port 7. A name is resolved with getaddrinfo(3) and may give several addresses: `serve` listens on all of them (with port 0, the first gets a port from the kernel and the others bind that same port, so one number serves both 127.0.0.1 and ::1); `send` tries them in order and, if all fail, reports each failure.
+{HOST} is an IPv4 literal or a host name; {PORT} is a number from 0 to 65535 or a service name from the services database: `localhost:echo` is port 7. A name is resolved with getaddrinfo(3) and may give several addresses: `serve` listens on all of them (with port 0, the first gets a port from the kernel and the others bind that same port, so one number serves both 127.0.0.1 and ::1), skipping with one warning line an address this machine does not have (a hosts file naming ::1 while IPv6 is off) as long as another binds, whereas a literal it does not have is exit 5; `send` tries them in order and, if all fail, reports each failure.
 
 : `[`{IPv6}`]:`{PORT}
 An IPv6 literal in brackets, with an optional scope id, a name or a number: `[fe80::1%eth0]:5000`, `[fe80::1%2]:5000`.

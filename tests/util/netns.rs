@@ -34,6 +34,30 @@ pub fn in_netns(
     args: &[&str],
     timeout: Duration,
 ) -> Option<Run> {
+    netns_run(test, hosts, setup, r#"exec "$0" "$@""#, args, timeout)
+}
+
+/// As [`in_netns`], but runs the shell script `script` after `setup`, with
+/// `$0` the binary under test: for a server and its clients in the same
+/// namespace (the script waits for nothing but what it reads).
+pub fn in_netns_sh(
+    test: &str,
+    hosts: Option<&str>,
+    setup: &str,
+    script: &str,
+    timeout: Duration,
+) -> Option<Run> {
+    netns_run(test, hosts, setup, script, &[], timeout)
+}
+
+fn netns_run(
+    test: &str,
+    hosts: Option<&str>,
+    setup: &str,
+    script: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Option<Run> {
     if !is_root() {
         skip(
             test,
@@ -72,7 +96,7 @@ pub fn in_netns(
     }
     let mut cmd = Command::new("unshare");
     cmd.args(&unshare)
-        .args(["sh", "-c", &format!("{setup} && exec \"$0\" \"$@\""), BIN])
+        .args(["sh", "-c", &format!("{setup} && {script}"), BIN])
         .args(args);
     Some(run_cmd(cmd, b"", timeout))
 }
