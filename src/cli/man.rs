@@ -516,7 +516,7 @@ Over `seqpacket:`, connections are accepted as for streams and each message goes
 "#;
 
 const SERVE_UNIX_FILES: &str = r#"
-A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` sets the file's permissions right after bind(2). On exit, `serve` removes only the files it created.
+A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` holds from the file's first instant: it is never more permissive than MODE, whatever the umask (on Linux the socket is fchmod(2)ed before bind(2); on other systems it is bound in a private directory and link(2)ed into place), and the process umask is left alone. On exit, `serve` removes only the files it created.
 "#;
 
 const SERVE_INHERITED: &str = r#"
