@@ -148,31 +148,31 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub addr_flags: AddrFlags,
     /// Length of the queue of connections waiting to be accepted
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = 1024, allow_hyphen_values = true, value_parser = whole(0, i32::MAX))]
     pub backlog: i32,
     /// Accept at most N connections at once; extra ones are closed at once and counted
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, usize::MAX))]
     pub max_conns: Option<usize>,
     /// Close a connection after this long without a byte in either direction (e.g. 30s)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
     /// After SIGINT/SIGTERM, how long open connections may take to finish
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "5s")]
     pub drain: Duration,
     /// Answer at most N datagrams per second from one source address (extra ones are dropped and counted)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u32::MAX))]
     pub udp_rate: Option<u32>,
     /// Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     /// Exit once N connections or datagrams have been echoed in full
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub count: Option<u64>,
     /// Permissions of created Unix socket files, octal as for chmod (600, 0660)
-    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = parse_mode)]
     pub mode: Option<u32>,
     /// Number of event loops (threads) sharing the listeners
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_hyphen_values = true, value_parser = whole(1, 256u16))]
     pub workers: u16,
     /// Serve the socket on stdin, as inetd passes it: a connected stream (echo it, then exit) or a datagram socket; prints nothing on stdout
     #[arg(long, conflicts_with_all = ["addrs", "workers"])]
@@ -202,25 +202,25 @@ pub struct SendArgs {
     #[command(flatten)]
     pub addr_flags: AddrFlags,
     /// Give up if the whole exchange takes longer than this (e.g. 5s)
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Give up on a connection attempt after this long
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
     /// End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "10s")]
     pub idle_timeout: Duration,
     /// Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, allow_hyphen_values = true, value_parser = whole(0, u32::MAX))]
     pub retries: u32,
     /// Repeat the exchange N times and print round-trip times, like ping
-    #[arg(short = 'c', long, value_name = "N")]
+    #[arg(short = 'c', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub count: Option<u64>,
     /// Wait this long between repeated exchanges (default 1s; alone, repeats until interrupted)
-    #[arg(short = 'i', long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(short = 'i', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub interval: Option<Duration>,
     /// Read at most this many bytes at a time (with -v, each received chunk is shown)
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     #[command(flatten)]
     pub output: OutputFlags,
@@ -241,10 +241,10 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub addr_flags: AddrFlags,
     /// Give up on one transport (all its payloads) after this long
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "5s")]
     pub timeout: Duration,
     /// Read size of the in-process servers and the clients; stream payloads include exact multiples of it
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     /// Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)
     #[arg(long, value_name = "FILE")]
@@ -265,25 +265,25 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub addr_flags: AddrFlags,
     /// Number of concurrent connections (or datagram sockets with -u)
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 50, allow_hyphen_values = true, value_parser = whole(1, 100_000u32))]
     pub connections: u32,
     /// How long to run (e.g. 3s, 1m)
-    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration, default_value = "3s")]
+    #[arg(short = 'd', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "3s")]
     pub duration: Duration,
     /// Bytes per request (e.g. 64, 1KiB, 1MiB)
-    #[arg(short = 's', long, value_name = "SIZE", value_parser = parse_size, default_value = "64")]
+    #[arg(short = 's', long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64")]
     pub size: usize,
     /// Open loop: this many requests per second in total, on a fixed schedule
-    #[arg(short = 'r', long, value_name = "N")]
+    #[arg(short = 'r', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub rate: Option<u64>,
     /// Give up on a request (counted as an error) after this long
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "2s")]
     pub timeout: Duration,
     /// Stop after this many requests in total (default: only --duration stops)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub requests: Option<u64>,
     /// Read at most this many bytes at a time
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64KiB")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     #[command(flatten)]
     pub output: OutputFlags,
@@ -341,8 +341,32 @@ pub enum Generate {
     },
 }
 
+/// The parser of a whole-number flag that takes `min..=max`, for any integer
+/// type. Anything else — a negative number, a fraction, a word, a number too
+/// large — gets one message with the range; clap puts the flag before it
+/// (`invalid value '-1' for '--count <N>': must be a whole number from 1 to
+/// …`). The flag needs `allow_hyphen_values`, or clap takes `-1` for a flag.
+pub fn whole<T>(
+    min: T,
+    max: T,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: Copy + PartialOrd + std::fmt::Display + TryFrom<i128> + Send + Sync + 'static,
+{
+    move |text: &str| {
+        text.parse::<i128>()
+            .ok()
+            .and_then(|n| T::try_from(n).ok())
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| format!("must be a whole number from {min} to {max}"))
+    }
+}
+
 /// Parses a humantime duration (`500ms`, `2s`, `1m30s`); a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.starts_with('-') {
+        return Err("must not be negative (durations look like 500ms, 2s, 1m30s)".to_string());
+    }
     if let Ok(seconds) = text.parse::<f64>() {
         if seconds.is_finite() && seconds >= 0.0 {
             return Ok(Duration::from_secs_f64(seconds));
@@ -359,6 +383,9 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .unwrap_or(text.len());
     let (digits, suffix) = text.split_at(split);
     let hint = "sizes look like 8, 4KiB, 64KiB, 1MiB";
+    if text.starts_with('-') {
+        return Err(format!("must not be negative ({hint})"));
+    }
     let number: usize = digits
         .parse()
         .map_err(|_| format!("not a size: {text:?} ({hint})"))?;
@@ -408,6 +435,48 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("12XB").is_err());
         assert!(parse_size("KiB").is_err());
+    }
+
+    #[test]
+    fn whole_numbers_in_range_only() {
+        let count = whole(1, u64::MAX);
+        assert_eq!(count("1"), Ok(1));
+        assert_eq!(count("18446744073709551615"), Ok(u64::MAX));
+        let refused = Err("must be a whole number from 1 to 18446744073709551615".to_string());
+        for text in ["-1", "0", "18446744073709551616", "1.5", "", "ten", "-"] {
+            assert_eq!(count(text), refused, "{text:?}");
+        }
+        let workers = whole(1, 256u16);
+        assert_eq!(workers("256"), Ok(256));
+        assert_eq!(
+            workers("257"),
+            Err("must be a whole number from 1 to 256".to_string())
+        );
+        assert_eq!(whole(0, i32::MAX)("0"), Ok(0));
+    }
+
+    #[test]
+    fn negative_durations_and_sizes_are_refused() {
+        assert!(
+            parse_duration("-1")
+                .unwrap_err()
+                .starts_with("must not be negative")
+        );
+        assert!(
+            parse_duration("-5s")
+                .unwrap_err()
+                .starts_with("must not be negative")
+        );
+        assert!(
+            parse_size("-1")
+                .unwrap_err()
+                .starts_with("must not be negative")
+        );
+        assert!(
+            parse_size("-4KiB")
+                .unwrap_err()
+                .starts_with("must not be negative")
+        );
     }
 
     #[test]

@@ -222,6 +222,12 @@ impl Error {
         }
     }
 
+    /// Whether the system said this machine lacks the address itself, not
+    /// that it is taken or forbidden ([`address_unavailable`]).
+    pub fn is_address_unavailable(&self) -> bool {
+        self.os_error().is_some_and(address_unavailable)
+    }
+
     /// The OS error behind it, if there is one.
     pub fn os_error(&self) -> Option<&io::Error> {
         match self {
@@ -314,6 +320,18 @@ fn lowercase_first(text: &str) -> String {
     }
 }
 
+/// Whether `err` says this machine does not have the address or its family
+/// at all: EADDRNOTAVAIL (no interface has it, e.g. no ::1 on lo),
+/// EAFNOSUPPORT or EPROTONOSUPPORT (IPv6 disabled or not built in). The
+/// dual-stack fallback and serve's skipping of a name's missing addresses
+/// (SPEC §2, §4) ask this.
+pub fn address_unavailable(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
+    )
+}
+
 /// Whether `err` means a deadline passed rather than a refusal.
 pub fn is_timeout(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::TimedOut || err.raw_os_error() == Some(libc::ETIMEDOUT)
@@ -397,6 +415,21 @@ mod tests {
         for (error, code) in table {
             assert_eq!(error.exit_code() as u8, code, "{error}");
         }
+    }
+
+    #[test]
+    fn a_missing_address_is_told_from_a_taken_or_forbidden_one() {
+        for code in [
+            libc::EADDRNOTAVAIL,
+            libc::EAFNOSUPPORT,
+            libc::EPROTONOSUPPORT,
+        ] {
+            assert!(Error::listen("[::1]:0", os(code)).is_address_unavailable());
+        }
+        for code in [libc::EADDRINUSE, libc::EACCES, libc::ENOENT] {
+            assert!(!Error::listen("[::1]:0", os(code)).is_address_unavailable());
+        }
+        assert!(!Error::Usage("x".into()).is_address_unavailable());
     }
 
     #[test]

@@ -344,7 +344,7 @@ const ADDRESSES: &str = r#"
 Every command reads addresses in one grammar.
 
 : {HOST}`:`{PORT}
-{HOST} is an IPv4 literal or a host name; {PORT} is a number from 0 to 65535 or a service name from the services database: `localhost:echo` is port 7. A name is resolved with getaddrinfo(3) and may give several addresses: `serve` listens on all of them (with port 0, the first gets a port from the kernel and the others bind that same port, so one number serves both 127.0.0.1 and ::1); `send` tries them in order and, if all fail, reports each failure.
+{HOST} is an IPv4 literal or a host name; {PORT} is a number from 0 to 65535 or a service name from the services database: `localhost:echo` is port 7. A name is resolved with getaddrinfo(3) and may give several addresses: `serve` listens on all of them (with port 0, the first gets a port from the kernel and the others bind that same port, so one number serves both 127.0.0.1 and ::1), skipping with one warning line an address this machine does not have (a hosts file naming ::1 while IPv6 is off) as long as another binds, whereas a literal it does not have is exit 5; `send` tries them in order and, if all fail, reports each failure.
 
 : `[`{IPv6}`]:`{PORT}
 An IPv6 literal in brackets, with an optional scope id, a name or a number: `[fe80::1%eth0]:5000`, `[fe80::1%2]:5000`.
@@ -516,7 +516,7 @@ Over `seqpacket:`, connections are accepted as for streams and each message goes
 "#;
 
 const SERVE_UNIX_FILES: &str = r#"
-A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` sets the file's permissions right after bind(2). On exit, `serve` removes only the files it created.
+A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` holds from the file's first instant: it is never more permissive than MODE, whatever the umask (on Linux the socket is fchmod(2)ed before bind(2); on other systems it is bound in a private directory and link(2)ed into place), and the process umask is left alone. On exit, `serve` removes only the files it created.
 "#;
 
 const SERVE_INHERITED: &str = r#"

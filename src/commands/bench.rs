@@ -35,11 +35,6 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
         max_requests: args.requests,
         buffer_size: args.buffer_size,
     };
-    if args.rate == Some(0) {
-        return Err(Error::Usage(
-            "--rate must be at least 1 request per second".into(),
-        ));
-    }
     match &args.addr {
         Some(text) => {
             let endpoint = addr::parse(text, default_type)?;

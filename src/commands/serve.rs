@@ -8,7 +8,7 @@ use log::ServeLog;
 
 use std::sync::{Arc, Mutex};
 
-use crate::addr::{self, Endpoint, Role};
+use crate::addr::{self, Endpoint, Host, Role, Target};
 use crate::cli::ServeArgs;
 use crate::engine::{self, Control, Observer, ServerConfig};
 use crate::error::{Error, ExitCode};
@@ -52,9 +52,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         mode: args.mode,
     };
     let mut listeners = Vec::new();
+    let mut skipped = Vec::new();
     for endpoint in &endpoints {
         let targets = addr::resolve(endpoint, family, Role::Listen)?;
-        listeners.extend(bind_group(endpoint, &targets, options)?);
+        let group = bind_group(endpoint, &targets, options)?;
+        listeners.extend(group.listeners);
+        skipped.extend(group.skipped);
+    }
+    // Said only once everything is bound: had a later ADDR failed, its error is the one line.
+    for skip in &skipped {
+        out.note(&skip.to_string());
     }
 
     let mut sockets = Vec::new();
@@ -152,15 +159,55 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::Success)
 }
 
+/// An address a name resolved to that this machine does not have, left out.
+struct Skipped {
+    /// The address in the ready-line form (`tcp:[::1]:5000`).
+    address: String,
+    /// The name as typed (`localhost`).
+    name: String,
+    /// Why it cannot be bound.
+    error: Error,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "skipping {} ({}): {}",
+            self.address,
+            self.name,
+            self.error.reason()
+        )
+    }
+}
+
+/// What one ADDR bound, and what of it was left out.
+struct Group {
+    listeners: Vec<Listener>,
+    skipped: Vec<Skipped>,
+}
+
 /// Binds every address one ADDR resolved to. With port 0, the first gets a
 /// port from the kernel and the others bind that same port (SPEC §2), so one
 /// number serves both 127.0.0.1 and ::1; if another process took that port
 /// on the other family meanwhile, the whole group is tried again.
+///
+/// An address a *name* resolved to that this machine lacks (a container whose
+/// hosts file names ::1 while IPv6 is off) is skipped, as long as another
+/// address of the name binds (SPEC §4 serve); when none does, the first
+/// failure is the error. A literal that cannot be bound is always an error.
 fn bind_group(
     endpoint: &Endpoint,
     targets: &[SocketAddress],
     options: ListenOptions,
-) -> Result<Vec<Listener>, Error> {
+) -> Result<Group, Error> {
+    let name = match &endpoint.target {
+        Target::Inet {
+            host: Host::Name(name),
+            ..
+        } => Some(name),
+        _ => None,
+    };
     let port_zero = targets
         .iter()
         .all(|t| matches!(t, SocketAddress::Inet(a) if a.port() == 0));
@@ -168,6 +215,7 @@ fn bind_group(
     let mut last_error = None;
     for _ in 0..attempts {
         let mut bound: Vec<Listener> = Vec::new();
+        let mut skipped: Vec<Skipped> = Vec::new();
         let mut port = None;
         let mut failed = None;
         for target in targets {
@@ -182,6 +230,13 @@ fn bind_group(
                     }
                     bound.push(listener);
                 }
+                Err(error) if name.is_some() && error.is_address_unavailable() => {
+                    skipped.push(Skipped {
+                        address: addr::display(endpoint.socket_type, &target),
+                        name: name.cloned().unwrap_or_default(),
+                        error,
+                    });
+                }
                 Err(e) => {
                     failed = Some(e);
                     break;
@@ -189,7 +244,19 @@ fn bind_group(
             }
         }
         match failed {
-            None => return Ok(bound),
+            None if bound.is_empty() => {
+                // Nothing of the name binds: exit 5 with the first reason, as for a literal.
+                let first = skipped.into_iter().next().map(|s| s.error);
+                return Err(
+                    first.unwrap_or_else(|| Error::address(&endpoint.text, "resolves to nothing"))
+                );
+            }
+            None => {
+                return Ok(Group {
+                    listeners: bound,
+                    skipped,
+                });
+            }
             Some(e) => last_error = Some(e),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::error::Error;
+use crate::error::{Error, address_unavailable};
 use crate::transport::{SocketAddress, SocketType};
 
 use super::{ListenOptions, Listener, new_socket, sock_addr, sock_target, start_listening};
@@ -17,7 +17,10 @@ pub(super) fn listen(
 ) -> Result<Listener, Error> {
     match bind(socket_type, addr, options) {
         Err(e)
-            if addr.is_ipv6() && addr.ip().is_unspecified() && !options.v6only && no_ipv6(&e) =>
+            if addr.is_ipv6()
+                && addr.ip().is_unspecified()
+                && !options.v6only
+                && address_unavailable(&e) =>
         {
             bind(
                 socket_type,
@@ -28,13 +31,6 @@ pub(super) fn listen(
         result => result,
     }
     .map_err(|e| Error::listen(&crate::addr::display_target(&SocketAddress::Inet(addr)), e))
-}
-
-fn no_ipv6(err: &std::io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL) | Some(libc::EPROTONOSUPPORT)
-    )
 }
 
 fn bind(

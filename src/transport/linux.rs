@@ -1,9 +1,11 @@
-//! Linux-only pieces: abstract socket names, autobind, SO_PEERCRED.
+//! Linux-only pieces: abstract socket names, autobind, SO_PEERCRED, a socket
+//! file's mode set before bind.
 //!
 //! Its twin `portable.rs` has the same items for every other platform and
 //! answers "not supported on this platform" where Linux is needed.
 
 use std::io;
+use std::path::Path;
 
 use socket2::{SockAddr, Socket};
 
@@ -28,6 +30,18 @@ pub fn abstract_addr(name: &[u8]) -> io::Result<SockAddr> {
     bytes.extend_from_slice(name);
     let path: &std::ffi::OsStr = std::os::unix::ffi::OsStrExt::from_bytes(&bytes);
     SockAddr::unix(path)
+}
+
+/// Binds `socket` to the new socket file `path`, which is never more
+/// permissive than `mode` at any instant: bind(2) creates the file with the
+/// socket inode's mode less the umask (`unix_bind` in net/unix/af_unix.c), so
+/// fchmod(2) on the socket first narrows it from the start. The process umask
+/// is left alone (it is process-wide: other threads create files meanwhile);
+/// the caller's chmod after bind then widens the file to exactly `mode`.
+pub fn bind_path_with_mode(socket: &Socket, path: &Path, mode: u32) -> io::Result<()> {
+    use nix::sys::stat::{Mode, fchmod};
+    fchmod(socket, Mode::from_bits_truncate(mode)).map_err(io::Error::from)?;
+    socket.bind(&SockAddr::unix(path)?)
 }
 
 /// Gives a Unix datagram client an address the server can answer: Linux

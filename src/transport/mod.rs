@@ -22,8 +22,11 @@ mod unix;
 /// - `SUN_PATH_CAPACITY`, `MAX_UNIX_DATAGRAM`: the sizes of `sun_path` and of
 ///   the largest Unix datagram or message tried;
 /// - `abstract_addr(name)`: the socket address of an abstract name;
+/// - `bind_path_with_mode(socket, path, mode)`: bind(2) to a new socket file
+///   that is never more permissive than `mode` (fchmod before bind, or a
+///   private directory and link(2)), leaving the process umask alone;
 /// - `bind_reply_address(socket)`: an address a Unix datagram client can be
-///   answered at (autobind, or a temporary path and its guard);
+///   answered at (autobind, or a temporary 0600 path and its guard);
 /// - `set_no_sigpipe(socket)`: whatever keeps a write to a vanished peer from
 ///   raising SIGPIPE;
 /// - `peer_credentials(socket)`: pid, uid and gid of a Unix peer, if known;

@@ -1,8 +1,12 @@
 //! The twin of `linux.rs` for macOS and the BSDs (and for Linux builds with
 //! `--cfg echokit_force_portable`, so CI compiles it): same items, no abstract
-//! namespace, a temporary path instead of autobind.
+//! namespace, a temporary path instead of autobind, socket files made in a
+//! private directory instead of narrowed by fchmod.
 
+use std::fs::Permissions;
 use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use socket2::{SockAddr, Socket};
@@ -33,17 +37,67 @@ pub fn abstract_addr(_name: &[u8]) -> io::Result<SockAddr> {
     ))
 }
 
-/// Binds a temporary path (removed by the returned guard) so replies can reach us.
-pub fn bind_reply_address(socket: &Socket) -> io::Result<Option<SocketFileGuard>> {
+/// A fresh directory only this user can enter, beside `near` (mkdir(2) with
+/// mode 0700 is not widened by any umask), for a socket file to be made in.
+fn private_dir(near: &Path) -> io::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "echokit-{}-{}.sock",
+    let dir = near.join(format!(
+        ".echokit-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    let _ = std::fs::remove_file(&path);
-    socket.bind(&SockAddr::unix(&path)?)?;
-    SocketFileGuard::new(&path).map(Some)
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    Ok(dir)
+}
+
+/// Binds `socket` to the new socket file `path`, never more permissive than
+/// `mode` where the path allows. These systems take the file's mode from the
+/// umask alone (fchmod(2) on a socket is EINVAL on the BSDs) and the umask is
+/// process-wide, so the socket is bound in a fresh 0700 directory beside
+/// `path`, chmod'ed to `mode` there, and link(2)ed into place: `path`
+/// appears with `mode` already set, and link never replaces a file that
+/// appeared meanwhile. The kernel keeps the name it was bound to, so
+/// getsockname(2) and the source address of its datagrams show that
+/// (removed) name, not `path`. Where the longer temporary name does not fit
+/// in `sun_path`, it binds at `path` and the caller's chmod follows: for that
+/// instant the file has the umask's mode (the remaining window).
+pub fn bind_path_with_mode(socket: &Socket, path: &Path, mode: u32) -> io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let dir = private_dir(parent)?;
+    let temp = dir.join("s");
+    let result = match SockAddr::unix(&temp) {
+        Ok(addr) => socket
+            .bind(&addr)
+            .and_then(|()| std::fs::set_permissions(&temp, Permissions::from_mode(mode)))
+            .and_then(|()| std::fs::hard_link(&temp, path)),
+        Err(_) => SockAddr::unix(path).and_then(|addr| socket.bind(&addr)),
+    };
+    let _ = std::fs::remove_file(&temp);
+    let _ = std::fs::remove_dir(&dir);
+    result
+}
+
+/// Binds a temporary path so replies can reach us: a socket file of mode
+/// 0600 in a fresh 0700 directory, both removed by the returned guard. The
+/// directory keeps every other user out from the file's first instant,
+/// whatever the umask (the server must run as the same user to answer, as a
+/// 0600 socket demands anyway); the name is never moved, because the server
+/// answers the name the socket was bound to.
+pub fn bind_reply_address(socket: &Socket) -> io::Result<Option<SocketFileGuard>> {
+    let dir = private_dir(&std::env::temp_dir())?;
+    let path = dir.join("reply.sock");
+    let bound = SockAddr::unix(&path)
+        .and_then(|addr| socket.bind(&addr))
+        .and_then(|()| std::fs::set_permissions(&path, Permissions::from_mode(0o600)))
+        .and_then(|()| SocketFileGuard::new(&path));
+    match bound {
+        Ok(guard) => Ok(Some(guard.with_private_dir(&dir))),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_dir(&dir);
+            Err(e)
+        }
+    }
 }
 
 /// macOS/BSD raise SIGPIPE per socket unless SO_NOSIGPIPE is set.

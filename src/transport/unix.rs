@@ -15,7 +15,7 @@ use crate::addr::display_target;
 use crate::error::Error;
 use crate::transport::{SocketAddress, SocketType};
 
-use super::{ListenOptions, Listener, new_socket, sock_addr, start_listening};
+use super::{ListenOptions, Listener, new_socket, platform, sock_addr, start_listening};
 
 /// Removes a socket file on drop, if it is still the one this process bound.
 #[derive(Debug)]
@@ -23,6 +23,8 @@ pub struct SocketFileGuard {
     path: PathBuf,
     dev: u64,
     ino: u64,
+    /// A directory made only to hold this file, removed after it.
+    private_dir: Option<PathBuf>,
 }
 
 impl SocketFileGuard {
@@ -33,7 +35,14 @@ impl SocketFileGuard {
             path: path.to_path_buf(),
             dev: meta.dev(),
             ino: meta.ino(),
+            private_dir: None,
         })
+    }
+
+    /// Also removes `dir`, made only to hold this file, once the file is gone.
+    pub fn with_private_dir(mut self, dir: &Path) -> SocketFileGuard {
+        self.private_dir = Some(dir.to_path_buf());
+        self
     }
 
     /// The path this guard removes.
@@ -49,6 +58,10 @@ impl Drop for SocketFileGuard {
             if meta.dev() == self.dev && meta.ino() == self.ino && meta.file_type().is_socket() {
                 let _ = fs::remove_file(&self.path);
             }
+        }
+        // remove_dir(2) removes only an empty directory: nothing else is lost.
+        if let Some(dir) = &self.private_dir {
+            let _ = fs::remove_dir(dir);
         }
     }
 }
@@ -91,12 +104,17 @@ pub(super) fn listen_path(
     let target = SocketAddress::Path(path.to_path_buf());
     let fail = |e: io::Error| path_error(path, e);
     let socket = new_socket(socket_type, &target).map_err(fail)?;
-    socket
-        .bind(&sock_addr(&target).map_err(fail)?)
-        .map_err(fail)?;
+    match options.mode {
+        // Never wider than --mode, not even for the instant between bind and
+        // chmod (issue 8): another user could connect in that instant.
+        Some(mode) => platform::bind_path_with_mode(&socket, path, mode),
+        None => sock_addr(&target).and_then(|addr| socket.bind(&addr)),
+    }
+    .map_err(fail)?;
     // From here on the file is ours: the guard removes it on any early return.
     let guard = SocketFileGuard::new(path).map_err(fail)?;
     if let Some(mode) = options.mode {
+        // bind left it at `mode` less the umask: now exactly `mode`.
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail)?;
     }
     start_listening(&socket, socket_type, options).map_err(fail)?;
