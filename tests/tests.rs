@@ -17,6 +17,7 @@ mod suite {
     mod generated_docs;
     mod interop;
     mod portable_build;
+    mod readiness;
     mod resolve;
     mod send;
     mod serve;

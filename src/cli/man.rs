@@ -175,6 +175,7 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
                 section("DATAGRAMS", SERVE_DATAGRAMS),
                 section("UNIX SOCKET FILES", SERVE_UNIX_FILES),
                 section("INETD AND SOCKET ACTIVATION", SERVE_INHERITED),
+                section("READINESS", SERVE_READINESS),
                 section("JSON OUTPUT", SERVE_JSON),
                 section("SIGNALS", SERVE_SIGNALS),
             ],
@@ -292,7 +293,12 @@ fn see_also(this: Option<&str>, all: &[String]) -> String {
     ];
     match this {
         Some("resolve") => system.extend([("gai.conf", 5), ("hosts", 5)]),
-        Some("serve") => system.extend([("inetd", 8), ("systemd.socket", 5), ("sd_listen_fds", 3)]),
+        Some("serve") => system.extend([
+            ("inetd", 8),
+            ("systemd.socket", 5),
+            ("sd_listen_fds", 3),
+            ("sd_notify", 3),
+        ]),
         _ => {}
     }
     system.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
@@ -527,6 +533,24 @@ The socket is on stdin, as inetd(8) passes it: a connected stream, echoed until 
 When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
 "#;
 
+const SERVE_READINESS: &str = r#"
+When NOTIFY_SOCKET names a socket (systemd sets it for a `Type=notify` service), `serve` tells the service manager how it is doing, as sd_notify(3) describes (Linux only; elsewhere NOTIFY_SOCKET is "not supported on this platform", exit 2):
+
+: `READY=1`
+Once every listener is bound and its ready line printed, with `STATUS=serving, 0 connections open`. If it cannot be sent, one line on stderr says why, and serving goes on.
+
+: `STATUS=serving, N connections open`
+The connections open across every worker, when the count has changed, at most every 2 seconds (what `systemctl status` shows).
+
+: `STOPPING=1`
+When draining begins: the first SIGINT or SIGTERM, or `--count` reached.
+
+: `WATCHDOG=1`
+When WATCHDOG_USEC is set and WATCHDOG_PID is absent or this process: at half that interval, sent from the first event loop itself, so a loop that is stuck stops the pings and the service manager notices (systemd's `WatchdogSec=`). A WATCHDOG_PID naming another process means the watchdog is not ours: no pings.
+
+NOTIFY_SOCKET must be a path, as systemd sets it; an abstract name (`@name`) cannot be reached. `--inetd` sends nothing: one connection is not a service to declare ready.
+"#;
+
 const SERVE_JSON: &str = r#"
 With `--json`, stdout carries one object per event, each with an `event` field:
 
@@ -566,6 +590,9 @@ Never kills the process: a peer that goes away ends only its own connection.
 const SERVE_ENVIRONMENT: &str = r#"
 : LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES
 systemd socket activation, see sd_listen_fds(3) and INETD AND SOCKET ACTIVATION above.
+
+: NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID
+Readiness and the watchdog, see sd_notify(3) and READINESS above.
 "#;
 
 const SERVE_EXAMPLES: &str = concat!(

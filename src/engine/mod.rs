@@ -18,7 +18,7 @@ pub mod stream;
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub drain: Duration,
     /// Dropped datagrams are reported at most this often (the first at once).
     pub drop_report_every: Duration,
+    /// The first worker tells the observer [`Event::Tick`] this often, from
+    /// its loop: a heartbeat that stops when that loop is stuck.
+    pub tick_every: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -60,6 +63,7 @@ impl ServerConfig {
             idle_timeout: None,
             drain: Duration::ZERO,
             drop_report_every: Duration::from_secs(1),
+            tick_every: None,
         }
     }
 }
@@ -148,6 +152,9 @@ pub enum Event<'a> {
     },
     /// Draining began in one worker: its listeners are closed, `open` connections may finish.
     Draining { open: usize },
+    /// The first worker's loop went round at [`ServerConfig::tick_every`];
+    /// `open` connections are open across every worker.
+    Tick { open: usize },
 }
 
 /// The summary of a connection that ended.
@@ -244,6 +251,8 @@ impl std::fmt::Display for Shutdown {
 #[derive(Debug, Default)]
 pub struct Control {
     state: AtomicU8,
+    /// Connections open across every worker (for [`Event::Tick`]).
+    open: AtomicUsize,
     wakers: Mutex<Vec<Arc<Waker>>>,
 }
 
@@ -382,6 +391,7 @@ struct Server {
     last_drop_report: Option<Instant>,
     drain_deadline: Option<Instant>,
     next_sweep: Option<Instant>,
+    next_tick: Option<Instant>,
 }
 
 impl Server {
@@ -418,6 +428,7 @@ impl Server {
             last_drop_report: None,
             drain_deadline: None,
             next_sweep: None,
+            next_tick: None,
         };
         for (i, served) in sockets.into_iter().enumerate() {
             if served.connected && served.socket_type.accepts_connections() {
@@ -467,6 +478,7 @@ impl Server {
                 self.handle(index, now);
             }
             self.periodic(now);
+            self.tick(now);
 
             match self.control.state() {
                 Shutdown::Running => {}
@@ -507,6 +519,10 @@ impl Server {
             let at = *self.next_sweep.get_or_insert(now + every);
             next = Some(next.map_or(at, |n| n.min(at)));
         }
+        if let Some(every) = self.config.tick_every {
+            let at = *self.next_tick.get_or_insert(now + every);
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         next.map(|at| at.saturating_duration_since(now))
     }
 
@@ -544,6 +560,22 @@ impl Server {
             gate.sweep(now);
         }
         self.report_drops();
+    }
+
+    /// Tells the observer the loop is alive once `tick_every` has passed.
+    /// Measured from the last tick, not from a fixed grid: a loop stalled
+    /// longer than the interval shows up as a late tick, never as a burst.
+    fn tick(&mut self, now: Instant) {
+        let Some(every) = self.config.tick_every else {
+            return;
+        };
+        if self.next_tick.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_tick = Some(now + every);
+        self.observer.event(&Event::Tick {
+            open: self.control.open.load(Ordering::Relaxed),
+        });
     }
 
     fn handle(&mut self, index: usize, now: Instant) {
@@ -653,6 +685,7 @@ impl Server {
             return Err(e);
         }
         self.open_conns += 1;
+        self.control.open.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -665,6 +698,7 @@ impl Server {
             .registry()
             .deregister(&mut SourceFd(&served.conn.socket.as_raw_fd()));
         self.open_conns -= 1;
+        self.control.open.fetch_sub(1, Ordering::Relaxed);
         self.policy.connection_ended();
         self.stats.bytes_in += served.conn.bytes_in;
         self.stats.bytes_out += served.conn.bytes_out;
@@ -898,10 +932,15 @@ pub fn spawn(
     }
     // Every loop is registered before any runs: a stop asked at once reaches them all.
     let mut servers = Vec::with_capacity(sets.len());
-    for set in sets {
+    for (i, set) in sets.into_iter().enumerate() {
+        let config = ServerConfig {
+            // One heartbeat per process, from the first loop (it also owns the datagram sockets).
+            tick_every: config.tick_every.filter(|_| i == 0),
+            ..config.clone()
+        };
         servers.push(Server::new(
             set,
-            config.clone(),
+            config,
             Arc::clone(&policy),
             Arc::clone(&observer),
             Arc::clone(&control),
@@ -949,4 +988,80 @@ pub fn served_socket(
         },
         listener.guard,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Sends the name of the thread each tick came from.
+    struct Ticks(Mutex<mpsc::Sender<String>>);
+
+    impl Observer for Ticks {
+        fn details(&self) -> bool {
+            false
+        }
+        fn event(&self, event: &Event<'_>) {
+            if let Event::Tick { open } = event {
+                assert_eq!(*open, 0);
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                let _ = self.0.lock().unwrap().send(name);
+            }
+        }
+    }
+
+    fn tcp_listener() -> ServedSocket {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        ServedSocket {
+            socket: Socket::from(std::os::fd::OwnedFd::from(listener)),
+            socket_type: SocketType::Stream,
+            unix: false,
+            connected: false,
+            name: "tcp:test".into(),
+        }
+    }
+
+    #[test]
+    fn ticks_come_from_the_first_loop_alone_at_the_interval() {
+        let (tx, rx) = mpsc::channel();
+        let config = ServerConfig {
+            tick_every: Some(Duration::from_millis(20)),
+            ..ServerConfig::new(1024)
+        };
+        let started = Instant::now();
+        let handle = spawn(
+            vec![tcp_listener()],
+            config,
+            3,
+            Arc::new(Unlimited),
+            Arc::new(Ticks(Mutex::new(tx))),
+        )
+        .unwrap();
+        for _ in 0..5 {
+            let from = rx.recv_timeout(Duration::from_secs(10)).expect("a tick");
+            assert_eq!(from, "echo loop 0");
+        }
+        // Five ticks 20 ms apart: no burst, no tick before its time.
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        handle.stop();
+        handle.join().unwrap();
+    }
+
+    #[test]
+    fn no_ticks_unless_asked() {
+        let (tx, rx) = mpsc::channel();
+        let handle = spawn(
+            vec![tcp_listener()],
+            ServerConfig::new(1024),
+            1,
+            Arc::new(Unlimited),
+            Arc::new(Ticks(Mutex::new(tx))),
+        )
+        .unwrap();
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        handle.stop();
+        handle.join().unwrap();
+    }
 }
