@@ -21,4 +21,5 @@ mod suite {
     mod resolve;
     mod send;
     mod serve;
+    mod systemd_units;
 }

@@ -176,6 +176,7 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
                 section("UNIX SOCKET FILES", SERVE_UNIX_FILES),
                 section("INETD AND SOCKET ACTIVATION", SERVE_INHERITED),
                 section("READINESS", SERVE_READINESS),
+                section("SYSTEMD UNITS", SERVE_SYSTEMD),
                 section("JSON OUTPUT", SERVE_JSON),
                 section("SIGNALS", SERVE_SIGNALS),
             ],
@@ -296,6 +297,7 @@ fn see_also(this: Option<&str>, all: &[String]) -> String {
         Some("serve") => system.extend([
             ("inetd", 8),
             ("systemd.socket", 5),
+            ("systemd.exec", 5),
             ("sd_listen_fds", 3),
             ("sd_notify", 3),
         ]),
@@ -549,6 +551,21 @@ When draining begins: the first SIGINT or SIGTERM, or `--count` reached.
 When WATCHDOG_USEC is set and WATCHDOG_PID is absent or this process: at half that interval, sent from the first event loop itself, so a loop that is stuck stops the pings and the service manager notices (systemd's `WatchdogSec=`). A WATCHDOG_PID naming another process means the watchdog is not ours: no pings.
 
 NOTIFY_SOCKET must be a path, as systemd sets it; an abstract name (`@name`) cannot be reached. `--inetd` sends nothing: one connection is not a service to declare ready.
+"#;
+
+const SERVE_SYSTEMD: &str = r#"
+The source tree's `contrib/systemd/` holds units for the echo port, 7. systemd binds the port, so `serve` needs no privilege:
+
+: `echokit.socket`
+`ListenStream=7` and `ListenDatagram=7`: TCP and UDP on `[::]:7`, IPv4 included.
+
+: `echokit.service`
+`Type=notify` (see READINESS), `ExecStart=/usr/bin/echokit serve`, which serves only the sockets passed, `WatchdogSec=10s` with `Restart=on-failure`, and hardening, each line commented in the file: `DynamicUser=yes`, `NoNewPrivileges=yes`, `ProtectSystem=strict`, `PrivateTmp=yes`, `RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6`, `MemoryDenyWriteExecute=yes`, `SystemCallFilter=@system-service`.
+
+: `echokit-inetd.socket`, `echokit-inetd@.service`
+inetd style: `Accept=yes` starts one `echokit serve --inetd` per TCP connection, with the connection as stdin and stdout and stderr to the journal. It conflicts with `echokit.socket`: both listen on TCP port 7.
+
+Install one pair into /etc/systemd/system/, run `systemctl daemon-reload`, then enable and start `echokit.socket` (or `echokit-inetd.socket`) with systemctl(1).
 "#;
 
 const SERVE_JSON: &str = r#"
