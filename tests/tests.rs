@@ -19,8 +19,10 @@ mod suite {
     mod generated_docs;
     mod interop;
     mod portable_build;
+    mod readiness;
     mod resolve;
     mod send;
     mod seqpacket;
     mod serve;
+    mod systemd_units;
 }

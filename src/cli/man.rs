@@ -175,6 +175,8 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
                 section("DATAGRAMS", SERVE_DATAGRAMS),
                 section("UNIX SOCKET FILES", SERVE_UNIX_FILES),
                 section("INETD AND SOCKET ACTIVATION", SERVE_INHERITED),
+                section("READINESS", SERVE_READINESS),
+                section("SYSTEMD UNITS", SERVE_SYSTEMD),
                 section("JSON OUTPUT", SERVE_JSON),
                 section("SIGNALS", SERVE_SIGNALS),
             ],
@@ -292,7 +294,13 @@ fn see_also(this: Option<&str>, all: &[String]) -> String {
     ];
     match this {
         Some("resolve") => system.extend([("gai.conf", 5), ("hosts", 5)]),
-        Some("serve") => system.extend([("inetd", 8), ("systemd.socket", 5), ("sd_listen_fds", 3)]),
+        Some("serve") => system.extend([
+            ("inetd", 8),
+            ("systemd.socket", 5),
+            ("systemd.exec", 5),
+            ("sd_listen_fds", 3),
+            ("sd_notify", 3),
+        ]),
         _ => {}
     }
     system.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
@@ -527,6 +535,39 @@ The socket is on stdin, as inetd(8) passes it: a connected stream, echoed until 
 When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
 "#;
 
+const SERVE_READINESS: &str = r#"
+When NOTIFY_SOCKET names a socket (systemd sets it for a `Type=notify` service), `serve` tells the service manager how it is doing, as sd_notify(3) describes (Linux only; elsewhere NOTIFY_SOCKET is "not supported on this platform", exit 2):
+
+: `READY=1`
+Once every listener is bound and its ready line printed, with `STATUS=serving, 0 connections open`. If it cannot be sent, one line on stderr says why, and serving goes on.
+
+: `STATUS=serving, N connections open`
+The connections open across every worker, when the count has changed, at most every 2 seconds (what `systemctl status` shows).
+
+: `STOPPING=1`
+When draining begins: the first SIGINT or SIGTERM, or `--count` reached.
+
+: `WATCHDOG=1`
+When WATCHDOG_USEC is set and WATCHDOG_PID is absent or this process: at half that interval, sent from the first event loop itself, so a loop that is stuck stops the pings and the service manager notices (systemd's `WatchdogSec=`). A WATCHDOG_PID naming another process means the watchdog is not ours: no pings.
+
+NOTIFY_SOCKET must be a path, as systemd sets it; an abstract name (`@name`) cannot be reached. `--inetd` sends nothing: one connection is not a service to declare ready.
+"#;
+
+const SERVE_SYSTEMD: &str = r#"
+The source tree's `contrib/systemd/` holds units for the echo port, 7. systemd binds the port, so `serve` needs no privilege:
+
+: `echokit.socket`
+`ListenStream=7` and `ListenDatagram=7`: TCP and UDP on `[::]:7`, IPv4 included.
+
+: `echokit.service`
+`Type=notify` (see READINESS), `ExecStart=/usr/bin/echokit serve`, which serves only the sockets passed, `WatchdogSec=10s` with `Restart=on-failure`, and hardening, each line commented in the file: `DynamicUser=yes`, `NoNewPrivileges=yes`, `ProtectSystem=strict`, `PrivateTmp=yes`, `RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6`, `MemoryDenyWriteExecute=yes`, `SystemCallFilter=@system-service`.
+
+: `echokit-inetd.socket`, `echokit-inetd@.service`
+inetd style: `Accept=yes` starts one `echokit serve --inetd` per TCP connection, with the connection as stdin and stdout and stderr to the journal. It conflicts with `echokit.socket`: both listen on TCP port 7.
+
+Install one pair into /etc/systemd/system/, run `systemctl daemon-reload`, then enable and start `echokit.socket` (or `echokit-inetd.socket`) with systemctl(1).
+"#;
+
 const SERVE_JSON: &str = r#"
 With `--json`, stdout carries one object per event, each with an `event` field:
 
@@ -566,6 +607,9 @@ Never kills the process: a peer that goes away ends only its own connection.
 const SERVE_ENVIRONMENT: &str = r#"
 : LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES
 systemd socket activation, see sd_listen_fds(3) and INETD AND SOCKET ACTIVATION above.
+
+: NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID
+Readiness and the watchdog, see sd_notify(3) and READINESS above.
 "#;
 
 const SERVE_EXAMPLES: &str = concat!(

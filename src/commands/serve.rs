@@ -4,7 +4,18 @@
 mod log;
 mod policy;
 
-use log::ServeLog;
+/// sd_notify(3) readiness, the platform twin chosen here once (as in
+/// `transport/mod.rs`): `notify.rs` on Linux, `notify_portable.rs` elsewhere
+/// (and on Linux with `--cfg echokit_force_portable`). Both provide
+/// `Notifier::from_env()` and its `watchdog_every`, `ready`, `stopping`,
+/// `status` and `watchdog`.
+#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
+mod notify;
+#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
+#[path = "serve/notify_portable.rs"]
+mod notify;
+
+use log::{Readiness, ServeLog};
 
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +37,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     }
     let out = Output::new(args.output);
     transport::raise_fd_limit();
+    // Before anything is bound: a platform without sd_notify says so up front.
+    let readiness = notify::Notifier::from_env()
+        .map_err(|_| Error::Unsupported("sd_notify (NOTIFY_SOCKET) is".into()))?
+        .map(Readiness::new);
     let socket_type = super::default_type(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.
@@ -84,13 +99,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         guards.extend(guard);
     }
     let names: Vec<String> = sockets.iter().map(|s| s.name.clone()).collect();
+    let config = ServerConfig {
+        tick_every: readiness.as_ref().map(Readiness::tick_every),
+        ..config(&args)
+    };
     let log = Arc::new(ServeLog {
         out: Output::new(args.output),
         socket_files: Mutex::new(guards),
+        readiness,
     });
     let handle = engine::spawn(
         sockets,
-        config(&args),
+        config,
         usize::from(args.workers),
         policy(&args),
         Arc::clone(&log) as Arc<dyn Observer>,
@@ -100,6 +120,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     install_signal_handlers(handle.control())?;
     for name in &names {
         out.ready(name);
+    }
+    if let Some(readiness) = &log.readiness {
+        readiness.ready(&out);
     }
     let stats = handle
         .join()
@@ -140,9 +163,12 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
         verbose: 0,
         quiet: true,
     });
+    // One connection, started per connection by inetd or `Accept=yes`: there
+    // is no service to declare ready, so no sd_notify either.
     let log = Arc::new(ServeLog {
         out: quiet,
         socket_files: Mutex::new(Vec::new()),
+        readiness: None,
     });
     let handle = engine::spawn(
         vec![engine::inherited_socket(socket)],

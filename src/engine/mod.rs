@@ -19,7 +19,7 @@ mod server;
 pub mod stream;
 
 use std::io;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub drain: Duration,
     /// Dropped datagrams are reported at most this often (the first at once).
     pub drop_report_every: Duration,
+    /// The first worker tells the observer [`Event::Tick`] this often, from
+    /// its loop: a heartbeat that stops when that loop is stuck.
+    pub tick_every: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -52,6 +55,7 @@ impl ServerConfig {
             idle_timeout: None,
             drain: Duration::ZERO,
             drop_report_every: Duration::from_secs(1),
+            tick_every: None,
         }
     }
 }
@@ -140,6 +144,9 @@ pub enum Event<'a> {
     },
     /// Draining began in one worker: its listeners are closed, `open` connections may finish.
     Draining { open: usize },
+    /// The first worker's loop went round at [`ServerConfig::tick_every`];
+    /// `open` connections are open across every worker.
+    Tick { open: usize },
 }
 
 /// The summary of a connection that ended.
@@ -236,6 +243,8 @@ impl std::fmt::Display for Shutdown {
 #[derive(Debug, Default)]
 pub struct Control {
     state: AtomicU8,
+    /// Connections open across every worker (for [`Event::Tick`]).
+    open: AtomicUsize,
     wakers: Mutex<Vec<Arc<Waker>>>,
 }
 
@@ -358,10 +367,15 @@ pub fn spawn(
     }
     // Every loop is registered before any runs: a stop asked at once reaches them all.
     let mut servers = Vec::with_capacity(sets.len());
-    for set in sets {
+    for (i, set) in sets.into_iter().enumerate() {
+        let config = ServerConfig {
+            // One heartbeat per process, from the first loop (it also owns the datagram sockets).
+            tick_every: config.tick_every.filter(|_| i == 0),
+            ..config.clone()
+        };
         servers.push(server::Server::new(
             set,
-            config.clone(),
+            config,
             Arc::clone(&policy),
             Arc::clone(&observer),
             Arc::clone(&control),
@@ -409,4 +423,80 @@ pub fn served_socket(
         },
         listener.guard,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Sends the name of the thread each tick came from.
+    struct Ticks(Mutex<mpsc::Sender<String>>);
+
+    impl Observer for Ticks {
+        fn details(&self) -> bool {
+            false
+        }
+        fn event(&self, event: &Event<'_>) {
+            if let Event::Tick { open } = event {
+                assert_eq!(*open, 0);
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                let _ = self.0.lock().unwrap().send(name);
+            }
+        }
+    }
+
+    fn tcp_listener() -> ServedSocket {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        ServedSocket {
+            socket: Socket::from(std::os::fd::OwnedFd::from(listener)),
+            socket_type: SocketType::Stream,
+            unix: false,
+            connected: false,
+            name: "tcp:test".into(),
+        }
+    }
+
+    #[test]
+    fn ticks_come_from_the_first_loop_alone_at_the_interval() {
+        let (tx, rx) = mpsc::channel();
+        let config = ServerConfig {
+            tick_every: Some(Duration::from_millis(20)),
+            ..ServerConfig::new(1024)
+        };
+        let started = Instant::now();
+        let handle = spawn(
+            vec![tcp_listener()],
+            config,
+            3,
+            Arc::new(Unlimited),
+            Arc::new(Ticks(Mutex::new(tx))),
+        )
+        .unwrap();
+        for _ in 0..5 {
+            let from = rx.recv_timeout(Duration::from_secs(10)).expect("a tick");
+            assert_eq!(from, "echo loop 0");
+        }
+        // Five ticks 20 ms apart: no burst, no tick before its time.
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        handle.stop();
+        handle.join().unwrap();
+    }
+
+    #[test]
+    fn no_ticks_unless_asked() {
+        let (tx, rx) = mpsc::channel();
+        let handle = spawn(
+            vec![tcp_listener()],
+            ServerConfig::new(1024),
+            1,
+            Arc::new(Unlimited),
+            Arc::new(Ticks(Mutex::new(tx))),
+        )
+        .unwrap();
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        handle.stop();
+        handle.join().unwrap();
+    }
 }

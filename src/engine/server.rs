@@ -9,6 +9,7 @@
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -122,6 +123,7 @@ pub(super) struct Server {
     last_drop_report: Option<Instant>,
     drain_deadline: Option<Instant>,
     next_sweep: Option<Instant>,
+    next_tick: Option<Instant>,
 }
 
 impl Server {
@@ -158,6 +160,7 @@ impl Server {
             last_drop_report: None,
             drain_deadline: None,
             next_sweep: None,
+            next_tick: None,
         };
         for (i, served) in sockets.into_iter().enumerate() {
             if served.connected && served.socket_type.accepts_connections() {
@@ -207,6 +210,7 @@ impl Server {
                 self.handle(index, now);
             }
             self.periodic(now);
+            self.tick(now);
 
             match self.control.state() {
                 Shutdown::Running => {}
@@ -247,6 +251,10 @@ impl Server {
             let at = *self.next_sweep.get_or_insert(now + every);
             next = Some(next.map_or(at, |n| n.min(at)));
         }
+        if let Some(every) = self.config.tick_every {
+            let at = *self.next_tick.get_or_insert(now + every);
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         next.map(|at| at.saturating_duration_since(now))
     }
 
@@ -284,6 +292,22 @@ impl Server {
             gate.sweep(now);
         }
         self.report_drops();
+    }
+
+    /// Tells the observer the loop is alive once `tick_every` has passed.
+    /// Measured from the last tick, not from a fixed grid: a loop stalled
+    /// longer than the interval shows up as a late tick, never as a burst.
+    fn tick(&mut self, now: Instant) {
+        let Some(every) = self.config.tick_every else {
+            return;
+        };
+        if self.next_tick.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_tick = Some(now + every);
+        self.observer.event(&Event::Tick {
+            open: self.control.open.load(Ordering::Relaxed),
+        });
     }
 
     fn handle(&mut self, index: usize, now: Instant) {
@@ -393,6 +417,7 @@ impl Server {
             return Err(e);
         }
         self.open_conns += 1;
+        self.control.open.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -405,6 +430,7 @@ impl Server {
             .registry()
             .deregister(&mut SourceFd(&served.conn.socket.as_raw_fd()));
         self.open_conns -= 1;
+        self.control.open.fetch_sub(1, Ordering::Relaxed);
         self.policy.connection_ended();
         self.stats.bytes_in += served.conn.bytes_in;
         self.stats.bytes_out += served.conn.bytes_out;

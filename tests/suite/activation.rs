@@ -3,14 +3,21 @@
 //!
 //! Passing a socket as fd 3 with LISTEN_PID set to the child's own pid needs a
 //! fork between setting up and exec, which Python's `os` module does plainly;
-//! where python3 is missing these tests say so and skip.
+//! where python3 is missing these tests say so and skip. The real thing,
+//! systemd's own `systemd-socket-activate` (Debian's `systemd` package), runs
+//! echokit the way a `.socket` unit would: several named fds, a datagram
+//! socket, and one `--inetd` process per connection; where it is missing
+//! those tests say so and skip.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::util::{BIN, echokit_command, python, wait_with_timeout};
+use crate::util::{
+    BIN, Proc, RawStream, STEP, echokit_command, free_tcp_port, free_udp_port, have_program,
+    python, send, skip, temp_dir, wait_with_timeout,
+};
 
 /// Waits for `child` within `limit` and collects its output; kills it and fails past that.
 fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
@@ -185,4 +192,162 @@ fn listen_pid_of_another_process_is_not_ours() {
         "{text}"
     );
     assert!(text.contains("exit 0"), "{text}");
+}
+
+/// systemd's socket activator, or `None` having said why the test skips.
+fn socket_activate(test: &str) -> Option<Command> {
+    const TOOL: &str = "systemd-socket-activate";
+    if !have_program(TOOL, &["--version"]) {
+        skip(
+            test,
+            &format!("{TOOL} is not installed (Debian: apt-get install systemd)"),
+        );
+        return None;
+    }
+    Some(Command::new(TOOL))
+}
+
+/// A free loopback port for `systemd-socket-activate -l`: it takes no port 0
+/// (it would say "Listening on 127.0.0.1:0" and nothing could learn the port
+/// the kernel chose), so this is the one place a test picks a port first. The
+/// port is bound and closed just before; a process taking it meanwhile makes
+/// the activator fail to listen, a visible failure, never a wrong pass.
+fn free_port(udp: bool) -> u16 {
+    if udp {
+        free_udp_port("127.0.0.1")
+    } else {
+        free_tcp_port("127.0.0.1")
+    }
+}
+
+/// Starts `systemd-socket-activate ARGS…` (`cmd`) and waits until it has
+/// said "Listening on … as N." for its last socket (fd 3 + `listeners` - 1):
+/// the activator's own ready line. It execs (or, with `-a`, forks) echokit
+/// only when the first connection or datagram arrives, so the caller makes one next.
+fn activator(cmd: Command, listeners: usize) -> Proc {
+    let mut proc = Proc::spawn(cmd);
+    let last = format!(" as {}.", 2 + listeners);
+    if !proc.wait_stderr(&last, STEP) {
+        panic!(
+            "the activator did not listen within {STEP:?}\n{}",
+            proc.describe()
+        );
+    }
+    proc
+}
+
+/// Writes `payload` on a new connection to `ready` (from a thread of its own,
+/// so a payload larger than the socket buffers cannot deadlock), half-closes,
+/// and reads the echo to EOF, every step under the stream's 10 s timeouts.
+fn echo_over(ready: &str, payload: &[u8]) -> Vec<u8> {
+    let mut conn = RawStream::connect(ready);
+    let mut writer = conn.try_clone();
+    let bytes = payload.to_vec();
+    let writing = std::thread::spawn(move || {
+        writer.write_all(&bytes).expect("write the payload");
+        writer.shutdown_write();
+    });
+    let echoed = conn.read_to_eof();
+    writing.join().expect("the writer thread");
+    echoed
+}
+
+#[test]
+fn systemd_socket_activate_passes_several_named_stream_sockets() {
+    let test = "systemd_socket_activate_passes_several_named_stream_sockets";
+    let Some(mut cmd) = socket_activate(test) else {
+        return;
+    };
+    let dir = temp_dir();
+    let path = dir.path().join("echo.sock");
+    let (one, two) = (free_port(false), free_port(false));
+    let expected = [
+        format!("tcp:127.0.0.1:{one}"),
+        format!("tcp:127.0.0.1:{two}"),
+        format!("unix:{}", path.display()),
+    ];
+    cmd.args(["-l", &format!("127.0.0.1:{one}")])
+        .args(["-l", &format!("127.0.0.1:{two}")])
+        .arg("-l")
+        .arg(&path)
+        .args(["--fdname=echo:echo-too:echo-unix", BIN, "serve", "-v"]);
+    let mut server = activator(cmd, 3);
+    // The first connection makes the activator exec echokit, which then finds
+    // it queued on fd 3 and echoes it.
+    assert_eq!(echo_over(&expected[0], b"first\n"), b"first\n");
+    let ready: Vec<String> = (1..=3)
+        .map(|i| server.expect_line(&format!("ready line {i} of 3")))
+        .collect();
+    assert_eq!(ready, expected, "{}", server.describe());
+    for (line, name) in expected.iter().zip(["echo", "echo-too", "echo-unix"]) {
+        server.expect_stderr(&format!(
+            "echokit: {line}: passed by socket activation as \"{name}\""
+        ));
+        send(&["-t", "5s", line, "hello"], b"", STEP).assert_echo(b"hello\n");
+    }
+    // The activator exec'd echokit in its own process: this pid is echokit now.
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(server.expect_exit(), 0, "{}", server.describe());
+}
+
+#[test]
+fn systemd_socket_activate_passes_a_datagram_socket() {
+    let test = "systemd_socket_activate_passes_a_datagram_socket";
+    let Some(mut cmd) = socket_activate(test) else {
+        return;
+    };
+    let port = free_port(true);
+    cmd.args([
+        "-d",
+        "-l",
+        &format!("127.0.0.1:{port}"),
+        "--fdname=echo-udp",
+        BIN,
+        "serve",
+    ]);
+    let mut server = activator(cmd, 1);
+    // The first datagram wakes the activator; echokit reads it once exec'd.
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(STEP)).unwrap();
+    client.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = client
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("no echo of the first datagram: {e}\n{}", server.describe()));
+    assert_eq!(&buf[..n], b"ping");
+    assert_eq!(from.port(), port);
+    let ready = server.expect_line("the ready line");
+    assert_eq!(ready, format!("udp:127.0.0.1:{port}"));
+    send(&["-t", "5s", &ready, "hello"], b"", STEP).assert_echo(b"hello\n");
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(server.expect_exit(), 0, "{}", server.describe());
+}
+
+#[test]
+fn systemd_socket_activate_accept_runs_serve_inetd_per_connection() {
+    let test = "systemd_socket_activate_accept_runs_serve_inetd_per_connection";
+    let Some(mut cmd) = socket_activate(test) else {
+        return;
+    };
+    let port = free_port(false);
+    cmd.args([
+        "-a",
+        "--inetd",
+        "-l",
+        &format!("127.0.0.1:{port}"),
+        BIN,
+        "serve",
+        "--inetd",
+    ]);
+    let mut activator = activator(cmd, 1);
+    let ready = format!("tcp:127.0.0.1:{port}");
+    // Each connection is its own `echokit serve --inetd`, forked when it
+    // arrives: two in turn, one larger than the socket buffers.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    for payload in [b"one connection\n".to_vec(), big] {
+        let echoed = echo_over(&ready, &payload);
+        crate::util::assert_same_bytes(&echoed, &payload, &activator.describe());
+    }
+    // Each connection had a process of its own; the activator itself lives on.
+    activator.assert_running("after serving two connections");
 }

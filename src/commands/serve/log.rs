@@ -2,9 +2,12 @@
 //! verbosity, or a JSON line on stdout — in serve's own words (peer
 //! addresses, pid/uid/gid of Unix peers, datagram senders). It also removes
 //! the socket files once the listeners close (SPEC §4: at once on the first
-//! signal, not after the drain).
+//! signal, not after the drain), and tells a service manager what happens
+//! ([`Readiness`]: sd_notify(3) through `notify.rs`).
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -14,10 +17,14 @@ use crate::engine::{Event, Observer, Peer, Stats};
 use crate::output::{self, Human, Output, Report};
 use crate::transport::{SocketAddress, SocketFileGuard};
 
+use super::notify::Notifier;
+
 /// The observer `serve` runs the engine with.
 pub struct ServeLog {
     pub out: Output,
     pub socket_files: Mutex<Vec<SocketFileGuard>>,
+    /// The service manager to tell, when NOTIFY_SOCKET names one.
+    pub readiness: Option<Readiness>,
 }
 
 impl ServeLog {
@@ -35,10 +42,127 @@ impl Observer for ServeLog {
     }
 
     fn event(&self, event: &Event<'_>) {
-        if let Event::Draining { .. } = event {
-            self.remove_socket_files();
+        match event {
+            Event::Draining { .. } => {
+                self.remove_socket_files();
+                if let Some(readiness) = &self.readiness {
+                    readiness.stopping();
+                }
+            }
+            // A heartbeat, not news: nothing is logged.
+            Event::Tick { open } => {
+                if let Some(readiness) = &self.readiness {
+                    readiness.tick(*open, Instant::now());
+                }
+                return;
+            }
+            _ => {}
         }
         self.out.report(&ServeEvent(event));
+    }
+}
+
+/// `STATUS=` is sent at most this often (and only when the count changed):
+/// `systemctl status` stays current without a datagram per connection.
+pub const STATUS_EVERY: Duration = Duration::from_secs(2);
+
+/// What `serve` tells a service manager (SPEC §4 serve, Readiness), and when:
+/// `READY=1` once the ready lines are out, `STOPPING=1` when draining begins,
+/// `STATUS=` with the open connections now and then, `WATCHDOG=1` on every
+/// tick of the first event loop when a watchdog is set.
+pub struct Readiness {
+    notifier: Notifier,
+    stopping: AtomicBool,
+    status: Mutex<StatusGate>,
+}
+
+impl Readiness {
+    /// Readiness through `notifier`.
+    pub fn new(notifier: Notifier) -> Readiness {
+        Readiness {
+            notifier,
+            stopping: AtomicBool::new(false),
+            status: Mutex::new(StatusGate::default()),
+        }
+    }
+
+    /// How often the engine should tick: at half the watchdog interval, and
+    /// twice as often as `STATUS=` may go out, so a change waits at most one
+    /// and a half [`STATUS_EVERY`] to be told.
+    pub fn tick_every(&self) -> Duration {
+        let status = STATUS_EVERY / 2;
+        self.notifier
+            .watchdog_every()
+            .map_or(status, |w| w.min(status))
+    }
+
+    /// `READY=1`: every listener is bound and its ready line printed. A
+    /// failure is worth a line: a `Type=notify` unit would wait for it, then
+    /// kill us, with nothing in the log to say why.
+    pub fn ready(&self, out: &Output) {
+        if let Ok(mut gate) = self.status.lock() {
+            gate.sent(Instant::now(), 0);
+        }
+        if let Err(e) = self.notifier.ready(&status_text("serving", 0)) {
+            out.note(&format!(
+                "cannot tell the service manager we are ready (NOTIFY_SOCKET): {}",
+                crate::error::describe(&e)
+            ));
+        }
+    }
+
+    /// `STOPPING=1`, once, however many workers begin draining.
+    fn stopping(&self) {
+        if !self.stopping.swap(true, Ordering::AcqRel) {
+            // Nothing to do about a manager that cannot hear us: we stop anyway.
+            let _ = self.notifier.stopping("draining open connections");
+        }
+    }
+
+    /// One tick of the first loop: `WATCHDOG=1`, and `STATUS=` when due.
+    fn tick(&self, open: usize, now: Instant) {
+        // A ping that cannot be sent is what the watchdog itself then notices.
+        if self.notifier.watchdog_every().is_some() {
+            let _ = self.notifier.watchdog();
+        }
+        let due = self.status.lock().is_ok_and(|mut g| g.due(now, open));
+        if due {
+            let state = if self.stopping.load(Ordering::Acquire) {
+                "draining"
+            } else {
+                "serving"
+            };
+            let _ = self.notifier.status(&status_text(state, open));
+        }
+    }
+}
+
+/// `serving, 1 connection open`.
+fn status_text(state: &str, open: usize) -> String {
+    let plural = if open == 1 { "" } else { "s" };
+    format!("{state}, {open} connection{plural} open")
+}
+
+/// When the last `STATUS=` went out and the count it said.
+#[derive(Debug, Default)]
+struct StatusGate {
+    last: Option<(Instant, usize)>,
+}
+
+impl StatusGate {
+    fn sent(&mut self, now: Instant, open: usize) {
+        self.last = Some((now, open));
+    }
+
+    /// Whether a `STATUS=` saying `open` should go out now (and if so, notes it as sent).
+    fn due(&mut self, now: Instant, open: usize) -> bool {
+        let due = self
+            .last
+            .is_none_or(|(at, said)| said != open && now.duration_since(at) >= STATUS_EVERY);
+        if due {
+            self.sent(now, open);
+        }
+        due
     }
 }
 
@@ -98,6 +222,7 @@ impl Report for ServeEvent<'_, '_> {
                 1,
                 format!("shutting down: listeners closed, {open} connections open"),
             ),
+            Event::Tick { open } => (3, format!("{open} connections open")),
         };
         Human::Log { level, text }
     }
@@ -140,6 +265,8 @@ impl Report for ServeEvent<'_, '_> {
                 "error": crate::error::describe(error),
             }),
             Event::Draining { open } => json!({"event": "draining", "open": open}),
+            // Never reported (see `ServeLog::event`); the words are here for completeness.
+            Event::Tick { open } => json!({"event": "tick", "open": open}),
         })
     }
 }
@@ -211,6 +338,23 @@ mod tests {
             peer_text(Some(&Peer::Inet("[::1]:7".parse().unwrap()))),
             "[::1]:7"
         );
+    }
+
+    #[test]
+    fn status_goes_out_when_the_count_changed_and_not_more_often_than_status_every() {
+        let start = Instant::now();
+        let mut gate = StatusGate::default();
+        assert!(gate.due(start, 0), "the first is always due");
+        assert!(!gate.due(start + STATUS_EVERY, 0), "same count: not again");
+        assert!(
+            !gate.due(start + STATUS_EVERY / 2, 3),
+            "too soon after the last"
+        );
+        assert!(gate.due(start + STATUS_EVERY, 3));
+        assert!(!gate.due(start + STATUS_EVERY + STATUS_EVERY / 2, 4));
+        assert!(gate.due(start + STATUS_EVERY * 2, 4));
+        assert_eq!(status_text("serving", 1), "serving, 1 connection open");
+        assert_eq!(status_text("draining", 0), "draining, 0 connections open");
     }
 
     #[test]
