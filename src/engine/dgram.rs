@@ -109,19 +109,25 @@ pub fn receive(socket: &Socket, buf: &mut [u8], unix: bool) -> io::Result<Receiv
     } else {
         recv_from::<SockaddrStorage>(socket, buf)?.map(|(n, f, a)| (n, f, a.map(Sender::Inet)))
     };
-    let Some((len, flags, from)) = received else {
-        return Ok(Received::Empty);
-    };
+    Ok(match received {
+        None => Received::Empty,
+        Some((len, flags, from)) => classify(len, flags, from),
+    })
+}
+
+/// Decides what to do with one datagram of `len` bytes from `from`, received
+/// with `flags`: echo it, or drop it with the reason (SPEC §3).
+pub fn classify(len: usize, flags: MsgFlags, from: Option<Sender>) -> Received {
     if flags.contains(MsgFlags::MSG_TRUNC) {
-        return Ok(Received::Dropped(DropReason::Oversize, from));
+        return Received::Dropped(DropReason::Oversize, from);
     }
     let Some(from) = from else {
-        return Ok(Received::Dropped(DropReason::Unanswerable, None));
+        return Received::Dropped(DropReason::Unanswerable, None);
     };
-    Ok(match answerable(&from) {
+    match answerable(&from) {
         Some(reason) => Received::Dropped(reason, Some(from)),
         None => Received::Echo(len, from),
-    })
+    }
 }
 
 fn answerable(from: &Sender) -> Option<DropReason> {

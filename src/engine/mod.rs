@@ -16,6 +16,15 @@
 pub mod client;
 pub mod dgram;
 mod server;
+
+/// recvmmsg(2) batches where the system has them (Linux), one datagram at a
+/// time elsewhere: the same items either way (`Batch`, `SLOTS`).
+#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
+#[path = "batch.rs"]
+mod batch;
+#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
+#[path = "batch_portable.rs"]
+mod batch;
 pub mod stream;
 
 use std::io;

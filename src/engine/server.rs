@@ -16,8 +16,9 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::Socket;
 
+use super::batch::{Batch, SLOTS};
 use super::dgram::{self, DropReason, Received, Sender};
-use super::stream::{EndReason, Step, StreamConn};
+use super::stream::{EndReason, ReadUntil, Step, StreamConn};
 use super::{
     Closed, Control, DatagramGate, Event, Observer, Peer, Policy, ServedSocket, ServerConfig,
     Shutdown, Stats,
@@ -103,6 +104,18 @@ struct PendingDrop {
     last_sender: Option<Sender>,
 }
 
+/// What one readiness event said about a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    /// New data (or room to write as well).
+    Readable,
+    /// Only room to write.
+    WritableOnly,
+    /// The peer closed or an error is pending, or no event at all (a
+    /// deferred turn): read until EAGAIN or the end.
+    Closing,
+}
+
 /// One event loop over its own handles on the served sockets.
 pub(super) struct Server {
     poll: Poll,
@@ -184,6 +197,7 @@ impl Server {
 
     /// Runs until shutdown completes; returns what was done.
     pub(super) fn run(mut self) -> io::Result<Stats> {
+        let mut batch: Option<Batch> = None;
         let mut events = Events::with_capacity(1024);
         let mut draining = false;
         loop {
@@ -202,12 +216,23 @@ impl Server {
             }
             let now = Instant::now();
             for event in events.iter() {
-                if event.token() != WAKER {
-                    self.handle(event.token().0 - 1, now);
+                if event.token() == WAKER {
+                    continue;
                 }
+                let readiness = if event.is_read_closed() || event.is_error() {
+                    // The peer's FIN or an error came with this edge: read to
+                    // the end, or nothing would tell us again.
+                    Readiness::Closing
+                } else if event.is_readable() {
+                    Readiness::Readable
+                } else {
+                    Readiness::WritableOnly
+                };
+                self.handle(event.token().0 - 1, now, readiness, &mut batch);
             }
             for index in std::mem::take(&mut self.deferred) {
-                self.handle(index, now);
+                // A turn cut short by its budget: no event says what is left.
+                self.handle(index, now, Readiness::Closing, &mut batch);
             }
             self.periodic(now);
             self.tick(now);
@@ -310,7 +335,13 @@ impl Server {
         });
     }
 
-    fn handle(&mut self, index: usize, now: Instant) {
+    fn handle(
+        &mut self,
+        index: usize,
+        now: Instant,
+        readiness: Readiness,
+        batch: &mut Option<Batch>,
+    ) {
         let Some(entry) = self.slab.entries.get_mut(index).and_then(|e| e.as_mut()) else {
             return;
         };
@@ -321,10 +352,19 @@ impl Server {
             }
             Entry::Datagram(listener) => {
                 let listener = *listener;
-                self.echo_datagrams(index, listener, now);
+                self.echo_datagrams(index, listener, now, batch);
             }
             Entry::Stream(served) => {
-                match served.conn.drive(&mut self.scratch, READS_PER_TURN, now) {
+                let until = match readiness {
+                    // Writable only, nothing held back: no read could find anything.
+                    Readiness::WritableOnly if served.conn.held() == 0 => return,
+                    Readiness::Closing => ReadUntil::WouldBlock,
+                    _ => ReadUntil::ShortRead,
+                };
+                match served
+                    .conn
+                    .drive(&mut self.scratch, READS_PER_TURN, until, now)
+                {
                     Step::Wait => {}
                     Step::Yield => self.deferred.push(index),
                     Step::Close(reason) => self.close(index, reason),
@@ -480,13 +520,34 @@ impl Server {
         }
     }
 
-    fn echo_datagrams(&mut self, index: usize, listener: usize, now: Instant) {
-        for _ in 0..DATAGRAMS_PER_TURN {
+    fn echo_datagrams(
+        &mut self,
+        index: usize,
+        listener: usize,
+        now: Instant,
+        batch: &mut Option<Batch>,
+    ) {
+        // Made on first use, so a worker without datagram sockets never pays
+        // for it; it lives on the loop's own stack (its headers hold raw
+        // pointers and never leave the thread).
+        let batch = batch.get_or_insert_with(|| Batch::new(self.config.buffer_size));
+        let drained = self.echo_batches(batch, listener, now);
+        if !drained {
+            // Budget spent with datagrams possibly still queued: come back soon.
+            self.deferred.push(index);
+        }
+    }
+
+    /// Echoes what waits on datagram socket `listener`, a batch at a time,
+    /// until it is empty (true) or the turn's budget is spent (false).
+    fn echo_batches(&mut self, batch: &mut Batch, listener: usize, now: Instant) -> bool {
+        let mut budget = DATAGRAMS_PER_TURN as usize;
+        while budget > 0 {
             let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
-                return;
+                return true;
             };
-            let received = match dgram::receive(&served.socket, &mut self.scratch, served.unix) {
-                Ok(r) => r,
+            let count = match batch.receive(&served.socket, served.unix) {
+                Ok(count) => count,
                 // ICMP errors from earlier replies (Linux reports them on some
                 // sockets): one sender's problem; keep serving the others.
                 Err(e)
@@ -497,6 +558,7 @@ impl Server {
                             | Some(libc::ENETUNREACH)
                     ) =>
                 {
+                    budget -= 1;
                     continue;
                 }
                 Err(e) => {
@@ -504,34 +566,50 @@ impl Server {
                         listener: self.listener_name(listener),
                         error: &e,
                     });
-                    return;
+                    return true;
                 }
             };
-            match received {
-                Received::Empty => return,
-                Received::Dropped(reason, from) => self.note_drop(listener, reason, from, now),
-                Received::Echo(len, from) => {
-                    if let Some(gate) = self.gate.as_mut() {
-                        if !gate.allow(&from, now) {
-                            self.note_drop(listener, DropReason::RateLimited, Some(from), now);
-                            continue;
-                        }
-                    }
-                    match dgram::reply(&served.socket, &self.scratch[..len], &from) {
-                        Ok(()) => {
-                            self.stats.datagrams_echoed += 1;
-                            self.stats.bytes_in += len as u64;
-                            self.stats.bytes_out += len as u64;
-                            if !self.policy.completed() {
-                                self.control.drain();
-                            }
-                        }
-                        Err(reason) => self.note_drop(listener, reason, Some(from), now),
-                    }
-                }
+            for i in 0..count {
+                self.echo_one(batch, i, listener, now);
+            }
+            // Fewer than a full batch: the queue was empty a moment ago, and
+            // a datagram that comes later raises a new edge.
+            if count < SLOTS {
+                return true;
+            }
+            budget = budget.saturating_sub(count);
+        }
+        false
+    }
+
+    /// Echoes slot `i` of `batch` to its sender, or counts why not.
+    fn echo_one(&mut self, batch: &Batch, i: usize, listener: usize, now: Instant) {
+        let (len, from) = match batch.received(i) {
+            Received::Empty => return,
+            Received::Dropped(reason, from) => {
+                return self.note_drop(listener, *reason, from.clone(), now);
+            }
+            Received::Echo(len, from) => (*len, from),
+        };
+        if let Some(gate) = self.gate.as_mut() {
+            if !gate.allow(from, now) {
+                return self.note_drop(listener, DropReason::RateLimited, Some(from.clone()), now);
             }
         }
-        self.deferred.push(index);
+        let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
+            return;
+        };
+        match dgram::reply(&served.socket, batch.payload(i), from) {
+            Ok(()) => {
+                self.stats.datagrams_echoed += 1;
+                self.stats.bytes_in += len as u64;
+                self.stats.bytes_out += len as u64;
+                if !self.policy.completed() {
+                    self.control.drain();
+                }
+            }
+            Err(reason) => self.note_drop(listener, reason, Some(from.clone()), now),
+        }
     }
 
     fn note_drop(

@@ -1,0 +1,50 @@
+//! The twin of `batch.rs` for systems without recvmmsg(2) (macOS), and for
+//! Linux builds with `--cfg echokit_force_portable`: the same items, one
+//! recvmsg per datagram.
+
+use std::io;
+
+use socket2::Socket;
+
+use super::dgram::{self, Received};
+
+/// Datagrams taken per call: one, without recvmmsg.
+pub const SLOTS: usize = 1;
+
+/// The buffer of one worker's "batches" of one.
+pub struct Batch {
+    buf: Vec<u8>,
+    received: Option<Received>,
+}
+
+impl Batch {
+    /// Room for one datagram of `buffer_size` bytes.
+    pub fn new(buffer_size: usize) -> Batch {
+        Batch {
+            buf: vec![0; buffer_size.max(1)],
+            received: None,
+        }
+    }
+
+    /// Takes one datagram waiting on `socket` (non-blocking); 0 means EAGAIN.
+    pub fn receive(&mut self, socket: &Socket, unix: bool) -> io::Result<usize> {
+        self.received = match dgram::receive(socket, &mut self.buf, unix)? {
+            Received::Empty => None,
+            other => Some(other),
+        };
+        Ok(usize::from(self.received.is_some()))
+    }
+
+    /// What the slot received (`i` is 0).
+    pub fn received(&self, _i: usize) -> &Received {
+        self.received.as_ref().unwrap_or(&Received::Empty)
+    }
+
+    /// The bytes the slot received.
+    pub fn payload(&self, _i: usize) -> &[u8] {
+        match &self.received {
+            Some(Received::Echo(len, _)) => &self.buf[..*len],
+            _ => &[],
+        }
+    }
+}
