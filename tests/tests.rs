@@ -17,6 +17,7 @@ mod suite {
     mod generated_docs;
     mod interop;
     mod portable_build;
+    mod properties;
     mod resolve;
     mod send;
     mod serve;
