@@ -19,6 +19,7 @@ mod suite {
     mod generated_docs;
     mod interop;
     mod portable_build;
+    mod properties;
     mod readiness;
     mod resolve;
     mod send;

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# tests/soak.sh: a soak of one `echokit serve` (issue 8, point 7). Not run in CI.
+#
+# It starts one server on five transports at once, all on loopback or in a
+# temporary directory (tcp 127.0.0.1:0, udp 127.0.0.1:0, a unix stream path, a
+# unixgram path, a seqpacket path), reads its ready lines, and for SOAK_SECONDS
+# (default 600) runs in parallel:
+#   - churn: `echokit send --file P ADDR | cmp - P` in a loop over tcp, unix and
+#     seqpacket: connect, send, verify every byte, close, again;
+#   - long-lived connections: `echokit bench` rounds of up to BENCH_ROUND seconds
+#     (default 60) on tcp, unix and seqpacket, each connection echoing for the
+#     whole round; bench checks every byte and counts errors and mismatches;
+#   - datagrams: `echokit send -u` loops and `echokit bench -u` rounds on udp
+#     and unixgram.
+# Every loop stops by itself at the deadline and after at most MAX_ITERATIONS
+# rounds; every command runs under `timeout`. The server's descriptor count
+# (/proc/PID/fd) and VmRSS (/proc/PID/status) are sampled at the start (idle),
+# at 10 %, 50 % and 90 % of the run (under load) and at the end (load stopped,
+# connections closed). At the end it prints those and the totals.
+#
+# Exit status: 0 when every echo came back intact, the descriptors at the end
+# are back to the start (at most FD_SLACK more, default 2), and RSS under load
+# did not grow from 10 % to 90 % by more than RSS_SLACK_KB (default 4096) nor
+# from 90 % to the end; 1 otherwise; 2 on a set-up failure. It ends only the
+# processes it started, by pid, and removes its temporary directory.
+#
+# Usage: cargo build --release && tests/soak.sh
+#        SOAK_SECONDS=60 tests/soak.sh             # a shorter run
+#        ECHOKIT=path/to/echokit tests/soak.sh     # another binary
+set -u -o pipefail
+
+SOAK_SECONDS=${SOAK_SECONDS:-600}
+BENCH_ROUND=${BENCH_ROUND:-60}
+MAX_ITERATIONS=${MAX_ITERATIONS:-1000000}
+FD_SLACK=${FD_SLACK:-2}
+RSS_SLACK_KB=${RSS_SLACK_KB:-4096}
+here=$(cd "$(dirname "$0")/.." && pwd)
+ECHOKIT=${ECHOKIT:-$here/target/release/echokit}
+
+die() { echo "soak: $*" >&2; exit 2; }
+[[ -x $ECHOKIT ]] || die "no binary at $ECHOKIT (run cargo build --release first)"
+[[ $SOAK_SECONDS =~ ^[0-9]+$ && $SOAK_SECONDS -ge 10 ]] || die "SOAK_SECONDS must be a number >= 10"
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/echokit-soak.XXXXXX") || die "cannot make a temp dir"
+server=""
+workers=()
+cleanup() {
+    # Only what this script started, by pid: the workers (each command they run
+    # is bounded by `timeout`), their running command, then the server.
+    local pid kids
+    for pid in "${workers[@]}"; do
+        kids=$(pgrep -P "$pid")
+        kill "$pid" 2>/dev/null
+        # shellcheck disable=SC2086 # one pid a word
+        [[ -n $kids ]] && kill $kids 2>/dev/null
+    done
+    [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    exec 3<&-
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the server and its ready lines ------------------------------------------
+mkfifo "$dir/ready"
+exec 3<>"$dir/ready" # held open read-write: opening it never blocks
+"$ECHOKIT" serve -q tcp:127.0.0.1:0 udp:127.0.0.1:0 "$dir/s.sock" \
+    "unixgram:$dir/d.sock" "seqpacket:$dir/p.sock" >"$dir/ready" 2>"$dir/serve.err" &
+server=$!
+declare -A addr
+for _ in 1 2 3 4 5; do
+    IFS= read -r -t 10 line <&3 || die "no ready line within 10s: $(cat "$dir/serve.err")"
+    addr[${line%%:*}]=$line
+done
+for t in tcp udp unix unixgram seqpacket; do
+    [[ -n ${addr[$t]:-} ]] || die "no ready line for $t"
+done
+
+fds() { ls "/proc/$server/fd" | wc -l; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
+declare -a sample_name sample_fds sample_rss sample_at
+sample() {
+    sample_name+=("$1")
+    sample_fds+=("$(fds)")
+    sample_rss+=("$(rss_kb)")
+    sample_at+=("$((SECONDS - start))s")
+}
+
+# --- payloads ---------------------------------------------------------------
+head -c 1 /dev/urandom >"$dir/p1"
+head -c 4096 /dev/urandom >"$dir/p4k"
+head -c 60000 /dev/urandom >"$dir/p60k"  # within --buffer-size (64 KiB) and a UDP datagram
+head -c 3000000 /dev/urandom >"$dir/p3m" # more than the socket buffers hold
+
+# --- the workers --------------------------------------------------------------
+start=$SECONDS
+end=$((start + SOAK_SECONDS))
+
+# send_loop NAME ADDR FLAGS PAYLOAD...: one connection (or datagram exchange) per
+# echo, its output compared byte for byte with cmp.
+send_loop() {
+    local name=$1 target=$2 flags=$3 ok=0 bad=0 mismatch=0 i=0 p
+    shift 3
+    trap - INT TERM EXIT # a worker ends at once when told; cleanup is the main shell's
+    while ((SECONDS < end && i < MAX_ITERATIONS)); do
+        for p in "$@"; do
+            # shellcheck disable=SC2086 # FLAGS is empty or one flag
+            timeout 30 "$ECHOKIT" send $flags --timeout 20s --file "$dir/$p" "$target" \
+                2>>"$dir/$name.err" | cmp -s - "$dir/$p"
+            case "${PIPESTATUS[0]}:${PIPESTATUS[1]}" in
+            0:0) ok=$((ok + 1)) ;;
+            0:* | 1:*) mismatch=$((mismatch + 1)) ;; # send found it, or cmp did
+            *) bad=$((bad + 1)) ;;
+            esac
+        done
+        i=$((i + 1))
+    done
+    echo "$name $ok $bad $mismatch" >"$dir/$name.result"
+}
+
+# bench_loop NAME ADDR FLAGS CONNECTIONS SIZE: rounds of long-lived connections.
+bench_loop() {
+    local name=$1 target=$2 flags=$3 conns=$4 size=$5 ok=0 bad=0 mismatch=0 i=0 left round out
+    trap - INT TERM EXIT
+    while ((SECONDS < end - 1 && i < MAX_ITERATIONS)); do
+        left=$((end - SECONDS))
+        round=$((left < BENCH_ROUND ? left : BENCH_ROUND))
+        # shellcheck disable=SC2086
+        # Into a file, not $(...): timeout stays this worker's own child, so cleanup reaches it.
+        timeout $((round + 30)) "$ECHOKIT" bench $flags --json -c "$conns" -s "$size" \
+            -d "${round}s" "$target" >"$dir/$name.out" 2>>"$dir/$name.err"
+        local code=$?
+        out=$(<"$dir/$name.out")
+        if [[ $out =~ \"errors\":([0-9]+).*\"mismatches\":([0-9]+).*\"requests\":([0-9]+) ]]; then
+            bad=$((bad + BASH_REMATCH[1]))
+            mismatch=$((mismatch + BASH_REMATCH[2]))
+            ok=$((ok + BASH_REMATCH[3])) # requests: completed and verified
+        fi
+        if ((code != 0 && code != 1)); then
+            bad=$((bad + 1))
+            echo "bench exited $code" >>"$dir/$name.err"
+        fi
+        i=$((i + 1))
+    done
+    echo "$name $ok $bad $mismatch" >"$dir/$name.result"
+}
+
+sample start
+send_loop churn-tcp "${addr[tcp]}" "" p1 p4k p3m &
+workers+=($!)
+send_loop churn-unix "${addr[unix]}" "" p1 p4k p3m &
+workers+=($!)
+send_loop churn-seqpacket "${addr[seqpacket]}" "" p1 p4k p60k &
+workers+=($!)
+send_loop dgram-udp "${addr[udp]}" "" p1 p4k p60k &
+workers+=($!)
+send_loop dgram-unixgram "${addr[unixgram]}" "" p1 p4k p60k &
+workers+=($!)
+bench_loop long-tcp "${addr[tcp]}" "" 8 1KiB &
+workers+=($!)
+bench_loop long-unix "${addr[unix]}" "" 8 16KiB &
+workers+=($!)
+bench_loop long-seqpacket "${addr[seqpacket]}" "" 8 4KiB &
+workers+=($!)
+bench_loop bench-udp "${addr[udp]}" "" 4 512 &
+workers+=($!)
+bench_loop bench-unixgram "${addr[unixgram]}" "" 4 8KiB &
+workers+=($!)
+
+for pct in 10 50 90; do
+    at=$((start + SOAK_SECONDS * pct / 100))
+    while ((SECONDS < at)); do sleep 1; done
+    kill -0 "$server" 2>/dev/null || die "the server died: $(cat "$dir/serve.err")"
+    sample "$pct%"
+done
+for pid in "${workers[@]}"; do wait "$pid"; done
+workers=()
+
+# The clients have closed; the server may still be reading their EOFs. Wait for
+# the count to settle (at most 10 s) rather than sampling mid-close.
+settle=$((SECONDS + 10))
+while (($(fds) > sample_fds[0] + FD_SLACK && SECONDS < settle)); do sleep 0.2; done
+sample end
+kill -0 "$server" 2>/dev/null || die "the server died: $(cat "$dir/serve.err")"
+
+# --- report -------------------------------------------------------------------
+echo "echokit soak: ${SOAK_SECONDS}s, server pid $server, $ECHOKIT"
+printf '%-8s %6s %6s %10s\n' SAMPLE AT FDS RSS_KB
+for i in "${!sample_name[@]}"; do
+    printf '%-8s %6s %6s %10s\n' "${sample_name[i]}" "${sample_at[i]}" "${sample_fds[i]}" "${sample_rss[i]}"
+done
+echo
+printf '%-16s %12s %8s %10s\n' WORKER ECHOES ERRORS MISMATCHES
+total_ok=0 total_bad=0 total_mismatch=0
+for f in "$dir"/*.result; do
+    read -r name ok bad mismatch <"$f"
+    printf '%-16s %12s %8s %10s\n' "$name" "$ok" "$bad" "$mismatch"
+    total_ok=$((total_ok + ok)) total_bad=$((total_bad + bad)) total_mismatch=$((total_mismatch + mismatch))
+done
+printf '%-16s %12s %8s %10s\n' TOTAL "$total_ok" "$total_bad" "$total_mismatch"
+
+status=0
+if ((total_bad + total_mismatch > 0)); then
+    echo "FAIL: $total_bad errors, $total_mismatch mismatches; first lines of the workers' stderr:"
+    for f in "$dir"/*.err; do [[ -s $f ]] && sed "s|^|  $(basename "$f" .err): |" "$f" | head -3; done
+    status=1
+fi
+fd_start=${sample_fds[0]} fd_end=${sample_fds[4]}
+rss_warm=${sample_rss[1]} rss_late=${sample_rss[3]} rss_end=${sample_rss[4]}
+if ((fd_end > fd_start + FD_SLACK)); then
+    echo "FAIL: descriptors grew from $fd_start to $fd_end"
+    status=1
+fi
+if ((rss_late > rss_warm + RSS_SLACK_KB)); then
+    echo "FAIL: RSS under load grew from ${rss_warm} kB (10%) to ${rss_late} kB (90%)"
+    status=1
+fi
+if ((rss_end > rss_late + RSS_SLACK_KB)); then
+    echo "FAIL: RSS grew from ${rss_late} kB (90%) to ${rss_end} kB after the load stopped"
+    status=1
+fi
+((status == 0)) && echo "PASS: every echo verified; descriptors and RSS flat"
+if [[ -s $dir/serve.err ]]; then
+    echo "server stderr (first lines):"
+    head -5 "$dir/serve.err"
+fi
+exit $status

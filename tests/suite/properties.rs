@@ -1,0 +1,212 @@
+//! Bad input, proven (issue 8, point 6): properties of the SPEC §2 address
+//! grammar over generated input, through the library API the binary uses
+//! (`echokit::addr`), with proptest shrinking any failure to a smallest case.
+//!
+//! - [`parse_never_panics`]: arbitrary text, and text built from near misses of
+//!   the grammar (prefixes, brackets, colons, `@`, `/`, `%` scopes, huge ports,
+//!   unicode, NUL), gives `Ok` or an exit-2 error, never a panic; what it accepts
+//!   keeps the grammar's limits (sun_path length, no NUL in a path).
+//! - [`ready_lines_parse_back`]: every ready line `serve` prints
+//!   (`addr::display`) parses back to the same socket type and a target that
+//!   resolves to the same concrete address, for every transport.
+//!
+//! Only literals are resolved, so no case touches the network or the
+//! services database; the case counts keep the module well under ten seconds.
+//! The parser's cargo-fuzz target (`fuzz/`, not run here) covers the first
+//! property without a time bound.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::path::PathBuf;
+
+use echokit::addr::{self, FamilyFilter, Host, Port, Role, Target};
+use echokit::transport::{SocketAddress, SocketType, Transport};
+use proptest::prelude::*;
+
+/// The bytes a path or abstract name may use on Linux (sun_path is 108 bytes).
+const SUN_PATH_USABLE: usize = 107;
+
+fn socket_type() -> impl Strategy<Value = SocketType> {
+    prop_oneof![
+        Just(SocketType::Stream),
+        Just(SocketType::Datagram),
+        Just(SocketType::SeqPacket),
+    ]
+}
+
+/// Pieces of the grammar and its near misses, glued together in any order.
+fn fragment() -> impl Strategy<Value = String> {
+    let pieces: Vec<&'static str> = vec![
+        "tcp:",
+        "udp:",
+        "unix:",
+        "unixgram:",
+        "seqpacket:",
+        "tcp",
+        "unixgram",
+        "[",
+        "]",
+        ":",
+        "::",
+        "@",
+        "/",
+        "./",
+        "%",
+        "%lo",
+        "%1",
+        "%nosuchif",
+        "%4294967296",
+        "127.0.0.1",
+        "300.1.1.1",
+        "1.2.3",
+        "::1",
+        "fe80::1",
+        "::ffff:1.2.3.4",
+        "0",
+        "7",
+        "65535",
+        "65536",
+        "4294967296",
+        "99999999999999999999999999",
+        "-1",
+        "+1",
+        "localhost",
+        "echo",
+        "\0",
+        "\n",
+        " ",
+        "é",
+        "😀",
+        "\u{202e}",
+        "\u{ff1a}",
+    ];
+    prop_oneof![
+        3 => proptest::sample::select(pieces).prop_map(str::to_string),
+        1 => any::<char>().prop_map(String::from),
+        1 => "[0-9]{1,30}",
+        1 => "[a-z]{1,120}",
+    ]
+}
+
+/// Text near the grammar: fragments joined, sometimes up to past sun_path's limit.
+fn near_miss() -> impl Strategy<Value = String> {
+    proptest::collection::vec(fragment(), 0..12).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn parse_never_panics(
+        text in prop_oneof![any::<String>(), near_miss()],
+        default_type in socket_type(),
+    ) {
+        match addr::parse(&text, default_type) {
+            Err(e) => prop_assert_eq!(e.exit_code() as u8, 2, "{}", e),
+            Ok(endpoint) => {
+                prop_assert_eq!(&endpoint.text, &text);
+                match &endpoint.target {
+                    Target::Path(path) => {
+                        let bytes = path.as_os_str().as_encoded_bytes();
+                        prop_assert!(!bytes.is_empty() && bytes.len() <= SUN_PATH_USABLE);
+                        prop_assert!(!bytes.contains(&0));
+                    }
+                    Target::Abstract(name) => {
+                        prop_assert!(!name.is_empty() && name.len() <= SUN_PATH_USABLE);
+                    }
+                    Target::Inet { .. } => {
+                        prop_assert_ne!(endpoint.socket_type, SocketType::SeqPacket);
+                    }
+                }
+                // A literal (or `:PORT` to listen on) resolves without a lookup: no
+                // network, so it runs here, and it must not panic either.
+                let literal = matches!(
+                    &endpoint.target,
+                    Target::Inet { host: Host::Ip(..) | Host::Unspecified, port: Port::Number(_) }
+                );
+                if literal {
+                    let resolved = addr::resolve(&endpoint, FamilyFilter::Any, Role::Listen);
+                    prop_assert!(resolved.is_ok_and(|r| r.len() == 1));
+                }
+            }
+        }
+    }
+}
+
+/// An IPv6 scope a ready line can carry: none, or an interface of this machine
+/// (a socket cannot be bound to a scope no interface has), printed by name.
+///
+/// Not any number: for an index with no interface, nix 0.32's `if_indextoname`
+/// answers `Ok("")` instead of an error, so `addr::display` prints `[fe80::1%]:7`,
+/// which the grammar rejects ("empty scope id"). Found by this test; see the README.
+fn scope_id() -> impl Strategy<Value = u32> {
+    let interfaces: Vec<u32> = (1..=256)
+        .filter(|&index| {
+            nix::net::if_::if_indextoname(index).is_ok_and(|name| !name.as_bytes().is_empty())
+        })
+        .collect();
+    prop_oneof![
+        1 => Just(0),
+        1 => proptest::sample::select(if interfaces.is_empty() { vec![0] } else { interfaces }),
+    ]
+}
+
+/// A path as `serve` may bind it: within sun_path, no NUL, and either with a `/`
+/// or not starting with `@` (`@x` is the grammar's abstract name; the file is `./@x`).
+fn unix_path() -> impl Strategy<Value = PathBuf> {
+    "[^\0]{1,60}"
+        .prop_filter("within sun_path", |p| p.len() <= SUN_PATH_USABLE)
+        .prop_filter("@ without / is an abstract name", |p| {
+            p.contains('/') || !p.starts_with('@')
+        })
+        .prop_map(PathBuf::from)
+}
+
+/// An abstract name as the grammar can type it: UTF-8, non-empty, within sun_path.
+fn abstract_name() -> impl Strategy<Value = Vec<u8>> {
+    "[^\0]{1,60}"
+        .prop_filter("within sun_path", |n| n.len() <= SUN_PATH_USABLE)
+        .prop_map(String::into_bytes)
+}
+
+/// A concrete address and a socket type that goes with it (every transport of SPEC §1).
+fn ready_address() -> impl Strategy<Value = (SocketType, SocketAddress)> {
+    let inet_type = prop_oneof![Just(SocketType::Stream), Just(SocketType::Datagram)];
+    let v4 = (any::<Ipv4Addr>(), any::<u16>())
+        .prop_map(|(ip, port)| SocketAddr::V4(SocketAddrV4::new(ip, port)));
+    let v6 = (any::<Ipv6Addr>(), any::<u16>(), scope_id())
+        .prop_map(|(ip, port, scope)| SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)));
+    let unix = prop_oneof![
+        unix_path().prop_map(SocketAddress::Path),
+        abstract_name().prop_map(SocketAddress::Abstract),
+    ];
+    prop_oneof![
+        (inet_type, prop_oneof![v4, v6].prop_map(SocketAddress::Inet)),
+        (socket_type(), unix),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn ready_lines_parse_back(
+        (socket_type, address) in ready_address(),
+        default_type in socket_type(),
+    ) {
+        let line = addr::display(socket_type, &address);
+        let prefix = Transport::of(socket_type, &address).prefix();
+        prop_assert!(line.starts_with(&format!("{prefix}:")), "{}", line);
+        // The prefix decides, whatever -u would have said.
+        let endpoint = match addr::parse(&line, default_type) {
+            Ok(endpoint) => endpoint,
+            Err(e) => return Err(TestCaseError::fail(format!("{line:?}: {e}"))),
+        };
+        prop_assert_eq!(endpoint.socket_type, socket_type, "{}", line);
+        for role in [Role::Listen, Role::Connect] {
+            match addr::resolve(&endpoint, FamilyFilter::Any, role) {
+                Ok(resolved) => prop_assert_eq!(&resolved, &vec![address.clone()], "{}", line),
+                Err(e) => return Err(TestCaseError::fail(format!("{line:?}: {e}"))),
+            }
+        }
+    }
+}
