@@ -70,6 +70,10 @@ pub fn display(socket_type: SocketType, target: &SocketAddress) -> String {
 pub fn display_target(target: &SocketAddress) -> String {
     match target {
         SocketAddress::Inet(addr) => display_inet(addr),
+        // A relative path starting with `@` is written `./@x`: `@x` is an abstract name.
+        SocketAddress::Path(path) if path.as_os_str().as_encoded_bytes().starts_with(b"@") => {
+            format!("./{}", path.display())
+        }
         SocketAddress::Path(path) => path.display().to_string(),
         SocketAddress::Abstract(name) => format!("@{}", String::from_utf8_lossy(name)),
     }
@@ -79,9 +83,12 @@ fn display_inet(addr: &SocketAddr) -> String {
     match addr {
         SocketAddr::V4(a) => a.to_string(),
         SocketAddr::V6(a) if a.scope_id() != 0 => {
+            // nix answers an index with no interface with an empty name, not
+            // an error: then the number, which parses back.
             let scope = nix::net::if_::if_indextoname(a.scope_id())
                 .ok()
                 .and_then(|name| name.into_string().ok())
+                .filter(|name| !name.is_empty())
                 .unwrap_or_else(|| a.scope_id().to_string());
             format!("[{}%{}]:{}", a.ip(), scope, a.port())
         }
@@ -404,6 +411,17 @@ fn lookup_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ready_lines_parse_back_for_odd_paths_and_unknown_scopes() {
+        let at_path = SocketAddress::Path(PathBuf::from("@x"));
+        assert_eq!(display(SocketType::Stream, &at_path), "unix:./@x");
+        let unknown_scope: SocketAddr = "[fe80::1%4000000]:7".parse().unwrap();
+        assert_eq!(
+            display_target(&SocketAddress::Inet(unknown_scope)),
+            "[fe80::1%4000000]:7"
+        );
+    }
 
     fn ok(text: &str) -> Endpoint {
         parse(text, SocketType::Stream).unwrap_or_else(|e| panic!("{text}: {e}"))

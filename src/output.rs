@@ -135,7 +135,19 @@ impl Output {
 
 /// Prints an error as its one line on stderr.
 pub fn error(err: &Error) {
-    eprintln!("echokit: {err}");
+    eprintln!("echokit: {}", one_line(&err.to_string()));
+}
+
+/// Control characters from the user's input (a newline in an address) are
+/// shown escaped, so every diagnostic stays one line (SPEC §6).
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '\n' | '\r' | '\t' | '\0' => c.escape_default().collect::<Vec<_>>(),
+            c if c.is_control() => c.escape_unicode().collect(),
+            c => vec![c],
+        })
+        .collect()
 }
 
 /// A byte for a diagnostic: hex, plus the character when printable.
@@ -224,6 +236,12 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_stay_on_one_line() {
+        assert_eq!(one_line("a\nb:c"), "a\\nb:c");
+        assert_eq!(one_line("über"), "über");
+    }
 
     #[test]
     fn table_columns_line_up_without_trailing_spaces() {
