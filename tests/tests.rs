@@ -14,6 +14,7 @@ mod suite {
     mod bench;
     mod check;
     mod ci_reports;
+    mod debian;
     mod generated_docs;
     mod interop;
     mod portable_build;
