@@ -18,6 +18,7 @@ mod suite {
     mod generated_docs;
     mod interop;
     mod portable_build;
+    mod readme_ci;
     mod resolve;
     mod send;
     mod serve;
