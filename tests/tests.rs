@@ -15,12 +15,14 @@ mod suite {
     mod check;
     mod ci_reports;
     mod cli;
+    mod debian;
     mod flags;
     mod generated_docs;
     mod interop;
     mod portable_build;
     mod properties;
     mod readiness;
+    mod readme_ci;
     mod resolve;
     mod send;
     mod seqpacket;
