@@ -171,9 +171,9 @@ pub struct ServeArgs {
     /// Permissions of created Unix socket files, octal as for chmod (600, 0660)
     #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = parse_mode)]
     pub mode: Option<u32>,
-    /// Number of event loops (threads) sharing the listeners
-    #[arg(long, value_name = "N", default_value_t = 1, allow_hyphen_values = true, value_parser = whole(1, 256u16))]
-    pub workers: u16,
+    /// Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, 256u16))]
+    pub workers: Option<u16>,
     /// Serve the socket on stdin, as inetd passes it: a connected stream (echo it, then exit) or a datagram socket; prints nothing on stdout
     #[arg(long, conflicts_with_all = ["addrs", "workers"])]
     pub inetd: bool,

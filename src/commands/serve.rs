@@ -111,7 +111,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     let handle = engine::spawn(
         sockets,
         config,
-        usize::from(args.workers),
+        workers(&args),
         policy(&args),
         Arc::clone(&log) as Arc<dyn Observer>,
     )
@@ -138,6 +138,15 @@ fn config(args: &ServeArgs) -> ServerConfig {
         drain: args.drain,
         ..ServerConfig::new(args.buffer_size)
     }
+}
+
+/// `--workers`, or one loop per CPU this process may run on: its affinity
+/// (`taskset`, cgroup cpusets), not the machine's count.
+fn workers(args: &ServeArgs) -> usize {
+    args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
+        usize::from,
+    )
 }
 
 fn policy(args: &ServeArgs) -> Arc<policy::ServePolicy> {

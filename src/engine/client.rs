@@ -604,12 +604,7 @@ mod tests {
                 },
                 ClientStep::Wait => {}
             }
-            if let Step::Close(_) = server.drive(
-                &mut scratch,
-                4,
-                crate::engine::stream::ReadUntil::WouldBlock,
-                Instant::now(),
-            ) {
+            if let Step::Close(_) = server.drive(&mut scratch, 4, Instant::now()) {
                 // The server finished its side; the client reads the rest.
             }
         }

@@ -18,7 +18,7 @@ use socket2::Socket;
 
 use super::batch::{Batch, SLOTS};
 use super::dgram::{self, DropReason, Received, Sender};
-use super::stream::{EndReason, ReadUntil, Step, StreamConn};
+use super::stream::{EndReason, Step, StreamConn};
 use super::{
     Closed, Control, DatagramGate, Event, Observer, Peer, Policy, ServedSocket, ServerConfig,
     Shutdown, Stats,
@@ -102,18 +102,6 @@ struct PendingDrop {
     reason: DropReason,
     count: u64,
     last_sender: Option<Sender>,
-}
-
-/// What one readiness event said about a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Readiness {
-    /// New data (or room to write as well).
-    Readable,
-    /// Only room to write.
-    WritableOnly,
-    /// The peer closed or an error is pending, or no event at all (a
-    /// deferred turn): read until EAGAIN or the end.
-    Closing,
 }
 
 /// One event loop over its own handles on the served sockets.
@@ -219,20 +207,17 @@ impl Server {
                 if event.token() == WAKER {
                     continue;
                 }
-                let readiness = if event.is_read_closed() || event.is_error() {
-                    // The peer's FIN or an error came with this edge: read to
-                    // the end, or nothing would tell us again.
-                    Readiness::Closing
-                } else if event.is_readable() {
-                    Readiness::Readable
-                } else {
-                    Readiness::WritableOnly
-                };
-                self.handle(event.token().0 - 1, now, readiness, &mut batch);
+                // Only room to write, no data, no FIN, no error: a connection
+                // holding nothing back has nothing to do (a new connection's
+                // first event is one), so the read that could only say EAGAIN
+                // is skipped.
+                let writable_only =
+                    !(event.is_readable() || event.is_read_closed() || event.is_error());
+                self.handle(event.token().0 - 1, now, writable_only, &mut batch);
             }
             for index in std::mem::take(&mut self.deferred) {
-                // A turn cut short by its budget: no event says what is left.
-                self.handle(index, now, Readiness::Closing, &mut batch);
+                // A turn cut short by its budget: come back to read.
+                self.handle(index, now, false, &mut batch);
             }
             self.periodic(now);
             self.tick(now);
@@ -339,7 +324,7 @@ impl Server {
         &mut self,
         index: usize,
         now: Instant,
-        readiness: Readiness,
+        writable_only: bool,
         batch: &mut Option<Batch>,
     ) {
         let Some(entry) = self.slab.entries.get_mut(index).and_then(|e| e.as_mut()) else {
@@ -355,16 +340,10 @@ impl Server {
                 self.echo_datagrams(index, listener, now, batch);
             }
             Entry::Stream(served) => {
-                let until = match readiness {
-                    // Writable only, nothing held back: no read could find anything.
-                    Readiness::WritableOnly if served.conn.held() == 0 => return,
-                    Readiness::Closing => ReadUntil::WouldBlock,
-                    _ => ReadUntil::ShortRead,
-                };
-                match served
-                    .conn
-                    .drive(&mut self.scratch, READS_PER_TURN, until, now)
-                {
+                if writable_only && served.conn.held() == 0 {
+                    return;
+                }
+                match served.conn.drive(&mut self.scratch, READS_PER_TURN, now) {
                     Step::Wait => {}
                     Step::Yield => self.deferred.push(index),
                     Step::Close(reason) => self.close(index, reason),

@@ -143,18 +143,6 @@ impl fmt::Display for ConnState {
     }
 }
 
-/// How far a drive reads before it waits for the next event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadUntil {
-    /// Until EAGAIN (or the end): after an event that says the peer closed,
-    /// or a turn with no event behind it.
-    WouldBlock,
-    /// A short read of a byte stream means its receive queue is empty: data
-    /// that comes later raises a new edge, so the read that could only answer
-    /// EAGAIN is skipped (one syscall in three of a ping-pong).
-    ShortRead,
-}
-
 /// What the event loop should do after driving a connection.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
@@ -210,13 +198,7 @@ impl StreamConn {
 
     /// Drives the connection after any readiness event: flush what is held,
     /// then read and echo until EAGAIN, the budget, or the end.
-    pub fn drive(
-        &mut self,
-        scratch: &mut [u8],
-        mut reads_left: u32,
-        until: ReadUntil,
-        now: Instant,
-    ) -> Step {
+    pub fn drive(&mut self, scratch: &mut [u8], mut reads_left: u32, now: Instant) -> Step {
         loop {
             if self.held() > 0 {
                 match write_some(&self.socket, &self.unsent[self.unsent_from..]) {
@@ -271,8 +253,6 @@ impl StreamConn {
             // so what is held is always whole messages.
             if sent < n {
                 self.unsent.extend_from_slice(&scratch[sent..n]);
-            } else if until == ReadUntil::ShortRead && !self.keeps_boundaries && n < scratch.len() {
-                return Step::Wait;
             }
         }
     }
@@ -396,10 +376,7 @@ mod tests {
         let mut scratch = [0u8; 8];
         for byte in b"hello" {
             client.write_all(&[*byte]).unwrap();
-            assert_eq!(
-                conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now()),
-                Step::Wait
-            );
+            assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
         }
         assert_eq!(read_exact_blocking(&client, 5), b"hello");
         assert_eq!((conn.bytes_in, conn.bytes_out), (5, 5));
@@ -413,7 +390,7 @@ mod tests {
         client.write_all(b"abcdefgh").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         assert_eq!(
-            conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now()),
+            conn.drive(&mut scratch, 64, Instant::now()),
             Step::Close(EndReason::Completed)
         );
         let mut all = Vec::new();
@@ -434,7 +411,7 @@ mod tests {
         for _ in 0..10_000 {
             match write_some(&client, &chunk) {
                 Ok(0) => {
-                    let step = conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now());
+                    let step = conn.drive(&mut scratch, 64, Instant::now());
                     if step == Step::Wait && conn.held() > 0 {
                         break;
                     }
@@ -442,7 +419,7 @@ mod tests {
                 Ok(n) => sent_total += n,
                 Err(e) => panic!("{e}"),
             }
-            conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now());
+            conn.drive(&mut scratch, 64, Instant::now());
         }
         assert!(conn.held() > 0, "server should be holding unsent bytes");
         assert!(
@@ -453,32 +430,8 @@ mod tests {
         assert!(sent_total > 0);
         // A further drive without the peer reading reads nothing more.
         let before = conn.bytes_in;
-        assert_eq!(
-            conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now()),
-            Step::Wait
-        );
+        assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
         assert_eq!(conn.bytes_in, before);
-    }
-
-    #[test]
-    fn test_echoing_a_short_read_waits_for_the_next_edge_and_a_closing_edge_reads_to_the_end() {
-        let (server, mut client) = pair();
-        let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
-        let mut scratch = [0u8; 16];
-        client.write_all(b"abc").unwrap();
-        assert_eq!(
-            conn.drive(&mut scratch, 64, ReadUntil::ShortRead, Instant::now()),
-            Step::Wait
-        );
-        assert_eq!(read_exact_blocking(&client, 3), b"abc");
-        // Data and the FIN in one edge: the event said closing, so it reads on to the end.
-        client.write_all(b"de").unwrap();
-        client.shutdown(std::net::Shutdown::Write).unwrap();
-        assert_eq!(
-            conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now()),
-            Step::Close(EndReason::Completed)
-        );
-        assert_eq!((conn.bytes_in, conn.bytes_out), (5, 5));
     }
 
     #[test]
@@ -487,10 +440,7 @@ mod tests {
         let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
         let mut scratch = [0u8; 2];
         client.write_all(b"abcdef").unwrap();
-        assert_eq!(
-            conn.drive(&mut scratch, 1, ReadUntil::WouldBlock, Instant::now()),
-            Step::Yield
-        );
+        assert_eq!(conn.drive(&mut scratch, 1, Instant::now()), Step::Yield);
         assert_eq!(conn.bytes_in, 2);
     }
 
@@ -502,7 +452,7 @@ mod tests {
         let mut scratch = [0u8; 8];
         // A vanished Unix peer reads as EOF; our shutdown then completes.
         assert!(matches!(
-            conn.drive(&mut scratch, 4, ReadUntil::WouldBlock, Instant::now()),
+            conn.drive(&mut scratch, 4, Instant::now()),
             Step::Close(_)
         ));
     }
@@ -518,10 +468,7 @@ mod tests {
         let mut scratch = [0u8; 16];
         client.send(b"one").unwrap();
         client.send(b"second").unwrap();
-        assert_eq!(
-            conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now()),
-            Step::Wait
-        );
+        assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
         let mut buf = [0u8; 16];
         assert_eq!((&client).read(&mut buf).unwrap(), 3);
         assert_eq!(&buf[..3], b"one");
@@ -536,7 +483,7 @@ mod tests {
         let mut scratch = [0u8; 4];
         client.send(b"too long").unwrap();
         assert_eq!(
-            conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now()),
+            conn.drive(&mut scratch, 64, Instant::now()),
             Step::Close(EndReason::Truncated)
         );
         assert_eq!(conn.bytes_out, 0, "a cut message is never echoed");
@@ -550,7 +497,7 @@ mod tests {
         client.send(b"last").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         assert_eq!(
-            conn.drive(&mut scratch, 64, ReadUntil::WouldBlock, Instant::now()),
+            conn.drive(&mut scratch, 64, Instant::now()),
             Step::Close(EndReason::Completed)
         );
         let mut buf = [0u8; 16];
