@@ -167,12 +167,19 @@ pub struct StreamConn {
     pub state: ConnState,
     /// SOCK_SEQPACKET: read whole messages and refuse cut ones; each write is one message.
     keeps_boundaries: bool,
-    unsent: Vec<u8>,
-    unsent_from: usize,
+    /// What the peer has not taken yet; `None` (one pointer) on every idle connection.
+    unsent: Option<Box<Unsent>>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub started: Instant,
     pub last_active: Instant,
+}
+
+/// Bytes read but not yet taken by the peer, and how far they have gone.
+#[derive(Debug)]
+struct Unsent {
+    bytes: Vec<u8>,
+    from: usize,
 }
 
 impl StreamConn {
@@ -182,8 +189,7 @@ impl StreamConn {
             socket,
             state: ConnState::Echoing,
             keeps_boundaries: socket_type.keeps_boundaries(),
-            unsent: Vec::new(),
-            unsent_from: 0,
+            unsent: None,
             bytes_in: 0,
             bytes_out: 0,
             started: now,
@@ -193,17 +199,17 @@ impl StreamConn {
 
     /// Bytes held because the peer is not reading.
     pub fn held(&self) -> usize {
-        self.unsent.len() - self.unsent_from
+        self.unsent.as_ref().map_or(0, |u| u.bytes.len() - u.from)
     }
 
     /// Drives the connection after any readiness event: flush what is held,
     /// then read and echo until EAGAIN, the budget, or the end.
     pub fn drive(&mut self, scratch: &mut [u8], mut reads_left: u32, now: Instant) -> Step {
         loop {
-            if self.held() > 0 {
-                match write_some(&self.socket, &self.unsent[self.unsent_from..]) {
+            if let Some(unsent) = self.unsent.as_mut() {
+                match write_some(&self.socket, &unsent.bytes[unsent.from..]) {
                     Ok(n) => {
-                        self.unsent_from += n;
+                        unsent.from += n;
                         self.bytes_out += n as u64;
                         if n > 0 {
                             self.last_active = now;
@@ -216,8 +222,7 @@ impl StreamConn {
                     return Step::Wait;
                 }
                 // Everything went: give the memory back, an idle connection holds none.
-                self.unsent = Vec::new();
-                self.unsent_from = 0;
+                self.unsent = None;
             }
             if self.state == ConnState::Flushing {
                 // SPEC §3 half-close: all echoed, now close our write side too.
@@ -252,7 +257,11 @@ impl StreamConn {
             // A message socket takes a message whole or not at all (EAGAIN),
             // so what is held is always whole messages.
             if sent < n {
-                self.unsent.extend_from_slice(&scratch[sent..n]);
+                // Nothing was held (we only read with nothing held), so this starts afresh.
+                self.unsent = Some(Box::new(Unsent {
+                    bytes: scratch[sent..n].to_vec(),
+                    from: 0,
+                }));
             }
         }
     }
