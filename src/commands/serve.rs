@@ -17,7 +17,7 @@ mod notify;
 
 use log::{Readiness, ServeLog};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::addr::{self, Endpoint, Host, Role, Target};
 use crate::cli::ServeArgs;
@@ -103,11 +103,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         tick_every: readiness.as_ref().map(Readiness::tick_every),
         ..config(&args)
     };
-    let log = Arc::new(ServeLog {
-        out: Output::new(args.output),
-        socket_files: Mutex::new(guards),
-        readiness,
-    });
+    let log = Arc::new(ServeLog::new(Output::new(args.output), guards, readiness));
     let handle = engine::spawn(
         sockets,
         config,
@@ -121,9 +117,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     for name in &names {
         out.ready(name);
     }
-    if let Some(readiness) = &log.readiness {
-        readiness.ready(&out);
-    }
+    log.ready(&out);
     let stats = handle
         .join()
         .map_err(|e| Error::internal("event loop failed", e))?;
@@ -174,11 +168,7 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
     });
     // One connection, started per connection by inetd or `Accept=yes`: there
     // is no service to declare ready, so no sd_notify either.
-    let log = Arc::new(ServeLog {
-        out: quiet,
-        socket_files: Mutex::new(Vec::new()),
-        readiness: None,
-    });
+    let log = Arc::new(ServeLog::new(quiet, Vec::new(), None));
     let handle = engine::spawn(
         vec![engine::inherited_socket(socket)],
         config(&args),

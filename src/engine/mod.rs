@@ -151,7 +151,8 @@ pub enum Event<'a> {
         listener: &'a str,
         error: &'a io::Error,
     },
-    /// Draining began in one worker: its listeners are closed, `open` connections may finish.
+    /// Draining began in one worker: its listeners are closed, `open`
+    /// connections (across every worker) may finish. Every worker tells it.
     Draining { open: usize },
     /// The first worker's loop went round at [`ServerConfig::tick_every`];
     /// `open` connections are open across every worker.

@@ -229,7 +229,7 @@ impl Server {
                     self.stop_listening();
                     self.drain_deadline = Some(now + self.config.drain);
                     self.observer.event(&Event::Draining {
-                        open: self.open_conns,
+                        open: self.control.open.load(Ordering::Relaxed),
                     });
                 }
                 Shutdown::Draining => {}

@@ -21,13 +21,38 @@ use super::notify::Notifier;
 
 /// The observer `serve` runs the engine with.
 pub struct ServeLog {
-    pub out: Output,
-    pub socket_files: Mutex<Vec<SocketFileGuard>>,
+    out: Output,
+    socket_files: Mutex<Vec<SocketFileGuard>>,
     /// The service manager to tell, when NOTIFY_SOCKET names one.
-    pub readiness: Option<Readiness>,
+    readiness: Option<Readiness>,
+    /// Every worker says it drains; the log says it once.
+    draining_told: AtomicBool,
 }
 
 impl ServeLog {
+    /// A log to `out` that removes `socket_files` when draining begins and
+    /// tells `readiness`, if any, what happens.
+    pub fn new(
+        out: Output,
+        socket_files: Vec<SocketFileGuard>,
+        readiness: Option<Readiness>,
+    ) -> ServeLog {
+        ServeLog {
+            out,
+            socket_files: Mutex::new(socket_files),
+            readiness,
+            draining_told: AtomicBool::new(false),
+        }
+    }
+
+    /// Tells the service manager, if any, that every listener is bound and
+    /// its ready line printed (`READY=1`).
+    pub fn ready(&self, out: &Output) {
+        if let Some(readiness) = &self.readiness {
+            readiness.ready(out);
+        }
+    }
+
     /// Removes the socket files this process created (again is harmless).
     pub fn remove_socket_files(&self) {
         if let Ok(mut files) = self.socket_files.lock() {
@@ -45,6 +70,9 @@ impl Observer for ServeLog {
         match event {
             Event::Draining { .. } => {
                 self.remove_socket_files();
+                if self.draining_told.swap(true, Ordering::Relaxed) {
+                    return;
+                }
                 if let Some(readiness) = &self.readiness {
                     readiness.stopping();
                 }
