@@ -1,15 +1,15 @@
 //! Datagrams in batches (Linux): recvmmsg(2) takes up to [`SLOTS`] waiting
-//! datagrams in one call, so a busy UDP or Unix datagram socket costs one
-//! receive per batch instead of one per datagram (each echo is still one
-//! sendto: nix's sendmmsg results read uninitialised addresses, so it is not
-//! used). No allocation per datagram: buffers and headers are made once per
-//! worker.
+//! datagrams in one call and sendmmsg(2) (in `sys.rs`: nix's wrapper reads
+//! uninitialised addresses back) sends their echoes in one more, so a busy
+//! UDP or Unix datagram socket costs two system calls per batch instead of
+//! two per datagram. No allocation per datagram: buffers and headers are
+//! made once per worker.
 //!
 //! Its twin `batch_portable.rs` has the same items for systems without
 //! recvmmsg (macOS): one recvmsg per datagram.
 
 use std::io::{self, IoSliceMut};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage, UnixAddr, recvmmsg};
@@ -77,12 +77,26 @@ impl Batch {
         &self.received[i]
     }
 
-    /// The bytes slot `i` received.
-    pub fn payload(&self, i: usize) -> &[u8] {
-        match &self.received[i] {
-            Received::Echo(len, _) => &self.bufs[i][..*len],
-            _ => &[],
+    /// Sends the echoes of the slots in `echo` (each to its sender) in as few
+    /// sendmmsg(2) calls as the socket takes; returns how many went, always
+    /// the first ones. The rest could not be sent now (a full buffer): drops.
+    pub fn reply(&self, socket: &Socket, echo: &[usize]) -> usize {
+        // One small allocation per batch, none per datagram.
+        let messages: Vec<(&[u8], &dyn SockaddrLike)> = echo
+            .iter()
+            .filter_map(|&i| match &self.received[i] {
+                Received::Echo(len, from) => Some((&self.bufs[i][..*len], from.as_dyn())),
+                _ => None,
+            })
+            .collect();
+        let mut sent = 0;
+        while sent < messages.len() {
+            match crate::sys::send_datagrams(socket.as_fd(), &messages[sent..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sent += n,
+            }
         }
+        sent
     }
 }
 

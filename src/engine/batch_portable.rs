@@ -1,6 +1,6 @@
 //! The twin of `batch.rs` for systems without recvmmsg(2) (macOS), and for
 //! Linux builds with `--cfg echokit_force_portable`: the same items, one
-//! recvmsg per datagram.
+//! recvmsg and one sendto per datagram.
 
 use std::io;
 
@@ -40,11 +40,13 @@ impl Batch {
         self.received.as_ref().unwrap_or(&Received::Empty)
     }
 
-    /// The bytes the slot received.
-    pub fn payload(&self, _i: usize) -> &[u8] {
-        match &self.received {
-            Some(Received::Echo(len, _)) => &self.buf[..*len],
-            _ => &[],
+    /// Sends the slot's echo to its sender, if `echo` names it; 1 when it went.
+    pub fn reply(&self, socket: &Socket, echo: &[usize]) -> usize {
+        match (&self.received, echo.is_empty()) {
+            (Some(Received::Echo(len, from)), false) => {
+                usize::from(dgram::reply(socket, &self.buf[..*len], from).is_ok())
+            }
+            _ => 0,
         }
     }
 }

@@ -67,7 +67,8 @@ pub enum Sender {
 }
 
 impl Sender {
-    fn as_dyn(&self) -> &dyn SockaddrLike {
+    /// The address as nix and libc take it.
+    pub fn as_dyn(&self) -> &dyn SockaddrLike {
         match self {
             Sender::Inet(a) => a,
             Sender::Unix(a) => a,

@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::Socket;
 
 use super::batch::{Batch, SLOTS};
-use super::dgram::{self, DropReason, Received, Sender};
+use super::dgram::{DropReason, Received, Sender};
 use super::stream::{EndReason, Step, StreamConn};
 use super::{
     Closed, Control, DatagramGate, Event, Observer, Peer, Policy, ServedSocket, ServerConfig,
@@ -548,8 +548,22 @@ impl Server {
                     return true;
                 }
             };
+            let mut echo = [0usize; SLOTS];
+            let mut admitted = 0;
             for i in 0..count {
-                self.echo_one(batch, i, listener, now);
+                if self.admit(batch, i, listener, now) {
+                    echo[admitted] = i;
+                    admitted += 1;
+                }
+            }
+            if admitted > 0 {
+                let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
+                    return true;
+                };
+                let sent = batch.reply(&served.socket, &echo[..admitted]);
+                for (k, &i) in echo[..admitted].iter().enumerate() {
+                    self.echoed(batch, i, k < sent, listener, now);
+                }
             }
             // Fewer than a full batch: the queue was empty a moment ago, and
             // a datagram that comes later raises a new edge.
@@ -561,33 +575,38 @@ impl Server {
         false
     }
 
-    /// Echoes slot `i` of `batch` to its sender, or counts why not.
-    fn echo_one(&mut self, batch: &Batch, i: usize, listener: usize, now: Instant) {
-        let (len, from) = match batch.received(i) {
-            Received::Empty => return,
+    /// Whether slot `i` of `batch` may be echoed; if not, it is counted as dropped.
+    fn admit(&mut self, batch: &Batch, i: usize, listener: usize, now: Instant) -> bool {
+        let from = match batch.received(i) {
+            Received::Empty => return false,
             Received::Dropped(reason, from) => {
-                return self.note_drop(listener, *reason, from.clone(), now);
+                self.note_drop(listener, *reason, from.clone(), now);
+                return false;
             }
-            Received::Echo(len, from) => (*len, from),
+            Received::Echo(_, from) => from,
         };
         if let Some(gate) = self.gate.as_mut() {
             if !gate.allow(from, now) {
-                return self.note_drop(listener, DropReason::RateLimited, Some(from.clone()), now);
+                self.note_drop(listener, DropReason::RateLimited, Some(from.clone()), now);
+                return false;
             }
         }
-        let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
+        true
+    }
+
+    /// Counts slot `i`'s echo: sent, or dropped because the reply could not go.
+    fn echoed(&mut self, batch: &Batch, i: usize, sent: bool, listener: usize, now: Instant) {
+        let Received::Echo(len, from) = batch.received(i) else {
             return;
         };
-        match dgram::reply(&served.socket, batch.payload(i), from) {
-            Ok(()) => {
-                self.stats.datagrams_echoed += 1;
-                self.stats.bytes_in += len as u64;
-                self.stats.bytes_out += len as u64;
-                if !self.policy.completed() {
-                    self.control.drain();
-                }
-            }
-            Err(reason) => self.note_drop(listener, reason, Some(from.clone()), now),
+        if !sent {
+            return self.note_drop(listener, DropReason::SendFailed, Some(from.clone()), now);
+        }
+        self.stats.datagrams_echoed += 1;
+        self.stats.bytes_in += *len as u64;
+        self.stats.bytes_out += *len as u64;
+        if !self.policy.completed() {
+            self.control.drain();
         }
     }
 
