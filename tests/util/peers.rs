@@ -235,18 +235,7 @@ impl FakePeer {
 
     /// Waits (at most [`STEP`]) for the peer's thread and re-raises its panic, if any.
     pub fn finish(mut self) {
-        let handle = self.handle.take().expect("joined once");
-        let deadline = Instant::now() + STEP;
-        while !handle.is_finished() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        assert!(
-            handle.is_finished(),
-            "fake peer still running after {STEP:?}"
-        );
-        if let Err(panic) = handle.join() {
-            std::panic::resume_unwind(panic);
-        }
+        join_within_step(self.handle.take().expect("joined once"), "fake peer");
     }
 }
 
@@ -334,18 +323,7 @@ impl<T: Send + 'static> SeqPacketPeer<T> {
 
     /// Waits (at most [`STEP`]) for the peer's thread: its result, or its panic re-raised.
     pub fn finish(mut self) -> T {
-        let handle = self.handle.take().expect("joined once");
-        let deadline = Instant::now() + STEP;
-        while !handle.is_finished() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        assert!(
-            handle.is_finished(),
-            "seqpacket peer still running after {STEP:?}"
-        );
-        handle
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        join_within_step(self.handle.take().expect("joined once"), "seqpacket peer")
     }
 }
 
@@ -436,4 +414,16 @@ pub fn have_socat() -> bool {
         eprintln!("skipping: socat is not installed");
     }
     ok
+}
+
+/// Waits (at most [`STEP`]) for a peer's thread: its result, or its panic re-raised.
+fn join_within_step<T>(handle: thread::JoinHandle<T>, what: &str) -> T {
+    let deadline = Instant::now() + STEP;
+    while !handle.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(handle.is_finished(), "{what} still running after {STEP:?}");
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
