@@ -205,50 +205,49 @@ pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Datagrams one [`send_datagrams`] call sends at most (the engine's batch size).
+#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
+pub const SEND_BATCH: usize = 32;
+
 /// Sends each `(payload, address)` as one datagram in one sendmmsg(2) call,
-/// without blocking; returns how many went (always the first ones). Linux
-/// only: the engine's batch twin for other systems sends one at a time.
+/// without blocking; returns how many went (always the first ones; at most
+/// [`SEND_BATCH`]). The headers live on the stack: no allocation per call.
+/// Linux only: the engine's batch twin for other systems sends one at a time.
 #[cfg(all(target_os = "linux", not(echokit_force_portable)))]
 pub fn send_datagrams(
     fd: BorrowedFd<'_>,
     messages: &[(&[u8], &dyn nix::sys::socket::SockaddrLike)],
 ) -> std::io::Result<usize> {
     use std::os::fd::AsRawFd;
-    let mut iovs: Vec<libc::iovec> = messages
-        .iter()
-        .map(|(payload, _)| libc::iovec {
+    let messages = &messages[..messages.len().min(SEND_BATCH)];
+    let mut iovs = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; SEND_BATCH];
+    // SAFETY: an all-zero mmsghdr is a valid empty one (null pointers, zero
+    // lengths); the fields that matter are set below for every message sent.
+    let mut headers: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
+    for (k, (payload, address)) in messages.iter().enumerate() {
+        iovs[k] = libc::iovec {
             iov_base: payload.as_ptr() as *mut libc::c_void,
             iov_len: payload.len(),
-        })
-        .collect();
-    let mut headers: Vec<libc::mmsghdr> = messages
-        .iter()
-        .zip(iovs.iter_mut())
-        .map(|((_, address), iov)| {
-            // SAFETY: an all-zero msghdr is a valid empty one (null pointers,
-            // zero lengths); the fields that matter are set just below.
-            let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-            header.msg_name = address.as_ptr() as *mut libc::c_void;
-            header.msg_namelen = address.len();
-            header.msg_iov = iov;
-            header.msg_iovlen = 1;
-            libc::mmsghdr {
-                msg_hdr: header,
-                msg_len: 0,
-            }
-        })
-        .collect();
-    let count = u32::try_from(headers.len()).unwrap_or(u32::MAX);
+        };
+        let header = &mut headers[k].msg_hdr;
+        header.msg_name = address.as_ptr() as *mut libc::c_void;
+        header.msg_namelen = address.len();
+        header.msg_iov = &mut iovs[k];
+        header.msg_iovlen = 1;
+    }
     loop {
-        // SAFETY: every header points at an iovec in `iovs`, a payload and an
-        // address in `messages`, all alive until this call returns; `count`
-        // is at most the number of headers. The kernel only reads them (and
-        // writes `msg_len` in `headers`, which we own).
+        // SAFETY: the first `messages.len()` headers point at iovecs in
+        // `iovs` and at payloads and addresses in `messages`, all alive until
+        // this call returns. The kernel only reads them (and writes `msg_len`
+        // in `headers`, which we own).
         let sent = unsafe {
             libc::sendmmsg(
                 fd.as_raw_fd(),
                 headers.as_mut_ptr(),
-                count,
+                messages.len() as libc::c_uint,
                 libc::MSG_DONTWAIT,
             )
         };

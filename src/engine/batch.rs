@@ -17,8 +17,8 @@ use socket2::Socket;
 
 use super::dgram::{Received, Sender, classify};
 
-/// Datagrams taken per call.
-pub const SLOTS: usize = 32;
+/// Datagrams taken (and echoes sent) per call.
+pub const SLOTS: usize = crate::sys::SEND_BATCH;
 
 /// The buffers and headers of one worker's batches.
 pub struct Batch {
@@ -81,17 +81,23 @@ impl Batch {
     /// sendmmsg(2) calls as the socket takes; returns how many went, always
     /// the first ones. The rest could not be sent now (a full buffer): drops.
     pub fn reply(&self, socket: &Socket, echo: &[usize]) -> usize {
-        // One small allocation per batch, none per datagram.
-        let messages: Vec<(&[u8], &dyn SockaddrLike)> = echo
-            .iter()
-            .filter_map(|&i| match &self.received[i] {
-                Received::Echo(len, from) => Some((&self.bufs[i][..*len], from.as_dyn())),
-                _ => None,
-            })
-            .collect();
+        let echoes = echo.iter().filter_map(|&i| match &self.received[i] {
+            Received::Echo(len, from) => Some((&self.bufs[i][..*len], from.as_dyn())),
+            _ => None,
+        });
+        // On the stack, no allocation: unused entries hold the first echo and are never sent.
+        let Some(first) = echoes.clone().next() else {
+            return 0;
+        };
+        let mut messages = [first; SLOTS];
+        let mut count = 0;
+        for (slot, message) in messages.iter_mut().zip(echoes) {
+            *slot = message;
+            count += 1;
+        }
         let mut sent = 0;
-        while sent < messages.len() {
-            match crate::sys::send_datagrams(socket.as_fd(), &messages[sent..]) {
+        while sent < count {
+            match crate::sys::send_datagrams(socket.as_fd(), &messages[sent..count]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => sent += n,
             }
