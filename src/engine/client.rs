@@ -165,7 +165,7 @@ impl ClientConn {
     pub fn restart(&mut self) {
         self.state = ClientState::Sending;
         self.input_ended = false;
-        self.verifier = Verifier::default();
+        self.verifier.restart();
     }
 
     /// Writes what the socket takes, reads what has come back (handing each

@@ -306,6 +306,14 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// Starts over for a new exchange, keeping the memory it has (a load
+    /// generator restarts one per request).
+    pub fn restart(&mut self) {
+        self.in_flight.clear();
+        self.sent = 0;
+        self.received = 0;
+    }
+
     /// Records bytes just written to the server.
     pub fn sent(&mut self, bytes: &[u8]) {
         self.in_flight.extend(bytes);

@@ -280,7 +280,7 @@ impl<'a> Load<'a> {
         conn.started = started;
         conn.sent = Instant::now();
         conn.written = 0;
-        conn.verifier = Verifier::default();
+        conn.verifier.restart();
         if let Err(e) = self.push(i) {
             self.fail(crate::error::describe(&e));
         }
