@@ -108,12 +108,13 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             break
         }
         'echokit;bench' {
-            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Number of concurrent connections (or datagram sockets with -u)')
-            [CompletionResult]::new('--connections', '--connections', [CompletionResultType]::ParameterName, 'Number of concurrent connections (or datagram sockets with -u)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]')
+            [CompletionResult]::new('--connections', '--connections', [CompletionResultType]::ParameterName, 'Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]')
             [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'How long to run (e.g. 3s, 1m)')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'How long to run (e.g. 3s, 1m)')
-            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Bytes per request (e.g. 64, 1KiB, 1MiB)')
-            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Bytes per request (e.g. 64, 1KiB, 1MiB)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Bytes per request (e.g. 64, 1KiB, 1MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Bytes per request (e.g. 64, 1KiB, 1MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Spread the connections over this many client threads, each with its own event loop')
             [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Open loop: this many requests per second in total, on a fixed schedule')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Open loop: this many requests per second in total, on a fixed schedule')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Give up on a request (counted as an error) after this long')
@@ -124,6 +125,8 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Resolve names to IPv4 addresses only')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Resolve names to IPv6 addresses only')
+            [CompletionResult]::new('--churn', '--churn', [CompletionResultType]::ParameterName, 'Churn: every request on a new connection (connect, send, read the echo, close); reports connections per second')
+            [CompletionResult]::new('--bulk', '--bulk', [CompletionResultType]::ParameterName, 'Bulk: each connection writes without waiting and reads the echo back as it comes; reports bytes per second')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON lines on stdout instead of human-readable text')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Say more on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Say more on stderr (repeat for more)')

@@ -103,7 +103,7 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__bench)
-            opts="-u -4 -6 -c -d -s -r -t -v -q -h --udp --connections --duration --size --rate --timeout --requests --buffer-size --json --verbose --quiet --help"
+            opts="-u -4 -6 -c -d -s -r -t -v -q -h --udp --connections --duration --size --churn --bulk --threads --rate --timeout --requests --buffer-size --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -130,6 +130,10 @@ _echokit() {
                     return 0
                     ;;
                 -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

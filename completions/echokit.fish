@@ -80,9 +80,10 @@ complete -c echokit -n "__fish_echokit_using_subcommand check" -l json -d 'Print
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s v -l verbose -d 'Say more on stderr (repeat for more)'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s c -l connections -d 'Number of concurrent connections (or datagram sockets with -u)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench" -s c -l connections -d 'Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]' -r
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s d -l duration -d 'How long to run (e.g. 3s, 1m)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s s -l size -d 'Bytes per request (e.g. 64, 1KiB, 1MiB)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench" -s s -l size -d 'Bytes per request (e.g. 64, 1KiB, 1MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench" -l threads -d 'Spread the connections over this many client threads, each with its own event loop' -r
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s r -l rate -d 'Open loop: this many requests per second in total, on a fixed schedule' -r
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s t -l timeout -d 'Give up on a request (counted as an error) after this long' -r
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -l requests -d 'Stop after this many requests in total (default: only --duration stops)' -r
@@ -90,6 +91,8 @@ complete -c echokit -n "__fish_echokit_using_subcommand bench" -l buffer-size -d
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s 4 -d 'Resolve names to IPv4 addresses only'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s 6 -d 'Resolve names to IPv6 addresses only'
+complete -c echokit -n "__fish_echokit_using_subcommand bench" -l churn -d 'Churn: every request on a new connection (connect, send, read the echo, close); reports connections per second'
+complete -c echokit -n "__fish_echokit_using_subcommand bench" -l bulk -d 'Bulk: each connection writes without waiting and reads the echo back as it comes; reports bytes per second'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -l json -d 'Print JSON lines on stdout instead of human-readable text'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s v -l verbose -d 'Say more on stderr (repeat for more)'
 complete -c echokit -n "__fish_echokit_using_subcommand bench" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'

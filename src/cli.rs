@@ -91,7 +91,12 @@ pub enum Command {
                       them to come back, checks them, and sends again (closed loop). With --rate, \
                       requests are sent on a fixed schedule instead (open loop) and latency counts \
                       from when each request was due, so a stalled server cannot hide its delay \
-                      (no coordinated omission). A live progress line is shown on a terminal."
+                      (no coordinated omission). --churn puts every request on a new connection \
+                      (connections/s); --bulk streams bytes each way without waiting (bytes/s). \
+                      TCP connections to a 127.x server come from 127.0.0.1-127.0.0.16 on Linux, \
+                      so ephemeral ports last. The report says how busy the client's busiest \
+                      thread was: at 90% or more the figures are the client's limit (add \
+                      --threads). A live progress line is shown on a terminal."
     )]
     Bench(BenchArgs),
     /// Show what getaddrinfo answers for a name
@@ -264,15 +269,24 @@ pub struct BenchArgs {
     pub addr: Option<String>,
     #[command(flatten)]
     pub addr_flags: AddrFlags,
-    /// Number of concurrent connections (or datagram sockets with -u)
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 50, allow_hyphen_values = true, value_parser = whole(1, 100_000u32))]
-    pub connections: u32,
+    /// Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]
+    #[arg(short = 'c', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, 1_000_000u32))]
+    pub connections: Option<u32>,
     /// How long to run (e.g. 3s, 1m)
     #[arg(short = 'd', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "3s")]
     pub duration: Duration,
-    /// Bytes per request (e.g. 64, 1KiB, 1MiB)
-    #[arg(short = 's', long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64")]
-    pub size: usize,
+    /// Bytes per request (e.g. 64, 1KiB, 1MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]
+    #[arg(short = 's', long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size)]
+    pub size: Option<usize>,
+    /// Churn: every request on a new connection (connect, send, read the echo, close); reports connections per second
+    #[arg(long, conflicts_with_all = ["bulk", "udp"])]
+    pub churn: bool,
+    /// Bulk: each connection writes without waiting and reads the echo back as it comes; reports bytes per second
+    #[arg(long, conflicts_with_all = ["rate", "requests", "udp"])]
+    pub bulk: bool,
+    /// Spread the connections over this many client threads, each with its own event loop
+    #[arg(long, value_name = "N", default_value_t = 1, allow_hyphen_values = true, value_parser = whole(1, 256u16))]
+    pub threads: u16,
     /// Open loop: this many requests per second in total, on a fixed schedule
     #[arg(short = 'r', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub rate: Option<u64>,

@@ -207,6 +207,7 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
         ),
         Some("bench") => (
             vec![
+                section("WORKLOADS", BENCH_WORKLOADS),
                 section("ADDRESSES", ADDRESSES),
                 section("JSON OUTPUT", BENCH_JSON),
             ],
@@ -878,8 +879,26 @@ echokit generate man "$DESTDIR/usr/share/man/man1"
 ```
 "#;
 
+const BENCH_WORKLOADS: &str = r#"
+: ping-pong (the default)
+Each connection sends --size bytes, reads every byte back, checks it and sends again; `requests` counts round trips.
+
+: --churn
+Every request on a new connection: connect, send --size bytes, read them back, close, connect again. `requests` counts connections, and latency includes the handshake. The first connections wait for their handshake, so a server that is not there is exit 3 or 4; later ones are started without waiting, many at once. Needs connections (tcp:, unix:, seqpacket:).
+
+: --bulk
+Each connection (one by default) writes a position-dependent pattern in --size writes (64KiB by default) as fast as the server takes them, with at most 4MiB not yet echoed, and checks every byte that comes back against the same pattern; the report gives bytes echoed per second each way and no latency. Needs a byte stream (tcp:, unix:).
+
+: --threads N
+The connections (and a --requests limit) are split over N client threads, each with its own event loop; their clocks start together once every connection is open.
+
+TCP connections to an address in 127.0.0.0/8 are made from 127.0.0.1 to 127.0.0.16 in turn on Linux (IP_BIND_ADDRESS_NO_PORT), sixteen times the ephemeral ports one source address has, so churn and very many connections do not run out of ports.
+
+On Linux the report ends with the CPU time of the client's busiest thread as a share of the run. At 90% or more it says the client was saturated: the figures are then the client's limit, not the server's, and more --threads (on a machine with the CPUs for them) or a faster client measures the server.
+"#;
+
 const BENCH_JSON: &str = r#"
-With `--json`, one object when the run ends: `address`, `connections`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds, `errors`, `mismatches` and `first_error`. Exit 1 when there were errors or mismatches.
+With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`. Exit 1 when there were errors or mismatches.
 "#;
 
 const BENCH_EXAMPLES: &str = r#"
@@ -905,6 +924,18 @@ UDP:
 
 ```
 echokit bench -u 127.0.0.1:5000
+```
+
+Connections per second, 50 at a time, over two client threads:
+
+```
+echokit bench --churn --threads 2 127.0.0.1:5000
+```
+
+Bytes per second through one Unix stream connection:
+
+```
+echokit bench --bulk unix:/run/echo.sock
 ```
 "#;
 

@@ -14,26 +14,37 @@ use crate::engine::{self, ServerConfig, Silent, Unlimited};
 use crate::error::{Error, ExitCode};
 use crate::output::{Human, Output, Report};
 use crate::transport::{self, ListenOptions};
-use crate::transport::{SocketAddress, Transport};
+use crate::transport::{SocketAddress, SocketType, Transport};
 
 mod load;
 
-use load::{LoadConfig, LoadReport, Progress};
+use load::{LoadConfig, LoadReport, Progress, SATURATED, Workload};
 
 /// Runs `echokit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
     transport::raise_fd_limit();
     let default_type = super::default_type(&args.addr_flags);
+    let workload = if args.bulk {
+        Workload::Bulk
+    } else if args.churn {
+        Workload::Churn
+    } else {
+        Workload::PingPong
+    };
+    let bulk = workload == Workload::Bulk;
+    let size = args.size.unwrap_or(if bulk { 64 * 1024 } else { 64 });
     let config = |socket_type| LoadConfig {
+        workload,
         socket_type,
-        connections: args.connections,
-        size: args.size,
+        connections: args.connections.unwrap_or(if bulk { 1 } else { 50 }),
+        size,
         duration: args.duration,
         rate: args.rate,
         timeout: args.timeout,
         max_requests: args.requests,
         buffer_size: args.buffer_size,
+        threads: args.threads,
     };
     match &args.addr {
         Some(text) => {
@@ -54,7 +65,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
             let local = listener.local.clone();
             let name = listener.display();
             let (socket, _guard) = engine::served_socket(listener);
-            let server_config = ServerConfig::new(args.buffer_size.max(args.size));
+            let server_config = ServerConfig::new(args.buffer_size.max(size));
             let server = engine::spawn(
                 vec![socket],
                 server_config,
@@ -75,11 +86,27 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     }
 }
 
+/// What the address and the flags cannot do together: usage errors (exit 2)
+/// before any connection is made.
 fn check_size(config: &LoadConfig, target: &SocketAddress) -> Result<(), Error> {
     if config.size == 0 {
         return Err(Error::Usage("--size must be at least 1 byte".into()));
     }
     let transport = Transport::of(config.socket_type, target);
+    let socket_type = config.socket_type;
+    match config.workload {
+        Workload::Churn if !socket_type.accepts_connections() => {
+            return Err(Error::Usage(format!(
+                "--churn opens a connection per request: {transport} has no connections (use tcp:, unix: or seqpacket:)"
+            )));
+        }
+        Workload::Bulk if socket_type != SocketType::Stream => {
+            return Err(Error::Usage(format!(
+                "--bulk streams bytes: {transport} is not a byte stream (use tcp: or unix:)"
+            )));
+        }
+        _ => {}
+    }
     if let Some(max) = transport.max_message() {
         if config.size > max {
             return Err(Error::Usage(format!(
@@ -111,12 +138,21 @@ fn measure(
         if let Some(bar) = &bar {
             let secs = p.elapsed.as_secs_f64().max(1e-9);
             bar.set_position(p.elapsed.as_millis() as u64);
+            let done = match config.workload {
+                Workload::Bulk => format!(
+                    "{} echoed ({})",
+                    bytes(p.bytes as f64),
+                    per_second(p.bytes as f64 / secs)
+                ),
+                _ => format!(
+                    "{} requests ({:.0}/s)",
+                    p.requests,
+                    p.requests as f64 / secs
+                ),
+            };
             bar.set_message(format!(
-                "{} requests ({:.0}/s), {} errors, {} mismatches",
-                p.requests,
-                p.requests as f64 / secs,
-                p.errors,
-                p.mismatches
+                "{done}, {} errors, {} mismatches",
+                p.errors, p.mismatches
             ));
         }
     };
@@ -136,6 +172,12 @@ fn finish(out: &Output, target: &SocketAddress, config: &LoadConfig, r: &LoadRep
     });
     if let Some(e) = &r.first_error {
         out.note(&format!("first error: {e}"));
+    }
+    if let Some(busy) = r.busiest_thread_cpu.filter(|b| *b >= SATURATED) {
+        out.note(&format!(
+            "the client was saturated (its busiest thread on CPU {:.0}% of the run): these figures are the client's limit, not the server's; try more --threads",
+            busy * 100.0
+        ));
     }
     if r.mismatches > 0 || r.errors > 0 {
         ExitCode::VerifyFailed
@@ -164,78 +206,133 @@ impl BenchReport<'_> {
 impl Report for BenchReport<'_> {
     fn human(&self) -> Human {
         let (r, config) = (self.report, self.config);
-        let mode = match config.rate {
-            Some(rate) => format!("open loop at {rate} requests/s"),
-            None => "closed loop".to_string(),
+        let mode = match (config.workload, config.rate) {
+            (Workload::Bulk, _) => format!("bulk ({} per write)", bytes(config.size as f64)),
+            (Workload::Churn, Some(rate)) => {
+                format!("a new connection per request, open loop at {rate} requests/s")
+            }
+            (Workload::Churn, None) => "a new connection per request, closed loop".to_string(),
+            (Workload::PingPong, Some(rate)) => format!("open loop at {rate} requests/s"),
+            (Workload::PingPong, None) => "closed loop".to_string(),
         };
-        let lines = [
-            format!(
-                "bench {}: {} connections, {} bytes per request, {mode}, {}",
-                self.name,
-                config.connections,
-                config.size,
-                humantime::format_duration(Duration::from_millis(r.elapsed.as_millis() as u64))
-            ),
-            format!(
-                "requests:   {} ({:.0}/s)",
+        let size = match config.workload {
+            Workload::Bulk => String::new(),
+            _ => format!("{} bytes per request, ", config.size),
+        };
+        let mut lines = vec![format!(
+            "bench {}: {} connection{}, {size}{mode}, {}{}",
+            self.name,
+            config.connections,
+            if config.connections == 1 { "" } else { "s" },
+            humantime::format_duration(Duration::from_millis(r.elapsed.as_millis() as u64)),
+            match config.threads {
+                1 => String::new(),
+                n => format!(", {n} client threads"),
+            }
+        )];
+        if config.workload == Workload::Bulk {
+            lines.push(format!(
+                "echoed:     {} ({} each way)",
+                bytes(r.bytes as f64),
+                per_second(r.bytes as f64 / self.secs())
+            ));
+        } else {
+            let unit = match config.workload {
+                Workload::Churn => "connections",
+                _ => "requests",
+            };
+            lines.push(format!(
+                "{:<11} {} ({:.0}/s)",
+                format!("{unit}:"),
                 r.requests,
                 r.requests as f64 / self.secs()
-            ),
-            format!(
+            ));
+            lines.push(format!(
                 "throughput: {} each way",
                 per_second(r.bytes as f64 / self.secs())
-            ),
-            format!(
+            ));
+            lines.push(format!(
                 "latency:    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
                 micros(self.pct(0.5)),
                 micros(self.pct(0.9)),
                 micros(self.pct(0.99)),
                 micros(self.pct(0.999)),
                 micros(r.latency.max())
-            ),
-            format!("errors:     {}  mismatches: {}", r.errors, r.mismatches),
-        ];
+            ));
+        }
+        lines.push(format!(
+            "errors:     {}  mismatches: {}",
+            r.errors, r.mismatches
+        ));
+        if let Some(busy) = r.busiest_thread_cpu {
+            lines.push(format!(
+                "client:     busiest thread on CPU {:.0}% of the run{}",
+                busy * 100.0,
+                if busy >= SATURATED {
+                    " (saturated)"
+                } else {
+                    ""
+                }
+            ));
+        }
         Human::Stdout(lines.join("\n"))
     }
 
     fn json(&self) -> Option<Value> {
         let (r, config) = (self.report, self.config);
         let us = |nanos: u64| nanos as f64 / 1000.0;
-        Some(json!({
-            "address": self.name,
-            "connections": config.connections,
-            "size": config.size,
-            "mode": if config.rate.is_some() { "open" } else { "closed" },
-            "rate": config.rate,
-            "duration_s": self.secs(),
-            "requests": r.requests,
-            "requests_per_s": r.requests as f64 / self.secs(),
-            "bytes_per_s": r.bytes as f64 / self.secs(),
-            "latency_us": {
+        let latency = (config.workload != Workload::Bulk).then(|| {
+            json!({
                 "p50": us(self.pct(0.5)),
                 "p90": us(self.pct(0.9)),
                 "p99": us(self.pct(0.99)),
                 "p99_9": us(self.pct(0.999)),
                 "max": us(r.latency.max()),
                 "mean": r.latency.mean() / 1000.0,
+            })
+        });
+        Some(json!({
+            "address": self.name,
+            "workload": match config.workload {
+                Workload::PingPong => "pingpong",
+                Workload::Churn => "churn",
+                Workload::Bulk => "bulk",
             },
+            "connections": config.connections,
+            "threads": config.threads,
+            "size": config.size,
+            "mode": if config.rate.is_some() { "open" } else { "closed" },
+            "rate": config.rate,
+            "duration_s": self.secs(),
+            "requests": r.requests,
+            "requests_per_s": r.requests as f64 / self.secs(),
+            "bytes": r.bytes,
+            "bytes_per_s": r.bytes as f64 / self.secs(),
+            "latency_us": latency,
             "errors": r.errors,
             "mismatches": r.mismatches,
             "first_error": r.first_error,
+            "client_cpu": r.busiest_thread_cpu,
+            "client_saturated": r.busiest_thread_cpu.map(|b| b >= SATURATED),
         }))
     }
 }
 
 /// A rate in bytes per second with a binary suffix (`12.3 MiB/s`).
-fn per_second(bytes: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes;
+fn per_second(count: f64) -> String {
+    format!("{}/s", bytes(count))
+}
+
+/// A number of bytes with a binary suffix (`12.3 MiB`).
+fn bytes(count: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = count;
     let mut unit = 0;
     while value >= 1024.0 && unit < units.len() - 1 {
         value /= 1024.0;
         unit += 1;
     }
-    format!("{value:.1} {}/s", units[unit])
+    format!("{value:.1} {}", units[unit])
 }
 
 /// Nanoseconds in humantime syntax, rounded up to the microsecond (`250us`, `1ms 200us`).

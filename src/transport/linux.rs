@@ -52,6 +52,22 @@ pub fn bind_reply_address(socket: &Socket) -> io::Result<Option<SocketFileGuard>
     Ok(None)
 }
 
+/// Every address in 127.0.0.0/8 is this machine's on Linux: a client may
+/// connect from 127.0.0.1 to 127.0.0.16, sixteen times the ephemeral ports
+/// one source address has (what `../shared/peers/loadgen.c -B 16` does).
+pub const LOOPBACK_SOURCES: u8 = 16;
+
+/// Binds a client socket to `ip` with IP_BIND_ADDRESS_NO_PORT: the port is
+/// chosen at connect(2), per destination, so a source address is not limited
+/// to one set of ephemeral ports shared by every destination.
+pub fn bind_source(socket: &Socket, ip: std::net::IpAddr) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt::IpBindAddressNoPort};
+    if ip.is_ipv4() {
+        setsockopt(socket, IpBindAddressNoPort, &true).map_err(io::Error::from)?;
+    }
+    socket.bind(&SockAddr::from(std::net::SocketAddr::new(ip, 0)))
+}
+
 /// Nothing to set on Linux: every Rust binary starts with SIGPIPE ignored, so a
 /// write to a vanished peer returns EPIPE instead of killing the process (SPEC §3).
 pub fn set_no_sigpipe(_socket: &Socket) -> io::Result<()> {

@@ -30,7 +30,10 @@ mod unix;
 /// - `set_no_sigpipe(socket)`: whatever keeps a write to a vanished peer from
 ///   raising SIGPIPE;
 /// - `peer_credentials(socket)`: pid, uid and gid of a Unix peer, if known;
-/// - `activated_sockets()`: systemd's LISTEN_FDS sockets, when LISTEN_PID is us.
+/// - `activated_sockets()`: systemd's LISTEN_FDS sockets, when LISTEN_PID is us;
+/// - `LOOPBACK_SOURCES`, `bind_source(socket, ip)`: how many 127.0.0.x source
+///   addresses a load generator may spread its connections over, and binding
+///   to one without taking a port until connect(2) (IP_BIND_ADDRESS_NO_PORT).
 ///
 /// Where a platform lacks something, its twin answers "not supported on this
 /// platform" rather than panicking (mio's `sys/shell` idea).
@@ -42,6 +45,7 @@ pub mod platform;
 pub mod platform;
 
 use std::io;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket};
@@ -243,14 +247,20 @@ pub fn connect(
     target: &SocketAddress,
     timeout: Option<Duration>,
 ) -> Result<Connection, io::Error> {
-    let socket = new_socket(socket_type, target)?;
-    let guard = match (socket_type, target) {
-        (SocketType::Datagram, SocketAddress::Path(_) | SocketAddress::Abstract(_)) => {
-            // SPEC §3: a Unix datagram sender with no address cannot be answered.
-            platform::bind_reply_address(&socket)?
-        }
-        _ => None,
-    };
+    connect_from(socket_type, target, timeout, None)
+}
+
+/// [`connect`] from local address `source` (an IP, its port left to the
+/// kernel at connect time, see [`platform::bind_source`]): how a load
+/// generator spreads many connections over 127.0.0.1–127.0.0.16 so that
+/// ephemeral ports do not run out.
+pub fn connect_from(
+    socket_type: SocketType,
+    target: &SocketAddress,
+    timeout: Option<Duration>,
+    source: Option<IpAddr>,
+) -> Result<Connection, io::Error> {
+    let (socket, guard) = client_socket(socket_type, target, source)?;
     let addr = sock_addr(target)?;
     match timeout {
         Some(limit) if socket_type.accepts_connections() => socket.connect_timeout(&addr, limit)?,
@@ -263,6 +273,50 @@ pub fn connect(
         peer: target.clone(),
         guard,
     })
+}
+
+/// Starts connecting without waiting for the handshake: the socket is
+/// non-blocking from the start, a write says EAGAIN until it is connected,
+/// and readiness (writable, or an error) tells when. For many connections
+/// opened at once from one event loop (`bench --churn`).
+pub fn start_connect(
+    socket_type: SocketType,
+    target: &SocketAddress,
+    source: Option<IpAddr>,
+) -> Result<Connection, io::Error> {
+    let (socket, guard) = client_socket(socket_type, target, source)?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&sock_addr(target)?) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(Connection {
+        socket,
+        socket_type,
+        peer: target.clone(),
+        guard,
+    })
+}
+
+/// A client's socket, bound where it must be: to `source` when given, and a
+/// Unix datagram client to an address the server can answer (SPEC §3).
+fn client_socket(
+    socket_type: SocketType,
+    target: &SocketAddress,
+    source: Option<IpAddr>,
+) -> io::Result<(Socket, Option<SocketFileGuard>)> {
+    let socket = new_socket(socket_type, target)?;
+    let guard = match (socket_type, target) {
+        (SocketType::Datagram, SocketAddress::Path(_) | SocketAddress::Abstract(_)) => {
+            platform::bind_reply_address(&socket)?
+        }
+        _ => None,
+    };
+    if let (Some(ip), SocketAddress::Inet(_)) = (source, target) {
+        platform::bind_source(&socket, ip)?;
+    }
+    Ok((socket, guard))
 }
 
 /// Creates a socket for `target`, binds it and closes it at once, keeping the

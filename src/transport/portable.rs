@@ -108,6 +108,16 @@ pub fn set_no_sigpipe(socket: &Socket) -> io::Result<()> {
     Ok(())
 }
 
+/// macOS and the BSDs answer only on 127.0.0.1 unless an alias is added, so
+/// a load generator connects from the one address.
+pub const LOOPBACK_SOURCES: u8 = 1;
+
+/// Binds a client socket to `ip` (port 0: one is taken at once, as there is
+/// no IP_BIND_ADDRESS_NO_PORT here).
+pub fn bind_source(socket: &Socket, ip: std::net::IpAddr) -> io::Result<()> {
+    socket.bind(&SockAddr::from(std::net::SocketAddr::new(ip, 0)))
+}
+
 /// Peer credentials are read only on Linux.
 pub fn peer_credentials(_socket: &Socket) -> Option<(i32, u32, u32)> {
     None

@@ -2,11 +2,13 @@
 //! `echokit serve`, a server that corrupts the echo, and bad input.
 //! Runs are short (a few hundred milliseconds) and bounded by --duration.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::util::{Run, Server, echokit_within, free_tcp_port};
+use crate::util::{Run, Server, Transport, echokit_within, free_tcp_port};
 use serde_json::Value;
 
 fn json_report(args: &[&str]) -> (Run, Value) {
@@ -86,7 +88,7 @@ fn human_report_has_every_line() {
     out.assert_code(0);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("1 connections, 1024 bytes per request, closed loop"),
+        text.contains("1 connection, 1024 bytes per request, closed loop"),
         "{text}"
     );
     assert!(text.contains("requests:"), "{text}");
@@ -96,6 +98,12 @@ fn human_report_has_every_line() {
         "{text}"
     );
     assert!(text.contains("errors:     0  mismatches: 0"), "{text}");
+    if cfg!(target_os = "linux") {
+        assert!(
+            text.contains("client:     busiest thread on CPU "),
+            "{text}"
+        );
+    }
 }
 
 #[test]
@@ -166,4 +174,189 @@ fn oversize_datagram_request_is_a_usage_error() {
         out.stderr.trim_end(),
         "echokit: --size 70000 is larger than a udp4 datagram carries (65507 bytes)"
     );
+}
+
+/// A TCP echo server of the test's own that reports the peer address of
+/// every connection it accepts (at most `limit`, each bounded by a timeout),
+/// and flips the first byte of every read when `corrupt`.
+fn counting_echo(limit: usize, corrupt: bool) -> (String, mpsc::Receiver<IpAddr>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(limit) {
+            let Ok(mut stream) = stream else { return };
+            if let Ok(peer) = stream.peer_addr() {
+                let _ = tx.send(peer.ip());
+            }
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    if corrupt {
+                        buf[0] ^= 0xff;
+                    }
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn churn_opens_a_new_connection_for_every_request() {
+    let (addr, accepted) = counting_echo(1000, false);
+    let args = [
+        "bench",
+        &addr,
+        "--churn",
+        "-c",
+        "4",
+        "--requests",
+        "40",
+        "-d",
+        "10s",
+        "--json",
+    ];
+    let (out, r) = json_report(&args);
+    out.assert_code(0);
+    assert_eq!(r["workload"], "churn", "{r}");
+    assert_eq!(r["requests"], 40, "{r}");
+    assert_eq!(r["mismatches"], 0, "{r}");
+    let peers: Vec<IpAddr> = accepted.try_iter().collect();
+    // One connection per request, and none left over past the limit.
+    assert_eq!(peers.len(), 40, "connections accepted: {peers:?}");
+    if cfg!(target_os = "linux") {
+        // Spread over 127.0.0.1-127.0.0.16 so ephemeral ports last (IP_BIND_ADDRESS_NO_PORT).
+        let sources: BTreeSet<_> = peers.iter().collect();
+        assert_eq!(sources.len(), 16, "source addresses: {sources:?}");
+        assert!(peers.iter().all(|ip| ip.is_loopback()), "{peers:?}");
+    }
+}
+
+#[test]
+fn churn_human_report_counts_connections() {
+    let args = ["bench", "--churn", "-c", "2", "-d", "200ms"];
+    let out = echokit_within(&args, b"", Duration::from_secs(20));
+    out.assert_code(0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "2 connections, 64 bytes per request, a new connection per request, closed loop"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("connections: "), "{text}");
+    assert!(text.contains("latency:    p50 "), "{text}");
+}
+
+#[test]
+fn bulk_streams_and_checks_every_byte() {
+    let args = ["bench", "--bulk", "-d", "300ms", "--json"];
+    let (out, r) = json_report(&args);
+    out.assert_code(0);
+    assert_eq!(r["workload"], "bulk", "{r}");
+    assert_eq!(r["connections"], 1, "{r}");
+    assert_eq!(r["size"], 65536, "{r}");
+    assert!(r["bytes"].as_u64().unwrap() > 1 << 20, "{r}");
+    assert!(r["latency_us"].is_null(), "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["mismatches"], 0, "{r}");
+}
+
+#[test]
+fn bulk_over_a_unix_socket_with_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::on(Transport::UNIX, dir.path(), &[]);
+    let addr = server.addr(0);
+    let args = [
+        "bench",
+        &addr,
+        "--bulk",
+        "-c",
+        "3",
+        "--threads",
+        "2",
+        "-s",
+        "100000",
+        "-d",
+        "300ms",
+        "--json",
+    ];
+    let (out, r) = json_report(&args);
+    out.assert_code(0);
+    assert_eq!(r["address"], addr.as_str(), "{r}");
+    assert_eq!(r["threads"], 2, "{r}");
+    assert!(r["bytes"].as_u64().unwrap() > 1 << 20, "{r}");
+    assert_eq!(r["mismatches"], 0, "{r}");
+}
+
+#[test]
+fn bulk_sees_a_corrupted_byte() {
+    let (addr, _accepted) = counting_echo(64, true);
+    let args = ["bench", &addr, "--bulk", "-d", "300ms", "--json"];
+    let (out, r) = json_report(&args);
+    out.assert_code(1);
+    assert!(r["mismatches"].as_u64().unwrap() > 0, "{r}");
+    assert!(
+        out.stderr.contains(
+            "echokit: first error: the echo differed from what was sent, at or after byte 0"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn threads_share_the_connections_and_the_request_limit() {
+    let args = [
+        "bench",
+        "-c",
+        "6",
+        "--threads",
+        "3",
+        "--requests",
+        "301",
+        "-d",
+        "10s",
+        "--json",
+    ];
+    let (out, r) = json_report(&args);
+    out.assert_code(0);
+    assert_eq!(r["threads"], 3, "{r}");
+    assert_eq!(r["requests"], 301, "{r}");
+    assert_eq!(r["mismatches"], 0, "{r}");
+    if cfg!(target_os = "linux") {
+        // The busiest client thread's share of the run, and whether that is saturation.
+        let cpu = r["client_cpu"].as_f64().expect("client_cpu on Linux");
+        assert!((0.0..=1.5).contains(&cpu), "{r}");
+        assert_eq!(r["client_saturated"], cpu >= 0.9, "{r}");
+    }
+}
+
+#[test]
+fn workloads_that_do_not_fit_the_address_are_usage_errors() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["bench", "--churn", "udp:127.0.0.1:9"],
+            "echokit: --churn opens a connection per request: udp4 has no connections (use tcp:, unix: or seqpacket:)",
+        ),
+        (
+            &["bench", "--bulk", "unixgram:/tmp/x"],
+            "echokit: --bulk streams bytes: unixgram is not a byte stream (use tcp: or unix:)",
+        ),
+        (&["bench", "--bulk", "-u"], "cannot be used with"),
+        (&["bench", "--bulk", "--rate", "10"], "cannot be used with"),
+    ];
+    for (args, want) in cases {
+        let out = echokit_within(args, b"", Duration::from_secs(20));
+        out.assert_code(2);
+        assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
+    }
 }

@@ -34,6 +34,7 @@ const NUMERIC_FLAGS: &[(&[&str], &str, &str)] = &[
     (&["bench"], "--timeout", "DURATION"),
     (&["bench"], "--requests", "N"),
     (&["bench"], "--buffer-size", "SIZE"),
+    (&["bench"], "--threads", "N"),
 ];
 
 #[test]
