@@ -343,28 +343,50 @@ wl_openloop() {
 }
 
 # idle: a fresh server per run; VmRSS before, and after loadgen has opened IDLE_CONNS
-# connections and echoed 64 B once on each ("idle ready N" line), divided by N.
+# connections and echoed 64 B once on each ("idle ready N" line), divided by N. The
+# accept rate is IDLE_CONNS over the time from loadgen's start until the server holds
+# them all (its open descriptors, sampled every 10 ms). Over 20,000 connections the
+# client spreads them over 127.0.0.1-8 (-B 8) for enough ephemeral ports.
 wl_idle() {
-    local run s before after fifo fd line pid status label="$IDLE_CONNS idle conns"
+    local run s before after fifo fd line pid status fds0 sampler accept_s
+    local label="$IDLE_CONNS idle conns" alabel="accepting $IDLE_CONNS" sources=()
+    (( IDLE_CONNS > 20000 )) && sources=(-B 8)
     local servers=(echokit epoll_echo)
     for s in "${servers[@]}"; do row idle "$s" "$label" B/conn - echokit; done
+    for s in "${servers[@]}"; do row idle "$s" "$alabel" conn/s - echokit; done
     for ((run = 1; run <= RUNS; run++)); do
         for s in "${servers[@]}"; do
             start "$s"
             before=$(rss_kb "${SPID[$s]}")
+            fds0=$(find "/proc/${SPID[$s]}/fd" -mindepth 1 -maxdepth 1 | wc -l)
+            python3 -c 'import os, sys, time
+pid, want, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+t0 = time.monotonic()
+while time.monotonic() - t0 < limit:
+    try:
+        if len(os.listdir(f"/proc/{pid}/fd")) >= want:
+            print(f"{time.monotonic() - t0:.3f}"); sys.exit(0)
+    except OSError:
+        break
+    time.sleep(0.01)
+print("nan")' "${SPID[$s]}" "$((fds0 + IDLE_CONNS))" "$((IDLE_CONNS / 50 + LIMIT))" >"$TMP/accept.out" &
+            sampler=$!; LIVE[$sampler]=1
             fifo="$TMP/idle.out"; mkfifo "$fifo"
             timeout -k 2 "$((IDLE_CONNS / 50 + LIMIT))" taskset -c "$CLIENT_CPU" "$LOADGEN" idle \
-                -c "$IDLE_CONNS" -s 64 -d "$DURATION" "${SADDR[$s]}" >"$fifo" 2>"$TMP/client.err" &
+                -c "$IDLE_CONNS" -s 64 "${sources[@]}" -d "$DURATION" "${SADDR[$s]}" >"$fifo" 2>"$TMP/client.err" &
             pid=$!; LIVE[$pid]=1
             exec {fd}<"$fifo"
             line=; read -r -t "$((IDLE_CONNS / 50 + LIMIT))" -u "$fd" line || true
             after=$(rss_kb "${SPID[$s]}")
+            wait "$sampler" || true; unset "LIVE[$sampler]"
+            accept_s=$(cat "$TMP/accept.out")
             status=0; wait "$pid" || status=$?
             unset "LIVE[$pid]"
             exec {fd}<&-; rm -f "$fifo"
             if [[ $line == "idle ready $IDLE_CONNS "* ]]; then
                 check_clean "loadgen idle on $s" "$line" "$status"
                 put idle "$s" "$label" "$(( (after - before) * 1024 / IDLE_CONNS ))"
+                put idle "$s" "$alabel" "$(awk -v n="$IDLE_CONNS" -v t="$accept_s" 'BEGIN { if (t == "nan" || t <= 0) print "nan"; else printf "%.1f", n / t }')"
             else
                 BAD_RUNS=$((BAD_RUNS + 1)); say "loadgen idle on $s: ${line:-no ready line} (exit $status)"
                 head -3 "$TMP/client.err" >&2
