@@ -37,6 +37,12 @@ SOURCES = 8
 PAYLOAD = 64
 
 
+def die_with_parent():
+    """In a server child: SIGTERM when this script dies, however it dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -128,7 +134,8 @@ def main():
         ports = []
         for _ in range(servers):
             sp = subprocess.Popen([args.echokit, "serve", "--workers", "1", "tcp:127.0.0.1:0"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                  stdout=subprocess.PIPE, text=True,
+                                  preexec_fn=die_with_parent)
             procs.append(sp)
             line = sp.stdout.readline().strip()  # the ready line: tcp:127.0.0.1:PORT
             if not line.startswith("tcp:127.0.0.1:"):

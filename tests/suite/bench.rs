@@ -360,3 +360,37 @@ fn workloads_that_do_not_fit_the_address_are_usage_errors() {
         assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
     }
 }
+
+/// `benches/many_connections.py` (the 100,000-connection run) works: a small
+/// N, two server processes, every connection echoed. Its figures are for
+/// people; this only proves the script measures what it says.
+#[test]
+fn many_connections_script_holds_and_echoes_every_connection() {
+    let Some(python) = crate::util::python() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/many_connections.py");
+    let mut cmd = std::process::Command::new(python);
+    cmd.args([
+        script,
+        "-n",
+        "300",
+        "--servers",
+        "2",
+        "--timeout",
+        "10",
+        "--echokit",
+    ])
+    .arg(crate::util::BIN);
+    let mut proc = crate::util::Proc::spawn(cmd);
+    let status = proc.wait_exit(Duration::from_secs(60));
+    let text = proc.describe();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{text}");
+    assert!(
+        text.contains("held:      300 connections at once in 2 echokit serve process(es)"),
+        "{text}"
+    );
+    assert!(text.contains("echoed:    300 of 300 connections"), "{text}");
+    assert!(text.contains("bytes per connection"), "{text}");
+}
