@@ -892,6 +892,8 @@ Each connection (one by default) writes a position-dependent pattern in --size w
 : --threads N
 The connections (and a --requests limit) are split over N client threads, each with its own event loop; their clocks start together once every connection is open.
 
+With --rate (open loop), requests are due on a fixed schedule and latency counts from when each was due. On Linux the client threads run with 1ns of timer slack (PR_SET_TIMERSLACK) rather than the default 50us, so their wake-ups keep to the schedule.
+
 TCP connections to an address in 127.0.0.0/8 are made from 127.0.0.1 to 127.0.0.16 in turn on Linux (IP_BIND_ADDRESS_NO_PORT), sixteen times the ephemeral ports one source address has, so churn and very many connections do not run out of ports.
 
 On Linux the report ends with the CPU time of the client's busiest thread as a share of the run. At 90% or more it says the client was saturated: the figures are then the client's limit, not the server's, and more --threads (on a machine with the CPUs for them) or a faster client measures the server.

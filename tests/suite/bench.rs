@@ -394,3 +394,56 @@ fn many_connections_script_holds_and_echoes_every_connection() {
     assert!(text.contains("echoed:    300 of 300 connections"), "{text}");
     assert!(text.contains("bytes per connection"), "{text}");
 }
+
+/// Open-loop send times are not skewed by timer slack: every client thread
+/// runs with 1ns (PR_SET_TIMERSLACK), read back from /proc while it runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn client_threads_run_with_one_nanosecond_of_timer_slack() {
+    let mut cmd = std::process::Command::new(crate::util::BIN);
+    cmd.args([
+        "bench",
+        "--threads",
+        "2",
+        "-c",
+        "2",
+        "--rate",
+        "100",
+        "-d",
+        "3s",
+        "-q",
+    ]);
+    let mut proc = crate::util::Proc::spawn(cmd);
+    let tasks = format!("/proc/{}/task", proc.pid());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut slack = Vec::new();
+    while Instant::now() < deadline && slack.len() < 2 {
+        slack = std::fs::read_dir(&tasks)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "echokit-bench")
+            })
+            // Per thread only at /proc/TID (task/TID has no timerslack_ns).
+            .filter_map(|t| {
+                std::fs::read_to_string(format!(
+                    "/proc/{}/timerslack_ns",
+                    t.file_name().to_string_lossy()
+                ))
+                .ok()
+            })
+            .map(|s| s.trim().to_string())
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = proc.wait_exit(Duration::from_secs(20));
+    assert_eq!(slack, ["1", "1"], "{}", proc.describe());
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        proc.describe()
+    );
+}

@@ -272,6 +272,7 @@ fn run_share(
     gate: &StartGate,
     tx: &mpsc::Sender<Message>,
 ) -> io::Result<LoadReport> {
+    set_timer_slack_to_one_nanosecond();
     let load = Load::new(target, config, share, shared);
     let mut load = load?;
     let _ = tx.send(Message::Opened);
@@ -332,6 +333,18 @@ fn merge(results: Vec<io::Result<LoadReport>>) -> io::Result<LoadReport> {
         }
     }
 }
+
+/// Linux lets a sleeping thread wake up to 50us late by default (timer
+/// slack), which would skew an open-loop schedule: this thread's is 1ns
+/// (PR_SET_TIMERSLACK), as `../shared/peers/loadgen.c` does.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_timer_slack_to_one_nanosecond() {
+    let _ = nix::sys::prctl::set_timerslack(1);
+}
+
+/// No timer slack to set elsewhere.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_timer_slack_to_one_nanosecond() {}
 
 /// This thread's CPU time (user + system), where the platform says.
 #[cfg(any(target_os = "linux", target_os = "android"))]
