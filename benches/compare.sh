@@ -37,7 +37,7 @@ workloads (default: all, in this order):
   openloop    open loop at 50% of each server's own saturated ping-pong rate: p99, p99.9
               (uses the pingpong medians of this invocation, else one calibration run)
   idle        $IDLE_CONNS idle connections: server RSS per connection
-  client      echokit bench vs loadgen as the client, both against epoll_echo
+  client      echokit bench vs loadgen as the client against epoll_echo: ping-pong, churn, bulk
 EOF
 }
 WORKLOADS=()
@@ -396,32 +396,54 @@ print("nan")' "${SPID[$s]}" "$((fds0 + IDLE_CONNS))" "$((IDLE_CONNS / 50 + LIMIT
     done
 }
 
-# client: echokit bench vs loadgen, both closed loop 64 B x 50 against one epoll_echo.
-# Both count from their first request (loadgen -w 0, as echokit bench has no warm-up).
+# client: echokit bench vs loadgen as the client, each against one epoll_echo, in three
+# workloads: ping-pong 64 B x 50, churn (-c 50, 64 B, sources 127.0.0.1-16) and bulk (one
+# connection). Both count from their first request (loadgen -w 0, as echokit bench has no
+# warm-up) and both verify every byte. Bulk rates are bytes echoed per second (10^6).
 wl_client() {
-    local run status c0 c1 out rps reqs errs mism label="client -> epoll_echo"
     start epoll_echo
-    row client "echokit bench" "$label" req/s us/req "echokit bench"
-    row client loadgen "$label" req/s us/req "echokit bench"
+    client_workload client "client ping-pong" req/s us/req requests \
+        "pingpong -c 50 -s 64" "-c 50 -s 64"
+    client_workload client_churn "client churn" conn/s us/conn requests \
+        "churn -c 50 -s 64 -B 16" "--churn -c 50 -s 64"
+    client_workload client_bulk "client bulk" MB/s us/MB bytes \
+        "bulk" "--bulk"
+    stop_all
+}
+client_workload() { # NAME LABEL UNIT CPU_UNIT COUNT(requests|bytes) "LOADGEN ARGS" "BENCH ARGS"
+    local name=$1 label=$2 unit=$3 cpu_unit=$4 count=$5 lg_args=$6 bench_args=$7
+    local run status c0 c1 out rate work errs mism
+    row "$name" "echokit bench" "$label" "$unit" "$cpu_unit" "echokit bench"
+    row "$name" loadgen "$label" "$unit" "$cpu_unit" "echokit bench"
     for ((run = 1; run <= RUNS; run++)); do
-        WARMUP=0 loadgen_run epoll_echo pingpong -c 50 -s 64
-        put client loadgen "$label" "$(kv rps "$LG")"
-        put_cpu client loadgen "$CPU_US" "$(kv reqs "$LG")"
+        # shellcheck disable=SC2086 # the argument lists are meant to split
+        WARMUP=0 loadgen_run epoll_echo $lg_args
+        if [[ $count == bytes ]]; then
+            put "$name" loadgen "$label" "$(kv MBps "$LG")"
+            put_cpu "$name" loadgen "$CPU_US" "$(awk -v m="$(kv MBps "$LG")" -v t="$(kv secs "$LG")" 'BEGIN { print m * t }')"
+        else
+            put "$name" loadgen "$label" "$(kv rps "$LG")"
+            put_cpu "$name" loadgen "$CPU_US" "$(kv reqs "$LG")"
+        fi
         status=0; c0=$(cpu_ticks "${SPID[epoll_echo]}")
+        # shellcheck disable=SC2086
         timeout -k 2 "$LIMIT" taskset -c "$CLIENT_CPU" "$ECHOKIT" bench "${SADDR[epoll_echo]}" \
-            -c 50 -s 64 -d "$DURATION" --json >"$TMP/client.out" 2>"$TMP/client.err" || status=$?
+            $bench_args -d "$DURATION" --json >"$TMP/client.out" 2>"$TMP/client.err" || status=$?
         c1=$(cpu_ticks "${SPID[epoll_echo]}")
         out=$(python3 -c 'import json, sys
 try:
-    j = json.load(open(sys.argv[1])); print(j["requests_per_s"], j["requests"], j["errors"], j["mismatches"])
+    j = json.load(open(sys.argv[1]))
+    if sys.argv[2] == "bytes":
+        print(j["bytes_per_s"] / 1e6, j["bytes"] / 1e6, j["errors"], j["mismatches"])
+    else:
+        print(j["requests_per_s"], j["requests"], j["errors"], j["mismatches"])
 except Exception:
-    print("nan 0 nan nan")' "$TMP/client.out")
-        read -r rps reqs errs mism <<<"$out"
-        check_clean "echokit bench on epoll_echo" "errors=$errs mismatches=$mism" "$status"
-        put client "echokit bench" "$label" "$rps"
-        put_cpu client "echokit bench" "$(( (c1 - c0) * 1000000 / CLK_TCK ))" "$reqs"
+    print("nan 0 nan nan")' "$TMP/client.out" "$count")
+        read -r rate work errs mism <<<"$out"
+        check_clean "echokit bench $bench_args on epoll_echo" "errors=$errs mismatches=$mism" "$status"
+        put "$name" "echokit bench" "$label" "$rate"
+        put_cpu "$name" "echokit bench" "$(( (c1 - c0) * 1000000 / CLK_TCK ))" "$work"
     done
-    stop_all
 }
 
 # ---------------------------------------------------------------- build

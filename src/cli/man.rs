@@ -887,7 +887,7 @@ Each connection sends --size bytes, reads every byte back, checks it and sends a
 Every request on a new connection: connect, send --size bytes, read them back, close, connect again. `requests` counts connections, and latency includes the handshake. The first connections wait for their handshake, so a server that is not there is exit 3 or 4; later ones are started without waiting, many at once. Needs connections (tcp:, unix:, seqpacket:).
 
 : --bulk
-Each connection (one by default) writes a position-dependent pattern in --size writes (64KiB by default) as fast as the server takes them, with at most 4MiB not yet echoed, and checks every byte that comes back against the same pattern; the report gives bytes echoed per second each way and no latency. Needs a byte stream (tcp:, unix:).
+Each connection (one by default) writes a position-dependent pattern in --size writes (64KiB by default) as fast as the server takes them, with at most 64MiB not yet echoed, and checks every byte that comes back against the same pattern; the report gives bytes echoed per second each way and no latency. Needs a byte stream (tcp:, unix:).
 
 : --threads N
 The connections (and a --requests limit) are split over N client threads, each with its own event loop; their clocks start together once every connection is open.

@@ -40,7 +40,7 @@ use crate::transport::{SocketAddress, SocketType};
 const TICK: Duration = Duration::from_millis(100);
 
 /// Bulk: at most this many bytes written and not yet back, per connection.
-const BULK_WINDOW: u64 = 4 << 20;
+const BULK_WINDOW: u64 = 64 << 20;
 
 /// Bulk: the pattern repeats every this many bytes (a prime, so it never
 /// lines up with a write or read size).
