@@ -27,6 +27,15 @@ mod batch;
 mod batch;
 pub mod stream;
 
+/// splice(2) through a pipe for bulk streams where the system has it (Linux);
+/// elsewhere a connection never gets a pipe and keeps copying.
+#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
+#[path = "splice.rs"]
+mod splice;
+#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
+#[path = "splice_portable.rs"]
+mod splice;
+
 use std::io;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -16,6 +16,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, recvmsg};
 use socket2::Socket;
 
+use super::splice::Pipe;
 use crate::transport::SocketType;
 
 /// What a read returned, with EAGAIN and EINTR folded in.
@@ -158,28 +159,36 @@ pub enum Step {
 ///
 /// It holds no buffer while its peer keeps up: bytes are read into the loop's
 /// shared scratch buffer and written straight back. Only what the peer has not
-/// yet taken is kept in `unsent`, and while anything is there we stop reading,
-/// so a peer that sends without reading is throttled by TCP flow control
-/// (backpressure) and costs at most one buffer.
+/// yet taken is kept, and while anything is there we stop reading, so a peer
+/// that sends without reading is throttled by TCP flow control
+/// (backpressure) and costs at most one buffer. A byte stream whose read
+/// fills the whole buffer is bulk: from then on (Linux) its bytes go through
+/// a pipe with splice(2) instead, in the same order, never through user
+/// memory (`splice.rs`).
 #[derive(Debug)]
 pub struct StreamConn {
     pub socket: Socket,
     pub state: ConnState,
     /// SOCK_SEQPACKET: read whole messages and refuse cut ones; each write is one message.
     keeps_boundaries: bool,
-    /// What the peer has not taken yet; `None` (one pointer) on every idle connection.
-    unsent: Option<Box<Unsent>>,
+    /// Whether this connection may still move to a pipe (a byte stream, and
+    /// the system has not refused to splice this socket).
+    may_splice: bool,
+    /// What is kept between events; `None` (one pointer) on every idle, copying connection.
+    held: Option<Box<Held>>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub started: Instant,
     pub last_active: Instant,
 }
 
-/// Bytes read but not yet taken by the peer, and how far they have gone.
+/// What a connection keeps between events.
 #[derive(Debug)]
-struct Unsent {
-    bytes: Vec<u8>,
-    from: usize,
+enum Held {
+    /// Bytes read but not yet taken by the peer, and how far they have gone.
+    Bytes { bytes: Vec<u8>, from: usize },
+    /// A bulk connection's pipe, kept for the rest of its life.
+    Pipe(Pipe),
 }
 
 impl StreamConn {
@@ -189,7 +198,8 @@ impl StreamConn {
             socket,
             state: ConnState::Echoing,
             keeps_boundaries: socket_type.keeps_boundaries(),
-            unsent: None,
+            may_splice: !socket_type.keeps_boundaries(),
+            held: None,
             bytes_in: 0,
             bytes_out: 0,
             started: now,
@@ -199,30 +209,40 @@ impl StreamConn {
 
     /// Bytes held because the peer is not reading.
     pub fn held(&self) -> usize {
-        self.unsent.as_ref().map_or(0, |u| u.bytes.len() - u.from)
+        match self.held.as_deref() {
+            None => 0,
+            Some(Held::Bytes { bytes, from }) => bytes.len() - from,
+            Some(Held::Pipe(pipe)) => pipe.held(),
+        }
     }
 
     /// Drives the connection after any readiness event: flush what is held,
     /// then read and echo until EAGAIN, the budget, or the end.
     pub fn drive(&mut self, scratch: &mut [u8], mut reads_left: u32, now: Instant) -> Step {
         loop {
-            if let Some(unsent) = self.unsent.as_mut() {
-                match write_some(&self.socket, &unsent.bytes[unsent.from..]) {
-                    Ok(n) => {
-                        unsent.from += n;
-                        self.bytes_out += n as u64;
-                        if n > 0 {
-                            self.last_active = now;
-                        }
+            let flushed = match self.held.as_deref_mut() {
+                None => Ok(0),
+                Some(Held::Bytes { bytes, from }) => {
+                    write_some(&self.socket, &bytes[*from..]).inspect(|n| *from += n)
+                }
+                Some(Held::Pipe(pipe)) => pipe.drain(&self.socket),
+            };
+            match flushed {
+                Ok(n) => {
+                    self.bytes_out += n as u64;
+                    if n > 0 {
+                        self.last_active = now;
                     }
-                    Err(e) => return Step::Close(reason_of(&e)),
                 }
-                if self.held() > 0 {
-                    // The peer is not reading: stop reading too until it does.
-                    return Step::Wait;
-                }
+                Err(e) => return Step::Close(reason_of(&e)),
+            }
+            if self.held() > 0 {
+                // The peer is not reading: stop reading too until it does.
+                return Step::Wait;
+            }
+            if matches!(self.held.as_deref(), Some(Held::Bytes { .. })) {
                 // Everything went: give the memory back, an idle connection holds none.
-                self.unsent = None;
+                self.held = None;
             }
             if self.state == ConnState::Flushing {
                 // SPEC §3 half-close: all echoed, now close our write side too.
@@ -233,6 +253,24 @@ impl StreamConn {
                 return Step::Yield;
             }
             reads_left -= 1;
+            if let Some(Held::Pipe(pipe)) = self.held.as_deref_mut() {
+                // Bulk: into the pipe (empty now), and round again to send it back.
+                match pipe.fill(&self.socket) {
+                    Ok(ReadOutcome::Data(n)) => {
+                        self.bytes_in += n as u64;
+                        self.last_active = now;
+                    }
+                    Ok(ReadOutcome::Eof) => self.state = ConnState::Flushing,
+                    Ok(ReadOutcome::WouldBlock) => return Step::Wait,
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        // This socket cannot be spliced; nothing moved: copy instead.
+                        self.may_splice = false;
+                        self.held = None;
+                    }
+                    Err(e) => return Step::Close(reason_of(&e)),
+                }
+                continue;
+            }
             let read = if self.keeps_boundaries {
                 read_message(&self.socket, scratch)
             } else {
@@ -258,10 +296,14 @@ impl StreamConn {
             // so what is held is always whole messages.
             if sent < n {
                 // Nothing was held (we only read with nothing held), so this starts afresh.
-                self.unsent = Some(Box::new(Unsent {
+                self.held = Some(Box::new(Held::Bytes {
                     bytes: scratch[sent..n].to_vec(),
                     from: 0,
                 }));
+            } else if n == scratch.len() && self.may_splice {
+                // A full buffer: bulk. The rest goes through a pipe, if one can be made.
+                self.held = Pipe::new(n).map(|pipe| Box::new(Held::Pipe(pipe)));
+                self.may_splice = self.held.is_some();
             }
         }
     }
@@ -397,6 +439,54 @@ mod tests {
         }
         assert_eq!(read_exact_blocking(&client, 5), b"hello");
         assert_eq!((conn.bytes_in, conn.bytes_out), (5, 5));
+    }
+
+    /// A read that fills the buffer is bulk: on Linux the connection moves to
+    /// a pipe (splice), and the bytes still come back whole and in order,
+    /// through a half-close at the end.
+    #[test]
+    fn test_echoing_bulk_goes_through_a_pipe_in_order() {
+        let (server, client) = pair();
+        let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
+        let mut scratch = vec![0u8; 4096];
+        let sent: Vec<u8> = (0..5 * 4096 + 17).map(|i| (i * 7 % 251) as u8).collect();
+        let writer = {
+            let (mut client, sent) = (client.try_clone().unwrap(), sent.clone());
+            std::thread::spawn(move || {
+                client.write_all(&sent).unwrap();
+                client.shutdown(std::net::Shutdown::Write).unwrap();
+            })
+        };
+        let mut echoed = Vec::new();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        client.set_nonblocking(true).unwrap();
+        loop {
+            let step = conn.drive(&mut scratch, 64, Instant::now());
+            let mut buf = [0u8; 8192];
+            while let Ok(ReadOutcome::Data(n)) = read_some(&client, &mut buf) {
+                echoed.extend_from_slice(&buf[..n]);
+            }
+            if step == Step::Close(EndReason::Completed) || Instant::now() > deadline {
+                break;
+            }
+            if cfg!(all(target_os = "linux", not(echokit_force_portable))) && echoed.len() > 4096 {
+                assert!(
+                    matches!(conn.held.as_deref(), Some(Held::Pipe(_))),
+                    "a full buffer read should move the connection to a pipe"
+                );
+            }
+        }
+        writer.join().unwrap();
+        client.set_nonblocking(false).unwrap();
+        let mut rest = Vec::new();
+        let _ = (&client).read_to_end(&mut rest);
+        echoed.extend(rest);
+        assert_eq!(echoed.len(), sent.len());
+        assert!(echoed == sent, "the echo differs from what was sent");
+        assert_eq!(
+            (conn.bytes_in, conn.bytes_out),
+            (sent.len() as u64, sent.len() as u64)
+        );
     }
 
     #[test]
