@@ -3,8 +3,9 @@
 //! Today that is getaddrinfo(3), which every name lookup in echokit goes
 //! through (address grammar, service names, `resolve`), so all of them see the
 //! same answers the system resolver gives any other program; taking
-//! ownership of file descriptors inherited through socket activation; and
-//! sendmmsg(2) on Linux (nix's wrapper reads uninitialised addresses back).
+//! ownership of file descriptors inherited through socket activation (and of
+//! the one that sizes the descriptor table); and sendmmsg(2) on Linux (nix's
+//! wrapper reads uninitialised addresses back).
 #![allow(unsafe_code)]
 
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -259,6 +260,22 @@ pub fn send_datagrams(
             return Err(err);
         }
     }
+}
+
+/// Grows this process's descriptor table to hold `count` descriptors: a
+/// duplicate of /dev/null at descriptor `count - 1` (F_DUPFD_CLOEXEC takes
+/// the lowest free one from there), closed at once. The table keeps its size.
+pub fn reserve_descriptors(count: i32) -> std::io::Result<()> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    if count < 2 {
+        return Ok(());
+    }
+    let null = std::fs::File::open("/dev/null")?;
+    let high = fcntl(&null, FcntlArg::F_DUPFD_CLOEXEC(count - 1))?;
+    // SAFETY: `high` was just returned by fcntl(2) as a new descriptor that
+    // nothing else in this process knows; owning it here closes it once.
+    drop(unsafe { OwnedFd::from_raw_fd(high) });
+    Ok(())
 }
 
 #[cfg(test)]

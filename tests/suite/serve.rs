@@ -1318,3 +1318,24 @@ fn a_datagram_from_an_unbound_unix_socket_is_logged() {
     ));
     send(&[&addr, "bound"], b"", STEP).assert_echo(b"bound\n");
 }
+
+/// The descriptor table is sized before the worker threads start (up to
+/// 65,536 descriptors, the open-files limit permitting): Linux grows a table
+/// that threads share only after an RCU grace period, during which accept(2)
+/// waits and the listen queue overflows (one-second SYN retransmits for the
+/// clients). Its size is FDSize in /proc/PID/status.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_descriptor_table_is_sized_before_serving() {
+    use nix::sys::resource::{Resource, getrlimit};
+    let server = Server::start(&["127.0.0.1:0"], 1);
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let want = hard.min(65_536);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.proc.pid())).unwrap();
+    let size: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("FDSize:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no FDSize in {status}"));
+    assert!(size >= want, "FDSize {size}, want at least {want}");
+}
