@@ -359,8 +359,12 @@ wl_idle() {
             start "$s"
             before=$(rss_kb "${SPID[$s]}")
             fds0=$(find "/proc/${SPID[$s]}/fd" -mindepth 1 -maxdepth 1 | wc -l)
+            # The sampler says "sampling" once it has looked; loadgen starts only then,
+            # so the clock does not include the sampler's own start.
             python3 -c 'import os, sys, time
 pid, want, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+os.listdir(f"/proc/{pid}/fd")
+print("sampling", flush=True)
 t0 = time.monotonic()
 while time.monotonic() - t0 < limit:
     try:
@@ -371,6 +375,7 @@ while time.monotonic() - t0 < limit:
     time.sleep(0.01)
 print("nan")' "${SPID[$s]}" "$((fds0 + IDLE_CONNS))" "$((IDLE_CONNS / 50 + LIMIT))" >"$TMP/accept.out" &
             sampler=$!; LIVE[$sampler]=1
+            for _ in $(seq 500); do [[ -s $TMP/accept.out ]] && break; sleep 0.01; done
             fifo="$TMP/idle.out"; mkfifo "$fifo"
             timeout -k 2 "$((IDLE_CONNS / 50 + LIMIT))" taskset -c "$CLIENT_CPU" "$LOADGEN" idle \
                 -c "$IDLE_CONNS" -s 64 "${sources[@]}" -d "$DURATION" "${SADDR[$s]}" >"$fifo" 2>"$TMP/client.err" &
@@ -379,7 +384,7 @@ print("nan")' "${SPID[$s]}" "$((fds0 + IDLE_CONNS))" "$((IDLE_CONNS / 50 + LIMIT
             line=; read -r -t "$((IDLE_CONNS / 50 + LIMIT))" -u "$fd" line || true
             after=$(rss_kb "${SPID[$s]}")
             wait "$sampler" || true; unset "LIVE[$sampler]"
-            accept_s=$(cat "$TMP/accept.out")
+            accept_s=$(tail -n 1 "$TMP/accept.out")
             status=0; wait "$pid" || status=$?
             unset "LIVE[$pid]"
             exec {fd}<&-; rm -f "$fifo"
