@@ -447,3 +447,25 @@ fn client_threads_run_with_one_nanosecond_of_timer_slack() {
         proc.describe()
     );
 }
+
+/// Out of descriptors, the first error says which connection, the limit,
+/// and what to do; the run goes on with the connections it has (exit 1).
+#[test]
+fn running_out_of_descriptors_names_the_limit() {
+    let script = format!(
+        "ulimit -n 64 && exec '{}' bench -c 100 -d 200ms",
+        crate::util::BIN
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", &script]);
+    let mut proc = crate::util::Proc::spawn(cmd);
+    let status = proc.wait_exit(Duration::from_secs(20));
+    let text = proc.describe();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{text}");
+    assert!(
+        proc.stderr().contains(
+            "could not be opened: too many open files (each connection is a descriptor, and the open-files limit is 64: raise it with `ulimit -n`, or ask for fewer --connections)"
+        ),
+        "{text}"
+    );
+}

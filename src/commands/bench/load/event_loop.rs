@@ -129,7 +129,7 @@ impl<'a> Load<'a> {
             // The first connections wait for their handshake, so that a server
             // that is not there is an answer (exit 3 or 4), not a stream of errors.
             if let Err(e) = load.open(i, true) {
-                load.fail(crate::error::describe(&e));
+                load.fail(open_failure(&e, share.first + i, config.connections));
                 connect_error.get_or_insert(e);
             }
         }
@@ -526,6 +526,25 @@ impl<'a> Load<'a> {
             first_error: self.first_error,
             busiest_thread_cpu: None,
         }
+    }
+}
+
+/// Why connection `index` (of `total`) could not be opened, in words; out of
+/// descriptors, with the limit and what to do about it.
+fn open_failure(err: &io::Error, index: usize, total: u32) -> String {
+    let reason = crate::error::describe(err);
+    match err.raw_os_error() {
+        Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE) => {
+            let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_or_else(|_| "?".to_string(), |(soft, _)| soft.to_string());
+            format!(
+                "connection {} of {total} could not be opened: {reason} (each connection is a \
+                 descriptor, and the open-files limit is {limit}: raise it with `ulimit -n`, \
+                 or ask for fewer --connections)",
+                index + 1
+            )
+        }
+        _ => reason,
     }
 }
 
