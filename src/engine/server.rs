@@ -29,6 +29,10 @@ use crate::transport::{SocketType, platform};
 const READS_PER_TURN: u32 = 16;
 /// Accepts per readiness event before connections get a turn.
 const ACCEPTS_PER_TURN: u32 = 128;
+/// How often a listener that ran out of descriptors (EMFILE and the like)
+/// tries accept(2) again. Its queued connections raise no new edge, so
+/// without a retry they would wait for the next one to arrive.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Datagrams per readiness event before others get a turn.
 const DATAGRAMS_PER_TURN: u32 = 64;
 const WAKER: Token = Token(0);
@@ -118,6 +122,11 @@ pub(super) struct Server {
     control: Arc<Control>,
     scratch: Vec<u8>,
     deferred: Vec<usize>,
+    /// Listeners (slab indices) whose last accept(2) found no descriptor or
+    /// memory: tried again every [`ACCEPT_RETRY`], and at once when one of
+    /// our connections closes. Reported once per episode, not per retry.
+    starved: Vec<usize>,
+    next_accept_retry: Option<Instant>,
     stats: Stats,
     open_conns: usize,
     drops: Vec<PendingDrop>,
@@ -155,6 +164,8 @@ impl Server {
             observer,
             control,
             deferred: Vec::new(),
+            starved: Vec::new(),
+            next_accept_retry: None,
             stats: Stats::default(),
             open_conns: 0,
             drops: Vec::new(),
@@ -215,6 +226,10 @@ impl Server {
                     !(event.is_readable() || event.is_read_closed() || event.is_error());
                 self.handle(event.token().0 - 1, now, writable_only, &mut batch);
             }
+            if self.next_accept_retry.is_some_and(|at| now >= at) {
+                self.next_accept_retry = None;
+                self.deferred.extend_from_slice(&self.starved);
+            }
             for index in std::mem::take(&mut self.deferred) {
                 // A turn cut short by its budget: come back to read.
                 self.handle(index, now, false, &mut batch);
@@ -257,6 +272,9 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let mut next: Option<Instant> = self.drain_deadline;
+        if let Some(at) = self.next_accept_retry {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         if let Some(every) = self.sweep_interval() {
             let at = *self.next_sweep.get_or_insert(now + every);
             next = Some(next.map_or(at, |n| n.min(at)));
@@ -368,8 +386,21 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // The peer gave up between SYN and accept: its problem, not ours.
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                Err(e) if is_starvation(&e) => {
+                    // Out of descriptors or memory: the queue keeps its
+                    // connections; try again soon (and report it once).
+                    if !self.starved.contains(&index) {
+                        self.starved.push(index);
+                        self.observer.event(&Event::ListenerError {
+                            listener: self.listener_name(listener),
+                            error: &e,
+                        });
+                    }
+                    self.next_accept_retry
+                        .get_or_insert_with(|| Instant::now() + ACCEPT_RETRY);
+                    return;
+                }
                 Err(e) => {
-                    // EMFILE/ENFILE and the like: report, and try again next event.
                     self.observer.event(&Event::ListenerError {
                         listener: self.listener_name(listener),
                         error: &e,
@@ -377,6 +408,9 @@ impl Server {
                     return;
                 }
             };
+            if !self.starved.is_empty() {
+                self.starved.retain(|&s| s != index);
+            }
             self.stats.accepted += 1;
             let peer = self
                 .observer
@@ -451,6 +485,10 @@ impl Server {
         self.open_conns -= 1;
         self.control.open.fetch_sub(1, Ordering::Relaxed);
         self.policy.connection_ended();
+        if !self.starved.is_empty() {
+            // A descriptor is free again: a starved listener tries at once.
+            self.next_accept_retry = Some(Instant::now());
+        }
         self.stats.bytes_in += served.conn.bytes_in;
         self.stats.bytes_out += served.conn.bytes_out;
         match reason {
@@ -481,6 +519,8 @@ impl Server {
     }
 
     fn stop_listening(&mut self) {
+        self.starved.clear();
+        self.next_accept_retry = None;
         for i in 0..self.slab.entries.len() {
             if matches!(
                 self.slab.entries[i],
@@ -658,6 +698,15 @@ impl Server {
 
 /// Who is at the other end: the address, or for Unix sockets the peer's
 /// pid/uid/gid where the platform tells it (SPEC §4).
+/// accept(2) failed for want of a descriptor or memory, not because of the
+/// connection: the listener must try again later.
+fn is_starvation(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}
+
 fn peer_of(socket: &Socket, addr: &socket2::SockAddr) -> Peer {
     match addr.as_socket() {
         Some(inet) => Peer::Inet(inet),

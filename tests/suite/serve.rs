@@ -1339,3 +1339,68 @@ fn the_descriptor_table_is_sized_before_serving() {
         .unwrap_or_else(|| panic!("no FDSize in {status}"));
     assert!(size >= want, "FDSize {size}, want at least {want}");
 }
+
+/// Out of descriptors, a listener says so once, keeps its queued
+/// connections, and accepts them as soon as descriptors are free again
+/// (its edge-triggered listener raises no new event for them by itself).
+#[test]
+fn connections_queued_while_out_of_descriptors_are_served_when_some_close() {
+    let script = format!(
+        "ulimit -n 40 && exec '{}' serve --workers 1 127.0.0.1:0",
+        crate::util::BIN
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", &script]);
+    let mut proc = Proc::spawn(cmd);
+    let ready = proc.expect_line("the ready line");
+    let addr = ready
+        .strip_prefix("tcp:")
+        .expect("a tcp ready line")
+        .to_string();
+    let echoes = |s: &mut TcpStream| -> bool {
+        s.write_all(b"ping").is_ok() && {
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).is_ok() && &buf == b"ping"
+        }
+    };
+    let mut conns: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let s = TcpStream::connect(&addr).expect("connect (the listen queue takes it)");
+            s.set_read_timeout(Some(Duration::from_millis(150)))
+                .unwrap();
+            s
+        })
+        .collect();
+    let served: Vec<bool> = conns.iter_mut().map(echoes).collect();
+    let first = served.iter().filter(|&&ok| ok).count();
+    assert!(
+        (1..50).contains(&first),
+        "{first} of 50 echoed under a limit of 40\n{}",
+        proc.describe()
+    );
+    // Close the served ones: the rest must now be accepted and echo.
+    let mut waiting: Vec<TcpStream> = conns
+        .into_iter()
+        .zip(&served)
+        .filter(|(_, ok)| !**ok)
+        .map(|(s, _)| s)
+        .collect();
+    for s in &waiting {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    assert_eq!(waiting.len(), 50 - first);
+    // The first that does not echo within 5s fails the test (no 19 waits).
+    assert!(waiting.iter_mut().all(echoes), "{}", proc.describe());
+    let errors = proc.stderr().matches("too many open files").count();
+    assert_eq!(
+        errors,
+        1,
+        "reported once, not per retry\n{}",
+        proc.describe()
+    );
+    assert!(
+        proc.stderr().contains("cannot accept: too many open files (the open-files limit is 40); new connections wait in the listen queue until one closes"),
+        "{}",
+        proc.describe()
+    );
+}

@@ -243,9 +243,7 @@ impl Report for ServeEvent<'_, '_> {
                     ),
                 )
             }
-            Event::ListenerError { listener, error } => {
-                (0, format!("{listener}: {}", crate::error::describe(error)))
-            }
+            Event::ListenerError { listener, error } => (0, listener_error(listener, error)),
             Event::Draining { open } => (
                 1,
                 format!("shutting down: listeners closed, {open} connections open"),
@@ -350,6 +348,24 @@ fn peer_text(peer: Option<&Peer>) -> String {
 
 fn sender_text(sender: Option<&Sender>) -> String {
     sender.map_or_else(|| "unknown sender".to_string(), Sender::to_string)
+}
+
+/// A listener's error in words; out of descriptors, with the limit, what
+/// happens to the queued connections, and what to do.
+fn listener_error(listener: &str, error: &std::io::Error) -> String {
+    let reason = crate::error::describe(error);
+    match error.raw_os_error() {
+        Some(libc::EMFILE) | Some(libc::ENFILE) => {
+            let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_or_else(|_| "?".to_string(), |(soft, _)| soft.to_string());
+            format!(
+                "{listener}: cannot accept: {reason} (the open-files limit is {limit}); new \
+                 connections wait in the listen queue until one closes (raise the limit with \
+                 `ulimit -n` or LimitNOFILE=)"
+            )
+        }
+        _ => format!("{listener}: {reason}"),
+    }
 }
 
 #[cfg(test)]
