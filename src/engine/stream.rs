@@ -524,11 +524,22 @@ mod tests {
 
     #[test]
     fn test_echoing_peer_not_reading_stops_reading() {
+        peer_not_reading_is_held_to_one_buffer(4096);
+    }
+
+    /// The same through a pipe (a buffer large enough to splice, on Linux):
+    /// what waits in the pipe is at most one buffer too.
+    #[test]
+    fn test_echoing_peer_not_reading_stops_reading_through_a_pipe() {
+        peer_not_reading_is_held_to_one_buffer(SPLICE_FROM);
+    }
+
+    fn peer_not_reading_is_held_to_one_buffer(buffer: usize) {
         let (server, client) = pair();
         client.set_nonblocking(true).unwrap();
         let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
-        let mut scratch = vec![0u8; 4096];
-        let chunk = vec![7u8; 4096];
+        let mut scratch = vec![0u8; buffer];
+        let chunk = vec![7u8; buffer];
         // The client floods without reading: the server must end up holding at
         // most one scratch buffer, and stop reading (Wait) rather than buffer more.
         let mut sent_total = 0usize;
@@ -552,6 +563,12 @@ mod tests {
             conn.held()
         );
         assert!(sent_total > 0);
+        let linux = cfg!(all(target_os = "linux", not(echokit_force_portable)));
+        assert_eq!(
+            matches!(conn.held.as_deref(), Some(Held::Pipe(_))),
+            linux && buffer >= SPLICE_FROM,
+            "held in a pipe exactly when bulk on Linux"
+        );
         // A further drive without the peer reading reads nothing more.
         let before = conn.bytes_in;
         assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
