@@ -4,8 +4,9 @@
 //! through (address grammar, service names, `resolve`), so all of them see the
 //! same answers the system resolver gives any other program; taking
 //! ownership of file descriptors inherited through socket activation (and of
-//! the one that sizes the descriptor table); and sendmmsg(2) on Linux (nix's
-//! wrapper reads uninitialised addresses back).
+//! the one that sizes the descriptor table); sendmmsg(2) on Linux (nix's
+//! wrapper reads uninitialised addresses back); and a listener's epoll
+//! registration with EPOLLEXCLUSIVE, which mio does not offer.
 #![allow(unsafe_code)]
 
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -276,6 +277,28 @@ pub fn reserve_descriptors(count: i32) -> std::io::Result<()> {
     // nothing else in this process knows; owning it here closes it once.
     drop(unsafe { OwnedFd::from_raw_fd(high) });
     Ok(())
+}
+
+/// Adds listening socket `fd` to epoll instance `epfd` (a `mio::Poll`'s)
+/// with EPOLLEXCLUSIVE, edge-triggered, under `token` as mio encodes it
+/// (the event's u64): when several workers' loops wait on one shared
+/// listener, a new connection wakes one of them rather than all (mio has no
+/// such flag). The descriptors are borrowed for the call only.
+#[cfg(target_os = "linux")]
+pub fn epoll_add_exclusive(epfd: RawFd, fd: RawFd, token: u64) -> std::io::Result<()> {
+    let mut event = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32,
+        u64: token,
+    };
+    // SAFETY: both descriptors are open for the duration of the call (the
+    // caller owns the poll and the socket), and `event` is a valid, live
+    // epoll_event the kernel only reads.
+    let rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]

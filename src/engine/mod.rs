@@ -27,6 +27,15 @@ mod batch;
 mod batch;
 pub mod stream;
 
+/// A listener shared by workers wakes one of them (EPOLLEXCLUSIVE, Linux), or
+/// every one of them (mio's registration, elsewhere).
+#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
+#[path = "acceptor.rs"]
+mod acceptor;
+#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
+#[path = "acceptor_portable.rs"]
+mod acceptor;
+
 /// splice(2) through a pipe for bulk streams where the system has it (Linux);
 /// elsewhere a connection never gets a pipe and keeps copying.
 #[cfg(all(target_os = "linux", not(echokit_force_portable)))]

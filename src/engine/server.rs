@@ -182,13 +182,13 @@ impl Server {
                 server.sockets.push(None);
                 continue;
             }
-            let entry = if served.socket_type.accepts_connections() {
-                Entry::Acceptor(i)
+            if served.socket_type.accepts_connections() {
+                let index = server.slab.insert(Entry::Acceptor(i));
+                super::acceptor::register(&server.poll, &served.socket, token(index))?;
             } else {
-                Entry::Datagram(i)
-            };
-            let index = server.slab.insert(entry);
-            register(&server.poll, &served.socket, index, Interest::READABLE)?;
+                let index = server.slab.insert(Entry::Datagram(i));
+                register(&server.poll, &served.socket, index, Interest::READABLE)?;
+            }
             server.sockets.push(Some(served));
         }
         Ok(server)

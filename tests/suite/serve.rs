@@ -1404,3 +1404,54 @@ fn connections_queued_while_out_of_descriptors_are_served_when_some_close() {
         proc.describe()
     );
 }
+
+/// With several workers, a listener they share is in every worker's epoll
+/// with EPOLLEXCLUSIVE (1 << 28), so a new connection wakes one worker, not
+/// all: read back from /proc/PID/fdinfo of each epoll descriptor.
+#[cfg(target_os = "linux")]
+#[test]
+fn workers_wait_on_a_shared_listener_exclusively() {
+    let server = Server::start(&["--workers", "2", "127.0.0.1:0"], 1);
+    let pid = server.proc.pid();
+    let mut exclusive = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let target = std::fs::read_link(entry.path()).unwrap_or_default();
+        if !target.to_string_lossy().contains("eventpoll") {
+            continue;
+        }
+        let fd = entry.file_name().to_string_lossy().to_string();
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+        for line in info.lines().filter(|l| l.starts_with("tfd:")) {
+            // tfd: N events: HEX data: HEX pos:0 ino:HEX sdev:HEX
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let events = fields
+                .iter()
+                .position(|f| *f == "events:")
+                .and_then(|i| u32::from_str_radix(fields[i + 1], 16).ok())
+                .unwrap_or(0);
+            let ino = fields
+                .iter()
+                .find_map(|f| f.strip_prefix("ino:"))
+                .unwrap_or("");
+            if events & (1 << 28) != 0 {
+                exclusive.push((fd.clone(), ino.to_string()));
+            }
+        }
+    }
+    assert_eq!(
+        exclusive.len(),
+        2,
+        "one exclusive listener per worker's epoll: {exclusive:?}"
+    );
+    assert_ne!(
+        exclusive[0].0, exclusive[1].0,
+        "two epoll instances: {exclusive:?}"
+    );
+    assert_eq!(
+        exclusive[0].1, exclusive[1].1,
+        "the same listening socket: {exclusive:?}"
+    );
+}
