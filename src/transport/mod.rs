@@ -134,11 +134,20 @@ pub fn raise_fd_limit() {
             let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
         }
     }
-    if let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) {
+    if let Some(soft) = open_files_limit() {
         let count = soft.min(RESERVED_DESCRIPTORS);
         // Best effort: without it, serving only waits once in a while.
         let _ = crate::sys::reserve_descriptors(i32::try_from(count).unwrap_or(i32::MAX));
     }
+}
+
+/// The open-files limit (soft RLIMIT_NOFILE) this process runs under: what
+/// an error for running out of descriptors names.
+pub fn open_files_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit};
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _)| soft)
 }
 
 /// How many descriptors [`raise_fd_limit`] makes room for up front.

@@ -15,7 +15,7 @@ use crate::engine::dgram::Sender;
 use crate::engine::stream::EndReason;
 use crate::engine::{Event, Observer, Peer, Stats};
 use crate::output::{self, Human, Output, Report};
-use crate::transport::{SocketAddress, SocketFileGuard};
+use crate::transport::{self, SocketAddress, SocketFileGuard};
 
 use super::notify::Notifier;
 
@@ -356,8 +356,7 @@ fn listener_error(listener: &str, error: &std::io::Error) -> String {
     let reason = crate::error::describe(error);
     match error.raw_os_error() {
         Some(libc::EMFILE) | Some(libc::ENFILE) => {
-            let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-                .map_or_else(|_| "?".to_string(), |(soft, _)| soft.to_string());
+            let limit = transport::open_files_limit().map_or("?".into(), |n| n.to_string());
             format!(
                 "{listener}: cannot accept: {reason} (the open-files limit is {limit}); new \
                  connections wait in the listen queue until one closes (raise the limit with \

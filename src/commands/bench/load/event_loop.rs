@@ -535,8 +535,7 @@ fn open_failure(err: &io::Error, index: usize, total: u32) -> String {
     let reason = crate::error::describe(err);
     match err.raw_os_error() {
         Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE) => {
-            let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-                .map_or_else(|_| "?".to_string(), |(soft, _)| soft.to_string());
+            let limit = transport::open_files_limit().map_or("?".into(), |n| n.to_string());
             format!(
                 "connection {} of {total} could not be opened: {reason} (each connection is a \
                  descriptor, and the open-files limit is {limit}: raise it with `ulimit -n`, \
