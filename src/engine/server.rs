@@ -696,8 +696,6 @@ impl Server {
     }
 }
 
-/// Who is at the other end: the address, or for Unix sockets the peer's
-/// pid/uid/gid where the platform tells it (SPEC §4).
 /// accept(2) failed for want of a descriptor or memory, not because of the
 /// connection: the listener must try again later.
 fn is_starvation(err: &io::Error) -> bool {
@@ -707,6 +705,8 @@ fn is_starvation(err: &io::Error) -> bool {
     )
 }
 
+/// Who is at the other end: the address, or for Unix sockets the peer's
+/// pid/uid/gid where the platform tells it (SPEC §4).
 fn peer_of(socket: &Socket, addr: &socket2::SockAddr) -> Peer {
     match addr.as_socket() {
         Some(inet) => Peer::Inet(inet),
