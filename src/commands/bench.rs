@@ -54,7 +54,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
                 .first()
                 .ok_or_else(|| Error::address(text, "resolves to nothing"))?;
             let config = config(endpoint.socket_type);
-            check_size(&config, target)?;
+            check_workload(&config, target)?;
             let report = measure(&out, text, target, &config)?;
             Ok(finish(&out, target, &config, &report))
         }
@@ -75,7 +75,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
             )
             .map_err(|e| Error::internal("cannot start the echo server", e))?;
             let config = config(default_type);
-            check_size(&config, &local)?;
+            check_workload(&config, &local)?;
             out.verbose(1, &format!("started an echo server on {name}"));
             let result = measure(&out, &name, &local, &config);
             server.stop();
@@ -88,7 +88,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
 
 /// What the address and the flags cannot do together: usage errors (exit 2)
 /// before any connection is made.
-fn check_size(config: &LoadConfig, target: &SocketAddress) -> Result<(), Error> {
+fn check_workload(config: &LoadConfig, target: &SocketAddress) -> Result<(), Error> {
     if config.size == 0 {
         return Err(Error::Usage("--size must be at least 1 byte".into()));
     }

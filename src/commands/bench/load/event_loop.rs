@@ -193,18 +193,14 @@ impl<'a> Load<'a> {
     /// Adds what this thread counted since the last time to the shared counts.
     fn publish(&mut self) {
         let (now, then, shared) = (self.report, self.published, self.shared);
-        shared
-            .requests
-            .fetch_add(now.requests - then.requests, Ordering::Relaxed);
-        shared
-            .bytes
-            .fetch_add(now.bytes - then.bytes, Ordering::Relaxed);
-        shared
-            .errors
-            .fetch_add(now.errors - then.errors, Ordering::Relaxed);
-        shared
-            .mismatches
-            .fetch_add(now.mismatches - then.mismatches, Ordering::Relaxed);
+        for (counter, total, before) in [
+            (&shared.requests, now.requests, then.requests),
+            (&shared.bytes, now.bytes, then.bytes),
+            (&shared.errors, now.errors, then.errors),
+            (&shared.mismatches, now.mismatches, then.mismatches),
+        ] {
+            counter.fetch_add(total - before, Ordering::Relaxed);
+        }
         self.published = now;
     }
 
