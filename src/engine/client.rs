@@ -564,7 +564,7 @@ fn wait_readable(socket: &Socket, timeout: Duration) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::stream::{Step, StreamConn};
+    use crate::engine::stream::{PeerSide, Step, StreamConn};
     use crate::transport::SocketType;
     use socket2::{Domain, Type};
 
@@ -604,7 +604,8 @@ mod tests {
                 },
                 ClientStep::Wait => {}
             }
-            if let Step::Close(_) = server.drive(&mut scratch, 4, Instant::now()) {
+            if let Step::Close(_) = server.drive(&mut scratch, 4, PeerSide::Closing, Instant::now())
+            {
                 // The server finished its side; the client reads the rest.
             }
         }

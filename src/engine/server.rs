@@ -18,7 +18,7 @@ use socket2::Socket;
 
 use super::batch::{Batch, SLOTS};
 use super::dgram::{DropReason, Received, Sender};
-use super::stream::{EndReason, Step, StreamConn};
+use super::stream::{EndReason, PeerSide, Step, StreamConn};
 use super::{
     Closed, Control, DatagramGate, Event, Observer, Peer, Policy, ServedSocket, ServerConfig,
     Shutdown, Stats,
@@ -36,6 +36,26 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Datagrams per readiness event before others get a turn.
 const DATAGRAMS_PER_TURN: u32 = 64;
 const WAKER: Token = Token(0);
+
+/// What one readiness event asks of an entry.
+#[derive(Clone, Copy)]
+struct Turn {
+    /// Only room to write, no data, no FIN, no error: a connection holding
+    /// nothing back has nothing to do (a new connection's first event is one),
+    /// so the read that could only say EAGAIN is skipped.
+    writable_only: bool,
+    /// Whether a short read may end the turn ([`PeerSide`]).
+    peer: PeerSide,
+}
+
+impl Turn {
+    /// A turn with no event behind it (its last one was cut short by the
+    /// budget): read until EAGAIN.
+    const DEFERRED: Turn = Turn {
+        writable_only: false,
+        peer: PeerSide::Closing,
+    };
+}
 
 enum Entry {
     Acceptor(usize),
@@ -218,21 +238,26 @@ impl Server {
                 if event.token() == WAKER {
                     continue;
                 }
-                // Only room to write, no data, no FIN, no error: a connection
-                // holding nothing back has nothing to do (a new connection's
-                // first event is one), so the read that could only say EAGAIN
-                // is skipped.
                 let writable_only =
                     !(event.is_readable() || event.is_read_closed() || event.is_error());
-                self.handle(event.token().0 - 1, now, writable_only, &mut batch);
+                let peer = if event.is_read_closed() || event.is_error() {
+                    PeerSide::Closing
+                } else {
+                    PeerSide::Open
+                };
+                let turn = Turn {
+                    writable_only,
+                    peer,
+                };
+                self.handle(event.token().0 - 1, now, turn, &mut batch);
             }
             if self.next_accept_retry.is_some_and(|at| now >= at) {
                 self.next_accept_retry = None;
                 self.deferred.extend_from_slice(&self.starved);
             }
             for index in std::mem::take(&mut self.deferred) {
-                // A turn cut short by its budget: come back to read.
-                self.handle(index, now, false, &mut batch);
+                // A turn cut short by its budget: come back to read, to EAGAIN.
+                self.handle(index, now, Turn::DEFERRED, &mut batch);
             }
             self.periodic(now);
             self.tick(now);
@@ -338,13 +363,7 @@ impl Server {
         });
     }
 
-    fn handle(
-        &mut self,
-        index: usize,
-        now: Instant,
-        writable_only: bool,
-        batch: &mut Option<Batch>,
-    ) {
+    fn handle(&mut self, index: usize, now: Instant, turn: Turn, batch: &mut Option<Batch>) {
         let Some(entry) = self.slab.entries.get_mut(index).and_then(|e| e.as_mut()) else {
             return;
         };
@@ -358,10 +377,13 @@ impl Server {
                 self.echo_datagrams(index, listener, now, batch);
             }
             Entry::Stream(served) => {
-                if writable_only && served.conn.held() == 0 {
+                if turn.writable_only && served.conn.held() == 0 {
                     return;
                 }
-                match served.conn.drive(&mut self.scratch, READS_PER_TURN, now) {
+                let step = served
+                    .conn
+                    .drive(&mut self.scratch, READS_PER_TURN, turn.peer, now);
+                match step {
                     Step::Wait => {}
                     Step::Yield => self.deferred.push(index),
                     Step::Close(reason) => self.close(index, reason),

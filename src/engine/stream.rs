@@ -155,6 +155,22 @@ pub enum Step {
     Close(EndReason),
 }
 
+/// What the readiness event that calls [`StreamConn::drive`] said of the
+/// peer's side, which decides whether a short read ends the turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSide {
+    /// Data or room to write, and no FIN or error reported: a byte-stream
+    /// read shorter than the buffer took everything queued, and bytes that
+    /// come later raise a new edge. So the turn ends there, without the
+    /// read that could only return EAGAIN.
+    Open,
+    /// The event reported the peer's FIN (EPOLLRDHUP) or an error, or there
+    /// was no event (a turn cut short by its budget): a short read may leave
+    /// the end of the stream unread, with no edge to come, so read on until
+    /// EAGAIN or the end.
+    Closing,
+}
+
 /// The smallest `--buffer-size` whose full reads move a connection to a pipe:
 /// below it a splice moves too little to save anything over a copy, and the
 /// pipe's two descriptors would be spent for nothing (`--buffer-size 8`).
@@ -222,8 +238,16 @@ impl StreamConn {
     }
 
     /// Drives the connection after any readiness event: flush what is held,
-    /// then read and echo until EAGAIN, the budget, or the end.
-    pub fn drive(&mut self, scratch: &mut [u8], mut reads_left: u32, now: Instant) -> Step {
+    /// then read and echo until EAGAIN, the budget, the end, or (when the
+    /// event said the peer is [`PeerSide::Open`]) a byte-stream read shorter
+    /// than the buffer.
+    pub fn drive(
+        &mut self,
+        scratch: &mut [u8],
+        mut reads_left: u32,
+        peer: PeerSide,
+        now: Instant,
+    ) -> Step {
         loop {
             let flushed = match self.held.as_deref_mut() {
                 None => Ok(0),
@@ -309,6 +333,11 @@ impl StreamConn {
                 // A full buffer: bulk. The rest goes through a pipe, if one can be made.
                 self.held = Pipe::new(n).map(|pipe| Box::new(Held::Pipe(pipe)));
                 self.may_splice = self.held.is_some();
+            } else if n < scratch.len() && !self.keeps_boundaries && peer == PeerSide::Open {
+                // A short read of a byte stream emptied the receive queue: the
+                // next read could only return EAGAIN. (A message socket
+                // returns one message per read, short or not.)
+                return Step::Wait;
             }
         }
     }
@@ -440,7 +469,10 @@ mod tests {
         let mut scratch = [0u8; 8];
         for byte in b"hello" {
             client.write_all(&[*byte]).unwrap();
-            assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
+            assert_eq!(
+                conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now()),
+                Step::Wait
+            );
         }
         assert_eq!(read_exact_blocking(&client, 5), b"hello");
         assert_eq!((conn.bytes_in, conn.bytes_out), (5, 5));
@@ -466,7 +498,7 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         client.set_nonblocking(true).unwrap();
         loop {
-            let step = conn.drive(&mut scratch, 64, Instant::now());
+            let step = conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now());
             piped |= matches!(conn.held.as_deref(), Some(Held::Pipe(_)));
             let mut buf = [0u8; 8192];
             while let Ok(ReadOutcome::Data(n)) = read_some(&client, &mut buf) {
@@ -514,12 +546,38 @@ mod tests {
         client.write_all(b"abcdefgh").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         assert_eq!(
-            conn.drive(&mut scratch, 64, Instant::now()),
+            conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now()),
             Step::Close(EndReason::Completed)
         );
         let mut all = Vec::new();
         client.read_to_end(&mut all).unwrap();
         assert_eq!(all, b"abcdefgh");
+    }
+
+    /// A short read of a byte stream ends the turn when the event said the
+    /// peer is open: the read after it could only return EAGAIN. When the
+    /// event said the peer closed, the turn reads on to the end, which a
+    /// short read can leave behind with no edge to come.
+    #[test]
+    fn test_echoing_short_read_ends_the_turn_unless_the_peer_closed() {
+        let (server, mut client) = pair();
+        let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
+        let mut scratch = [0u8; 64];
+        client.write_all(b"hello").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(
+            conn.drive(&mut scratch, 64, PeerSide::Open, Instant::now()),
+            Step::Wait
+        );
+        assert_eq!(read_exact_blocking(&client, 5), b"hello");
+        assert_eq!(conn.state, ConnState::Echoing, "the FIN is not read yet");
+        assert_eq!(
+            conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now()),
+            Step::Close(EndReason::Completed)
+        );
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
     }
 
     #[test]
@@ -546,7 +604,7 @@ mod tests {
         for _ in 0..10_000 {
             match write_some(&client, &chunk) {
                 Ok(0) => {
-                    let step = conn.drive(&mut scratch, 64, Instant::now());
+                    let step = conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now());
                     if step == Step::Wait && conn.held() > 0 {
                         break;
                     }
@@ -554,7 +612,7 @@ mod tests {
                 Ok(n) => sent_total += n,
                 Err(e) => panic!("{e}"),
             }
-            conn.drive(&mut scratch, 64, Instant::now());
+            conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now());
         }
         assert!(conn.held() > 0, "server should be holding unsent bytes");
         assert!(
@@ -571,7 +629,10 @@ mod tests {
         );
         // A further drive without the peer reading reads nothing more.
         let before = conn.bytes_in;
-        assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
+        assert_eq!(
+            conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now()),
+            Step::Wait
+        );
         assert_eq!(conn.bytes_in, before);
     }
 
@@ -581,7 +642,10 @@ mod tests {
         let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
         let mut scratch = [0u8; 2];
         client.write_all(b"abcdef").unwrap();
-        assert_eq!(conn.drive(&mut scratch, 1, Instant::now()), Step::Yield);
+        assert_eq!(
+            conn.drive(&mut scratch, 1, PeerSide::Closing, Instant::now()),
+            Step::Yield
+        );
         assert_eq!(conn.bytes_in, 2);
     }
 
@@ -593,7 +657,7 @@ mod tests {
         let mut scratch = [0u8; 8];
         // A vanished Unix peer reads as EOF; our shutdown then completes.
         assert!(matches!(
-            conn.drive(&mut scratch, 4, Instant::now()),
+            conn.drive(&mut scratch, 4, PeerSide::Closing, Instant::now()),
             Step::Close(_)
         ));
     }
@@ -609,7 +673,12 @@ mod tests {
         let mut scratch = [0u8; 16];
         client.send(b"one").unwrap();
         client.send(b"second").unwrap();
-        assert_eq!(conn.drive(&mut scratch, 64, Instant::now()), Step::Wait);
+        // Each message is a short read, and still the second one is read in
+        // the same turn: a short read ends a turn only on a byte stream.
+        assert_eq!(
+            conn.drive(&mut scratch, 64, PeerSide::Open, Instant::now()),
+            Step::Wait
+        );
         let mut buf = [0u8; 16];
         assert_eq!((&client).read(&mut buf).unwrap(), 3);
         assert_eq!(&buf[..3], b"one");
@@ -624,7 +693,7 @@ mod tests {
         let mut scratch = [0u8; 4];
         client.send(b"too long").unwrap();
         assert_eq!(
-            conn.drive(&mut scratch, 64, Instant::now()),
+            conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now()),
             Step::Close(EndReason::Truncated)
         );
         assert_eq!(conn.bytes_out, 0, "a cut message is never echoed");
@@ -638,7 +707,7 @@ mod tests {
         client.send(b"last").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         assert_eq!(
-            conn.drive(&mut scratch, 64, Instant::now()),
+            conn.drive(&mut scratch, 64, PeerSide::Closing, Instant::now()),
             Step::Close(EndReason::Completed)
         );
         let mut buf = [0u8; 16];

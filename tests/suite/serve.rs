@@ -1085,6 +1085,31 @@ fn issue2_half_close_echoes_everything_then_eof() {
     }
 }
 
+/// A request and the FIN behind it that reach the server in one readiness
+/// event: the read that takes the request is short, and the end must still be
+/// read, echoed and answered with our own FIN (no second event will come).
+/// Over TCP the client corks, so the data and the FIN leave in one segment.
+#[test]
+fn a_request_and_its_fin_in_one_event_are_echoed_and_the_connection_ends() {
+    let dir = temp_dir();
+    for t in transports(Transport::is_byte_stream) {
+        let server = Server::on(t, dir.path(), &[]);
+        for round in 0..20u8 {
+            let mut conn = RawStream::connect(&server.addr(0));
+            if let RawStream::Tcp(tcp) = &conn {
+                socket2::SockRef::from(tcp)
+                    .set_tcp_cork(true)
+                    .expect("TCP_CORK");
+            }
+            let request = [b'a' + round; 5];
+            conn.write_all(&request).expect("write");
+            conn.shutdown_write();
+            let back = conn.read_to_eof();
+            assert_same_bytes(&back, &request, &format!("{} round {round}", t.name()));
+        }
+    }
+}
+
 /// SPEC §3 backpressure: a client that sends 8 MiB without reading is
 /// throttled (for Unix sockets, whose buffers are small, the writes stall well
 /// before 8 MiB; the server's memory stays bounded), then reads everything back.
