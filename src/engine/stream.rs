@@ -4,7 +4,8 @@
 //! Both sit on the same two moves, [`write_some`] and [`read_some`], which
 //! turn EAGAIN into "not now" rather than an error and resume short writes
 //! where they stopped (SPEC §3). Sockets are non-blocking and edge-triggered:
-//! whoever stops before EAGAIN must remember to come back ([`Step::Yield`]).
+//! whoever stops before EAGAIN must remember to come back ([`Step::Yield`]),
+//! unless a short read has just emptied the queue ([`PeerSide::Open`]).
 
 use std::collections::VecDeque;
 use std::fmt;
