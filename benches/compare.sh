@@ -199,8 +199,9 @@ check_clean() {   # check_clean WHAT LINE STATUS: loadgen must verify every byte
 LIMIT=$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 30 }')
 
 # loadgen_run SERVER MODE ARGS...: run loadgen on CLIENT_CPU against SERVER, bounded by
-# `timeout`; sets LG (its output line) and CPU_US (server CPU in us, from the end of
-# the warm-up to the end of the run, when loadgen's measured window starts).
+# `timeout`; sets LG (its output line), CLIENT_PCT (its cpu_pct) and CPU_US (server CPU
+# in us, from the end of the warm-up to the end of the run, when loadgen's measured
+# window starts).
 loadgen_run() {
     local server=$1 mode=$2 pid c0 c1 status=0; shift 2
     local spid=${SPID[$server]}
@@ -214,6 +215,7 @@ loadgen_run() {
     c1=$(cpu_ticks "$spid")
     LG=$(tail -n 1 "$TMP/client.out")
     CPU_US=$(( (c1 - c0) * 1000000 / CLK_TCK ))
+    CLIENT_PCT=$(kv cpu_pct "$LG")
     [[ ${VERBOSE:-0} == 0 ]] || say "loadgen $mode on $server: $LG"
     check_clean "loadgen $mode on $server" "$LG" "$status"
     if [[ $mode != idle && $(kv reqs "$LG") == 0 && $(kv MBps "$LG") == 0.0 ]]; then
@@ -221,10 +223,11 @@ loadgen_run() {
     fi
 }
 
-# Results: R[workload|server|metric] = "v1 v2 ...", CPU[workload|server] likewise;
+# Results: R[workload|server|metric] = "v1 v2 ...", CPU[workload|server] and CLIENT[workload|server] likewise;
 # ROWS keeps the order of the table.
-declare -A R CPU
+declare -A R CPU CLIENT
 ROWS=()
+CLIENT_PCT=nan
 row() { # row WORKLOAD SERVER METRIC UNIT CPU_UNIT REF(server the ratio is against, or -)
     local k="$1|$2|$3"
     [[ " ${ROWS[*]} " == *" $k|"* ]] || ROWS+=("$k|$4|$5|$6")
@@ -233,6 +236,9 @@ put() { R["$1|$2|$3"]+="$4 "; }
 LOWRES=0
 put_cpu() { # put_cpu WORKLOAD SERVER CPU_US UNITS: us of server CPU per unit of work
     local v
+    # The client's CPU over the same run (CLIENT_PCT, set by whoever ran it), in %:
+    # near 100 the rate is the client's limit, not the server's.
+    CLIENT["$1|$2"]+="${CLIENT_PCT:-nan} "; CLIENT_PCT=nan
     # /proc/PID/stat counts in clock ticks (10 ms at CLK_TCK=100): under 10 ticks the
     # figure is mostly rounding, so it is left out ("-") rather than shown as 0.
     if (( $3 < 10 * 1000000 / CLK_TCK )); then CPU["$1|$2"]+="nan "; LOWRES=$((LOWRES + 1)); return 0; fi
@@ -280,12 +286,13 @@ iperf3_run() { # iperf3_run WORKLOAD LABEL
     timeout -k 2 "$((secs + 30))" taskset -c "$CLIENT_CPU" iperf3 -c 127.0.0.1 -p "${SADDR[iperf3]##*:}" \
         -t "$secs" -J >"$TMP/iperf3.json" 2>"$TMP/client.err" || status=$?
     c1=$(cpu_ticks "${SPID[iperf3]}")
-    read -r mbps mb < <(python3 -c 'import json, sys
+    read -r mbps mb CLIENT_PCT < <(python3 -c 'import json, sys
 try:
-    e = json.load(open(sys.argv[1]))["end"]["sum_received"]
-    print(e["bits_per_second"] / 8e6, e["bytes"] / 1e6)
+    end = json.load(open(sys.argv[1]))["end"]
+    e = end["sum_received"]
+    print(e["bits_per_second"] / 8e6, e["bytes"] / 1e6, end["cpu_utilization_percent"]["host_total"])
 except Exception:
-    print("nan nan")' "$TMP/iperf3.json")
+    print("nan nan nan")' "$TMP/iperf3.json")
     [[ $status == 0 && $mbps != nan ]] || { BAD_RUNS=$((BAD_RUNS + 1)); say "iperf3 run failed (exit $status)"; }
     put "$wl" iperf3 "$label" "$mbps"
     put_cpu "$wl" iperf3 "$(( (c1 - c0) * 1000000 / CLK_TCK ))" "$mb"
@@ -438,13 +445,15 @@ client_workload() { # NAME LABEL UNIT CPU_UNIT COUNT(requests|bytes) "LOADGEN AR
         out=$(python3 -c 'import json, sys
 try:
     j = json.load(open(sys.argv[1]))
+    cpu = j.get("client_cpu")
+    cpu = "nan" if cpu is None else 100 * cpu
     if sys.argv[2] == "bytes":
-        print(j["bytes_per_s"] / 1e6, j["bytes"] / 1e6, j["errors"], j["mismatches"])
+        print(j["bytes_per_s"] / 1e6, j["bytes"] / 1e6, j["errors"], j["mismatches"], cpu)
     else:
-        print(j["requests_per_s"], j["requests"], j["errors"], j["mismatches"])
+        print(j["requests_per_s"], j["requests"], j["errors"], j["mismatches"], cpu)
 except Exception:
-    print("nan 0 nan nan")' "$TMP/client.out" "$count")
-        read -r rate work errs mism <<<"$out"
+    print("nan 0 nan nan nan")' "$TMP/client.out" "$count")
+        read -r rate work errs mism CLIENT_PCT <<<"$out"
         check_clean "echokit bench $bench_args on epoll_echo" "errors=$errs mismatches=$mism" "$status"
         put "$name" "echokit bench" "$label" "$rate"
         put_cpu "$name" "echokit bench" "$(( (c1 - c0) * 1000000 / CLK_TCK ))" "$work"
@@ -525,19 +534,23 @@ cell() { # cell "values" UNIT: median [min..max]
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "-"; else printf "%.2fx", a / b }'; }
 print_table() {
-    local r wl s metric unit cpu_unit ref last="" rate_cell cpu_cell rr cr
+    local r wl s metric unit cpu_unit ref last="" rate_cell cpu_cell client_cell rr cr
     echo
     echo "echokit vs reference peers (benches/compare.sh), $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "kernel $(uname -r), $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "echokit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU;" \
          "RUNS=$RUNS DURATION=${DURATION}s WARMUP=${WARMUP}s; median [min..max] of $RUNS"
     echo
-    printf '%-24s %-14s %-30s %-28s %s\n' workload server "median [min..max]" "server CPU" "echokit/peer (rate, CPU)"
-    printf '%-24s %-14s %-30s %-28s %s\n' -------- ------ ----------------- ---------- ------------------------
+    printf '%-24s %-14s %-30s %-28s %-12s %s\n' workload server "median [min..max]" "server CPU" "client CPU" "echokit/peer (rate, CPU)"
+    printf '%-24s %-14s %-30s %-28s %-12s %s\n' -------- ------ ----------------- ---------- ---------- ------------------------
     for r in "${ROWS[@]}"; do
         IFS='|' read -r wl s metric unit cpu_unit ref <<<"$r"
         rate_cell="$(cell "${R[$wl|$s|$metric]:-}" "$unit") $unit"
         if [[ $cpu_unit == - ]]; then cpu_cell=""; else cpu_cell="$(cell "${CPU[$wl|$s]:-}" x) $cpu_unit"; fi
+        client_cell=""
+        if [[ $cpu_unit != - ]]; then
+            client_cell=$(fmt "$(median "${CLIENT[$wl|$s]:-}")" %); [[ $client_cell == - ]] || client_cell+="%"
+        fi
         rr=""
         if [[ $s != "$ref" ]]; then
             # the echokit row of this workload is its first row (ref)
@@ -547,14 +560,16 @@ print_table() {
                 rr+=", $cr"
             fi
         fi
-        printf '%-24s %-14s %-30s %-28s %s\n' "$([[ $metric != "$last" ]] && echo "$metric")" "$s" "$rate_cell" "$cpu_cell" "$rr"
+        printf '%-24s %-14s %-30s %-28s %-12s %s\n' "$([[ $metric != "$last" ]] && echo "$metric")" "$s" "$rate_cell" "$cpu_cell" "$client_cell" "$rr"
         last=$metric
     done
     echo
     echo "Ratios: the first row of each workload (echokit; echokit bench for the client row) over that row, from medians of this run;"
     echo "for rates higher is better, for CPU per unit, latency and RSS lower is better. iperf3 is one-way"
     echo "(its rate is bytes received; an echo moves every byte twice). Server CPU: utime+stime of the server"
-    echo "(and socat's children) from /proc/PID/stat over the measured window, per request done."
+    echo "(and socat's children) from /proc/PID/stat over the measured window, per request done. Client CPU: the"
+    echo "median share of its core the client used in those runs (loadgen's cpu_pct, iperf3's host_total, echokit bench's"
+    echo "busiest thread); near 100% the rate is the client's limit, and the server's CPU per request is the figure to compare."
     [[ -n ${OPEN_RATES:-} ]] && echo "Open-loop rates (50% of each server's saturated ping-pong median): $OPEN_RATES."
     if (( LOWRES )); then echo "$LOWRES server CPU sample(s) under 10 clock ticks left out (shown as -): runs too short."; fi
     if (( BAD_RUNS )); then echo "WARNING: $BAD_RUNS run(s) had errors, mismatches or a failed client (see stderr)."; fi
