@@ -13,7 +13,7 @@ pub enum Pipe {}
 
 impl Pipe {
     /// There is no pipe to splice through.
-    pub fn new(_chunk: usize) -> Option<Pipe> {
+    pub fn for_bulk(_socket: &Socket, _chunk: usize) -> Option<Pipe> {
         None
     }
 

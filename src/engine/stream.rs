@@ -184,9 +184,10 @@ const SPLICE_FROM: usize = 16 * 1024;
 /// yet taken is kept, and while anything is there we stop reading, so a peer
 /// that sends without reading is throttled by TCP flow control
 /// (backpressure) and costs at most one buffer. A byte stream whose read
-/// fills the whole buffer (of 16 KiB or more) is bulk: from then on (Linux) its bytes go through
-/// a pipe with splice(2) instead, in the same order, never through user
-/// memory (`splice.rs`).
+/// fills the whole buffer (of 16 KiB or more) is bulk: from then on (Linux)
+/// its bytes go through a pipe with splice(2) instead, in the same order,
+/// never through user memory, and a TCP socket queues at most one buffer of
+/// unsent bytes in the kernel (`splice.rs`).
 #[derive(Debug)]
 pub struct StreamConn {
     pub socket: Socket,
@@ -332,7 +333,7 @@ impl StreamConn {
                 }));
             } else if n == scratch.len() && n >= SPLICE_FROM && self.may_splice {
                 // A full buffer: bulk. The rest goes through a pipe, if one can be made.
-                self.held = Pipe::new(n).map(|pipe| Box::new(Held::Pipe(pipe)));
+                self.held = Pipe::for_bulk(&self.socket, n).map(|pipe| Box::new(Held::Pipe(pipe)));
                 self.may_splice = self.held.is_some();
             } else if n < scratch.len() && !self.keeps_boundaries && peer == PeerSide::Open {
                 // A short read of a byte stream emptied the receive queue: the
@@ -484,6 +485,12 @@ mod tests {
     /// order, and says whether the connection moved to a pipe on the way.
     fn bulk_echo(buffer: usize) -> bool {
         let (server, client) = pair();
+        bulk_echo_on(server, client, buffer).0
+    }
+
+    /// Echoes 5 buffers and a bit from `client` through `server` to the end;
+    /// says whether the connection moved to a pipe, and gives it back.
+    fn bulk_echo_on(server: Socket, client: Socket, buffer: usize) -> (bool, StreamConn) {
         let mut conn = StreamConn::new(server, SocketType::Stream, Instant::now());
         let mut scratch = vec![0u8; buffer];
         let sent: Vec<u8> = (0..5 * buffer + 17).map(|i| (i * 7 % 251) as u8).collect();
@@ -520,7 +527,42 @@ mod tests {
             (conn.bytes_in, conn.bytes_out),
             (sent.len() as u64, sent.len() as u64)
         );
-        piped
+        (piped, conn)
+    }
+
+    /// A connected TCP pair on loopback: the server end non-blocking, the
+    /// client end with a read timeout.
+    #[cfg(target_os = "linux")]
+    fn tcp_pair() -> (Socket, Socket) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        (Socket::from(server), Socket::from(client))
+    }
+
+    /// Over TCP a bulk connection also keeps at most one buffer of unsent
+    /// bytes queued in the kernel (TCP_NOTSENT_LOWAT), which a connection
+    /// that never filled its buffer leaves at the system's default.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn test_echoing_bulk_over_tcp_queues_at_most_one_buffer_unsent() {
+        let buffer = 2 * SPLICE_FROM;
+        let (server, client) = tcp_pair();
+        let default = server.tcp_notsent_lowat().unwrap();
+        assert_ne!(default as usize, buffer);
+        let (piped, conn) = bulk_echo_on(server, client, buffer);
+        let lowat = conn.socket.tcp_notsent_lowat().unwrap() as usize;
+        if cfg!(echokit_force_portable) {
+            assert!(!piped);
+            assert_eq!(lowat, default as usize);
+        } else {
+            assert!(piped, "a full read of {buffer} bytes is bulk");
+            assert_eq!(lowat, buffer);
+        }
     }
 
     /// A read that fills a buffer of 16 KiB or more is bulk: on Linux the
