@@ -142,9 +142,11 @@ pub(super) struct Server {
     control: Arc<Control>,
     scratch: Vec<u8>,
     deferred: Vec<usize>,
-    /// Listeners (slab indices) whose last accept(2) found no descriptor or
-    /// memory: tried again every [`ACCEPT_RETRY`], and at once when one of
-    /// our connections closes. Reported once per episode, not per retry.
+    /// Listeners (slab indices) whose accept(2) found no descriptor or
+    /// memory and whose queue has not been seen empty since: tried again
+    /// every [`ACCEPT_RETRY`], and at once when one of our connections
+    /// closes. Reported once per episode (until the queue is drained), not
+    /// per retry, nor again each time a close lets one more in.
     starved: Vec<usize>,
     next_accept_retry: Option<Instant>,
     stats: Stats,
@@ -404,7 +406,13 @@ impl Server {
             let socket_type = served.socket_type;
             let (socket, peer_addr) = match served.socket.accept() {
                 Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The queue is empty: any starvation episode is over.
+                    if !self.starved.is_empty() {
+                        self.starved.retain(|&s| s != index);
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // The peer gave up between SYN and accept: its problem, not ours.
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
@@ -430,9 +438,6 @@ impl Server {
                     return;
                 }
             };
-            if !self.starved.is_empty() {
-                self.starved.retain(|&s| s != index);
-            }
             self.stats.accepted += 1;
             let peer = self
                 .observer
