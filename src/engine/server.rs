@@ -49,6 +49,19 @@ struct Turn {
 }
 
 impl Turn {
+    /// What `event` asks of its entry.
+    fn of(event: &mio::event::Event) -> Turn {
+        let closing = event.is_read_closed() || event.is_error();
+        Turn {
+            writable_only: !(event.is_readable() || closing),
+            peer: if closing {
+                PeerSide::Closing
+            } else {
+                PeerSide::Open
+            },
+        }
+    }
+
     /// A turn with no event behind it (its last one was cut short by the
     /// budget): read until EAGAIN.
     const DEFERRED: Turn = Turn {
@@ -240,18 +253,7 @@ impl Server {
                 if event.token() == WAKER {
                     continue;
                 }
-                let writable_only =
-                    !(event.is_readable() || event.is_read_closed() || event.is_error());
-                let peer = if event.is_read_closed() || event.is_error() {
-                    PeerSide::Closing
-                } else {
-                    PeerSide::Open
-                };
-                let turn = Turn {
-                    writable_only,
-                    peer,
-                };
-                self.handle(event.token().0 - 1, now, turn, &mut batch);
+                self.handle(event.token().0 - 1, now, Turn::of(event), &mut batch);
             }
             if self.next_accept_retry.is_some_and(|at| now >= at) {
                 self.next_accept_retry = None;
