@@ -7,7 +7,7 @@
 //! one per worker thread.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::Socket;
 
 use super::batch::{Batch, SLOTS};
-use super::dgram::{DropReason, Received, Sender};
+use super::dgram::{DropReason, OwnAddresses, Received, Sender};
 use super::stream::{EndReason, PeerSide, Step, StreamConn};
 use super::{
     Closed, Control, DatagramGate, Event, Observer, Peer, Policy, ServedSocket, ServerConfig,
@@ -166,6 +166,9 @@ pub(super) struct Server {
     open_conns: usize,
     drops: Vec<PendingDrop>,
     last_drop_report: Option<Instant>,
+    /// The addresses of this loop's datagram sockets (the first loop has
+    /// them all): a datagram from one of them is never echoed.
+    own: OwnAddresses,
     drain_deadline: Option<Instant>,
     next_sweep: Option<Instant>,
     next_tick: Option<Instant>,
@@ -205,6 +208,12 @@ impl Server {
             open_conns: 0,
             drops: Vec::new(),
             last_drop_report: None,
+            own: OwnAddresses::of(
+                sockets
+                    .iter()
+                    .filter(|s| !s.socket_type.accepts_connections() && !s.connected)
+                    .map(|s| &s.socket),
+            ),
             drain_deadline: None,
             next_sweep: None,
             next_tick: None,
@@ -221,6 +230,13 @@ impl Server {
                 let index = server.slab.insert(Entry::Acceptor(i));
                 super::acceptor::register(&server.poll, &served.socket, token(index))?;
             } else {
+                // The echo leaves from the address its datagram came to (SPEC §3).
+                if let Ok(local) = served.socket.local_addr() {
+                    crate::sys::datagram::report_arrival(
+                        served.socket.as_fd(),
+                        i32::from(local.family()),
+                    )?;
+                }
                 let index = server.slab.insert(Entry::Datagram(i));
                 register(&server.poll, &served.socket, index, Interest::READABLE)?;
             }
@@ -594,7 +610,7 @@ impl Server {
             let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
                 return true;
             };
-            let count = match batch.receive(&served.socket, served.unix) {
+            let count = match batch.receive(&served.socket, &self.own) {
                 Ok(count) => count,
                 // ICMP errors from earlier replies (Linux reports them on some
                 // sockets): one sender's problem; keep serving the others.
@@ -629,9 +645,10 @@ impl Server {
                 let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
                     return true;
                 };
-                let sent = batch.reply(&served.socket, &echo[..admitted]);
+                let mut sent = [false; SLOTS];
+                batch.reply(&served.socket, &echo[..admitted], &mut sent);
                 for (k, &i) in echo[..admitted].iter().enumerate() {
-                    self.echoed(batch, i, k < sent, listener, now);
+                    self.echoed(batch, i, sent[k], listener, now);
                 }
             }
             // Fewer than a full batch: the queue was empty a moment ago, and
