@@ -29,4 +29,5 @@ mod suite {
     mod seqpacket;
     mod serve;
     mod systemd_units;
+    mod workers;
 }

@@ -273,6 +273,10 @@ pub struct Control {
     state: AtomicU8,
     /// Connections open across every worker (for [`Event::Tick`]).
     open: AtomicUsize,
+    /// Listeners, counted once per worker, out of descriptors right now: an
+    /// episode is reported by the worker that starts it, not by every
+    /// worker that meets it (they share one descriptor table).
+    starved: AtomicUsize,
     wakers: Mutex<Vec<Arc<Waker>>>,
 }
 

@@ -426,9 +426,7 @@ impl Server {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // The queue is empty: any starvation episode is over.
-                    if !self.starved.is_empty() {
-                        self.starved.retain(|&s| s != index);
-                    }
+                    self.end_starvation(index);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -439,10 +437,13 @@ impl Server {
                     // connections; try again soon (and report it once).
                     if !self.starved.contains(&index) {
                         self.starved.push(index);
-                        self.observer.event(&Event::ListenerError {
-                            listener: self.listener_name(listener),
-                            error: &e,
-                        });
+                        // Reported by the first worker of the process to meet it.
+                        if self.control.starved.fetch_add(1, Ordering::Relaxed) == 0 {
+                            self.observer.event(&Event::ListenerError {
+                                listener: self.listener_name(listener),
+                                error: &e,
+                            });
+                        }
                     }
                     self.next_accept_retry
                         .get_or_insert_with(|| Instant::now() + ACCEPT_RETRY);
@@ -563,8 +564,18 @@ impl Server {
         }
     }
 
+    /// Listener `index` is no longer out of descriptors (its queue was seen empty).
+    fn end_starvation(&mut self, index: usize) {
+        if let Some(k) = self.starved.iter().position(|&s| s == index) {
+            self.starved.swap_remove(k);
+            self.control.starved.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     fn stop_listening(&mut self) {
-        self.starved.clear();
+        for _ in self.starved.drain(..) {
+            self.control.starved.fetch_sub(1, Ordering::Relaxed);
+        }
         self.next_accept_retry = None;
         for i in 0..self.slab.entries.len() {
             if matches!(
