@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit once N connections or datagrams have been echoed in full')
             [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'Permissions of created Unix socket files, octal as for chmod (600, 0660)')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)')
+            [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve GET /metrics in the Prometheus text format on this TCP address (e.g. 127.0.0.1:9862; port 0 works, the address is logged): counters per listener')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Resolve names to IPv4 addresses only')

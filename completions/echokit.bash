@@ -521,7 +521,7 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__serve)
-            opts="-u -4 -6 -v -q -h --udp --backlog --max-conns --idle-timeout --drain --udp-rate --buffer-size --count --mode --workers --inetd --v6only --json --verbose --quiet --help"
+            opts="-u -4 -6 -v -q -h --udp --backlog --max-conns --idle-timeout --drain --udp-rate --buffer-size --count --mode --workers --inetd --v6only --metrics --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -561,6 +561,13 @@ _echokit() {
                     ;;
                 --workers)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 *)

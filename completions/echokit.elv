@@ -40,6 +40,7 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand --count 'Exit once N connections or datagrams have been echoed in full'
             cand --mode 'Permissions of created Unix socket files, octal as for chmod (600, 0660)'
             cand --workers 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)'
+            cand --metrics 'Serve GET /metrics in the Prometheus text format on this TCP address (e.g. 127.0.0.1:9862; port 0 works, the address is logged): counters per listener'
             cand -u 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
             cand --udp 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
             cand -4 'Resolve names to IPv4 addresses only'

@@ -42,6 +42,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand serve" -l buffer-size -d
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l count -d 'Exit once N connections or datagrams have been echoed in full' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l mode -d 'Permissions of created Unix socket files, octal as for chmod (600, 0660)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l workers -d 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -l metrics -d 'Serve GET /metrics in the Prometheus text format on this TCP address (e.g. 127.0.0.1:9862; port 0 works, the address is logged): counters per listener' -r -f
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s 4 -d 'Resolve names to IPv4 addresses only'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s 6 -d 'Resolve names to IPv6 addresses only'

@@ -185,6 +185,9 @@ pub struct ServeArgs {
     /// Make IPv6 listeners IPv6-only (IPV6_V6ONLY on; default: off for [::], so IPv4 clients arrive as ::ffff:a.b.c.d)
     #[arg(long)]
     pub v6only: bool,
+    /// Serve GET /metrics in the Prometheus text format on this TCP address (e.g. 127.0.0.1:9862; port 0 works, the address is logged): counters per listener
+    #[arg(long, value_name = "ADDR", conflicts_with = "inetd", value_hint = clap::ValueHint::Other)]
+    pub metrics: Option<String>,
     #[command(flatten)]
     pub output: OutputFlags,
 }

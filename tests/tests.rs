@@ -20,6 +20,7 @@ mod suite {
     mod flags;
     mod generated_docs;
     mod interop;
+    mod metrics;
     mod portable_build;
     mod properties;
     mod readiness;

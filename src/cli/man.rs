@@ -176,6 +176,7 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
                 section("UNIX SOCKET FILES", SERVE_UNIX_FILES),
                 section("INETD AND SOCKET ACTIVATION", SERVE_INHERITED),
                 section("READINESS", SERVE_READINESS),
+                section("METRICS", SERVE_METRICS),
                 section("SYSTEMD UNITS", SERVE_SYSTEMD),
                 section("JSON OUTPUT", SERVE_JSON),
                 section("SIGNALS", SERVE_SIGNALS),
@@ -517,7 +518,10 @@ Each datagram goes back to its sender as one datagram, byte for byte. These are 
 - a datagram larger than `--buffer-size` (detected with MSG_TRUNC, never echoed cut);
 - a datagram from source port 0 or from the ports of the inetd internal services, echo (7), discard (9), daytime (13), chargen (19) and time (37): answering them is how two echo services loop forever;
 - a datagram from a Unix socket with no bound address, which cannot be answered;
+- a datagram whose source is one of this server's own datagram listeners (for a wildcard listener: its port from a loopback address, or from the address the datagram was sent to): a forged, self-addressed datagram would loop inside the process;
 - datagrams over `--udp-rate` per second from one source address.
+
+The echo goes to the sender's whole address exactly as the kernel gave it (a Unix path or abstract name of any length, an autobound name, IPv4, IPv6) and to nobody else. A UDP echo leaves from the address its datagram was sent to (IP_PKTINFO, IPV6_PKTINFO), so a listener on a wildcard address answers a connected client from the address that client expects.
 
 Dropped datagrams are logged on stderr at most once a second, with a count and the last sender.
 
@@ -534,6 +538,12 @@ The socket is on stdin, as inetd(8) passes it: a connected stream, echoed until 
 
 : systemd socket activation (Linux)
 When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
+"#;
+
+const SERVE_METRICS: &str = r#"
+With `--metrics ADDR` (a TCP address such as `127.0.0.1:9862`; port 0 works), `serve` answers `GET /metrics` on ADDR in the Prometheus text format 0.0.4, from its own event loop: one request, one response, then the connection is closed. Other paths are 404, other methods 405; a request head over 8 KiB is 431, and a request not finished within 5 seconds is closed. The real address is logged once on stderr as `echokit: metrics on http://ADDR/metrics`; it gets no ready line and is never echoed on.
+
+Per listener (labels `listener`, its ready line, and `transport`, its name such as `tcp4` or `unixgram`): `echokit_connections_accepted_total`, `echokit_connections_open`, `echokit_connections_rejected_total` (`reason="max_conns"`), `echokit_connections_completed_total`, `echokit_connections_closed_total` (`reason="cut_message"` or `"idle_timeout"`), `echokit_bytes_received_total`, `echokit_bytes_echoed_total`, `echokit_datagrams_received_total`, `echokit_datagrams_echoed_total` and `echokit_datagrams_dropped_total` (`reason` one of `oversize`, `loop_port`, `own_address`, `unbound_sender`, `rate_limit`, `reply_failed`); and `echokit_build_info{version}`. The values are the counters the stop summary prints.
 "#;
 
 const SERVE_READINESS: &str = r#"
