@@ -15,6 +15,7 @@ mod suite {
     mod check;
     mod ci_reports;
     mod cli;
+    mod completions;
     mod debian;
     mod flags;
     mod generated_docs;
