@@ -12,6 +12,7 @@ mod suite {
     mod action;
     mod activation;
     mod bench;
+    mod blackbox;
     mod check;
     mod ci_reports;
     mod cli;
