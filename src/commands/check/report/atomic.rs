@@ -22,12 +22,12 @@ use std::path::{Path, PathBuf};
 const TEMP_ATTEMPTS: u32 = 100;
 
 /// Whether `path` can be written, checked before any work is done: a
-/// directory at `path` is `EISDIR`; otherwise a temporary file is created
+/// directory at `path` is "is a directory"; otherwise a temporary file is created
 /// (and removed) where [`replace`] will create its own, so a missing or
 /// read-only directory is known now.
 pub fn probe(path: &Path) -> io::Result<()> {
     match fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Err(io::Error::from_raw_os_error(libc::EISDIR)),
+        Ok(meta) if meta.is_dir() => Err(io::ErrorKind::IsADirectory.into()),
         Ok(meta) if !meta.is_file() => OpenOptions::new().write(true).open(path).map(drop),
         _ => {
             let (temp, file) = create_temp(&target(path))?;
@@ -144,7 +144,7 @@ mod tests {
     fn probe_refuses_a_directory_and_a_missing_one_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let err = probe(dir.path()).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EISDIR));
+        assert_eq!(err.kind(), io::ErrorKind::IsADirectory);
         let missing = dir.path().join("missing").join("report.xml");
         assert_eq!(probe(&missing).unwrap_err().kind(), io::ErrorKind::NotFound);
         probe(&dir.path().join("report.xml")).unwrap();
@@ -158,6 +158,6 @@ mod tests {
         replace(Path::new("/dev/null"), b"discarded").unwrap();
         probe(Path::new("/dev/null")).unwrap();
         let err = replace(Path::new("/dev/full"), b"x").unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
     }
 }
