@@ -176,7 +176,7 @@ _echokit() {
             fi
             case "${prev}" in
                 --require)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "abstract ipv4 ipv6 localhost seqpacket tcp tcp4 tcp6 udp udp4 udp6 unix unixgram" -- "${cur}"))
                     return 0
                     ;;
                 --unix-dir)
@@ -556,7 +556,10 @@ _echokit() {
                     return 0
                     ;;
                 --mode)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --workers)

@@ -6,6 +6,7 @@
 //! [`Cli`], so every word here is also documentation.
 
 pub mod man;
+pub mod offered;
 
 use std::time::Duration;
 
@@ -174,7 +175,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub count: Option<u64>,
     /// Permissions of created Unix socket files, octal as for chmod (600, 0660)
-    #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = parse_mode)]
+    #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = parse_mode, value_hint = clap::ValueHint::Other)]
     pub mode: Option<u32>,
     /// Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, 256u16))]
@@ -241,7 +242,8 @@ pub struct CheckArgs {
     #[arg(value_name = "ADDR", conflicts_with = "unix_dir")]
     pub addrs: Vec<String>,
     /// Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', hide_possible_values = true,
+          value_parser = offered::Offered(crate::transport::require_names()))]
     pub require: Vec<String>,
     /// Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL
     #[arg(long, value_name = "DIR")]

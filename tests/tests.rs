@@ -12,9 +12,11 @@ mod suite {
     mod action;
     mod activation;
     mod bench;
+    mod blackbox;
     mod check;
     mod ci_reports;
     mod cli;
+    mod completions;
     mod datagram_delivery;
     mod debian;
     mod flags;
