@@ -657,7 +657,7 @@ echo dgram  udp wait   nobody /usr/bin/echokit echokit serve --inetd
 );
 
 const SEND_STREAMS: &str = r#"
-The input is written while the echo is read, so any size works and nothing can deadlock. After the last byte, our write side is shut down (as `nc -N` does), and the exchange ends as soon as every byte sent has come back: echokit does not wait for the server to close, and it never takes a short read for the end of a message. A reset or close before that is exit 1 ("ended early"). When the echo differs, stderr names the offset of the first differing byte, counted from 0, and both bytes.
+The input is written while the echo is read, so any size works and nothing can deadlock; at most 32 KiB is under way unechoed at any time, as some servers (`ncat --exec /bin/cat`) stall with more. Our write side is shut down once every byte sent has come back, so a server that stops echoing when it sees EOF (`ncat --exec /bin/cat`, `socat ... EXEC:cat`) still returns everything, and the exchange ends then: echokit does not wait for the server to close, and it never takes a short read for the end of a message. A server that answers only after EOF (a buffering pipe) still works: when nothing has come back for 200ms, the rest of the input is sent at once, and once all is sent and 200ms pass with nothing back, our write side is shut down. A reset or close before that is exit 1 ("ended early"). When the echo differs, stderr names the offset of the first differing byte, counted from 0, and both bytes.
 
 With `-v`, every chunk received is shown on stderr as it arrives; with `--buffer-size 8`, that is the classroom demo of how a stream arrives in pieces.
 

@@ -4,9 +4,9 @@
 //! Streams get 1 byte, exact multiples of the buffer size (1× and 3×: the
 //! lengths that hang a client relying on "a short read means done"), and more
 //! than the socket buffers of both ends hold (what deadlocks a client that
-//! writes everything before reading), each on its own connection, half-closed
-//! after the last byte like `send`. Datagrams get 1 byte and the largest
-//! datagram the transport carries, on one socket. The payload bytes follow a
+//! writes everything before reading), each on its own connection, with the
+//! client `send` uses: paced, half-closed once every byte is back. Datagrams
+//! get 1 byte and the largest datagram the transport carries, on one socket. The payload bytes follow a
 //! 251-byte cycle, so a chunk echoed twice, dropped or out of order shows.
 
 use std::io;
