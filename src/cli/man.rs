@@ -669,7 +669,7 @@ Over `seqpacket:` the whole input is one message, sent on a connection; the echo
 "#;
 
 const SEND_DATAGRAMS: &str = r#"
-The whole input is one datagram; more than the transport carries is exit 2 (65,507 bytes over UDP/IPv4, 65,527 over UDP/IPv6). When no reply comes, the datagram is sent again after 1s, then 2s, 4s and so on, `--retries` times (default 2); `--timeout` caps the whole exchange. A Unix datagram client binds an address of its own to get the reply. An empty input is sent as an empty datagram.
+The whole input is one datagram; more than the transport carries is exit 2 (65,507 bytes over UDP/IPv4, 65,527 over UDP/IPv6). When no reply comes, the datagram is sent again after 1s, then 2s, 4s and so on, `--retries` times (default 2); `--timeout` caps the whole exchange. A Unix datagram client binds an address of its own to get the reply. An empty input is sent as an empty datagram. A reply that differs, is short (xinetd's echo returns at most 2,048 bytes of a datagram) or is longer is written to stdout as it came back, then exit 1; the message names the server with its prefix and says "datagram": there is no connection to close.
 "#;
 
 const SEND_REPEAT: &str = r#"
@@ -691,10 +691,10 @@ const SEND_JSON: &str = r#"
 With `--json`, the echoed data is not printed; instead:
 
 : one exchange
-`address`, `ok`, `bytes_sent`, `bytes_received`, `rtt_ms`.
+`address`, `ok`, `bytes_sent`, `bytes_received`, `rtt_ms`; or, when it failed, `address`, `ok` (false), `error_class` (the exit code's meaning: `verify`, `connect`, `timeout` or `internal`) and `error` (the message). Bad input (exit 2) is no exchange: it has only its error line.
 
 : each repeated echo
-`seq`, `bytes`, `rtt_ms`, `ok` (true); or `seq`, `ok` (false), `error`.
+`seq`, `bytes`, `rtt_ms`, `ok` (true); or `seq`, `ok` (false), `error_class`, `error`.
 
 : the summary of a repeated run
 `address`, `sent`, `received`, `loss_percent`, and `rtt_ms` with `min`, `avg`, `max`, `mdev`.

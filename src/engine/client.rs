@@ -509,13 +509,18 @@ fn spawn_reader(
 pub enum DatagramError {
     /// No reply after every try.
     TimedOut { tries: u32 },
-    /// The reply differs from what was sent.
-    Mismatch(ExchangeError),
-    /// The reply was larger than the buffer (cut by the kernel).
-    Oversize,
+    /// The reply differs from what was sent, is shorter or longer; `reply`
+    /// is what came back (cut to [`REPLY_ROOM`] when longer still).
+    Mismatch {
+        error: ExchangeError,
+        reply: Vec<u8>,
+    },
     /// Sending or receiving failed (refused: ICMP port unreachable; no such socket file…).
     Io(io::Error),
 }
+
+/// The least room for a reply: any UDP datagram fits whole.
+pub const REPLY_ROOM: usize = 64 << 10;
 
 /// Sends `payload` as one datagram and waits for the same datagram back,
 /// resending after each silent wait in `waits` (the deadline caps them all).
@@ -525,8 +530,9 @@ pub fn datagram_exchange(
     waits: &[Duration],
     deadline: Option<Instant>,
 ) -> Result<(Vec<u8>, Duration), DatagramError> {
-    // Room for one byte more than sent, so a longer reply is seen as such.
-    let mut buf = vec![0u8; payload.len() + 1];
+    // Room for more than was sent, so a longer reply is seen as such and
+    // can be shown whole (a UDP datagram always fits).
+    let mut buf = vec![0u8; (payload.len() + 1).max(REPLY_ROOM)];
     // Leftovers from an earlier, late exchange are not this one's reply. A
     // zero-length read ends the sweep: on a message connection it is EOF,
     // which stays readable for ever.
@@ -554,10 +560,12 @@ pub fn datagram_exchange(
             }
             match recv_message(socket, &mut buf).map_err(DatagramError::Io)? {
                 None => continue,
-                Some((_, true)) => return Err(DatagramError::Oversize),
-                Some((n, false)) => {
+                // Cut by the kernel: longer than the buffer, so longer than sent.
+                Some((n, _)) => {
                     let reply = buf[..n].to_vec();
-                    compare_datagram(payload, &reply)?;
+                    if let Err(error) = compare_datagram(payload, &reply) {
+                        return Err(DatagramError::Mismatch { error, reply });
+                    }
                     return Ok((reply, started.elapsed()));
                 }
             }
@@ -596,9 +604,12 @@ pub fn message_exchange(
         match recv_message(socket, &mut buf).map_err(DatagramError::Io)? {
             Some((0, false)) => return Ok((reply, started.elapsed())),
             Some(_) => {
-                return Err(DatagramError::Mismatch(ExchangeError::Longer {
-                    offset: payload.len() as u64,
-                }));
+                return Err(DatagramError::Mismatch {
+                    error: ExchangeError::Longer {
+                        offset: payload.len() as u64,
+                    },
+                    reply,
+                });
             }
             None => {}
         }
@@ -610,25 +621,27 @@ pub fn message_exchange(
     }
 }
 
-fn compare_datagram(sent: &[u8], reply: &[u8]) -> Result<(), DatagramError> {
+/// How `reply` differs from `sent`: the first differing byte first, then a
+/// longer or a shorter reply.
+fn compare_datagram(sent: &[u8], reply: &[u8]) -> Result<(), ExchangeError> {
     if let Some(offset) = sent.iter().zip(reply).position(|(a, b)| a != b) {
-        return Err(DatagramError::Mismatch(ExchangeError::Mismatch {
+        return Err(ExchangeError::Mismatch {
             offset: offset as u64,
             sent: sent[offset],
             received: reply[offset],
-        }));
+        });
     }
     if reply.len() > sent.len() {
-        return Err(DatagramError::Mismatch(ExchangeError::Longer {
+        return Err(ExchangeError::Longer {
             offset: sent.len() as u64,
-        }));
+        });
     }
     if reply.len() < sent.len() {
-        return Err(DatagramError::Mismatch(ExchangeError::EndedEarly {
+        return Err(ExchangeError::EndedEarly {
             received: reply.len() as u64,
             sent: sent.len() as u64,
             cause: None,
-        }));
+        });
     }
     Ok(())
 }

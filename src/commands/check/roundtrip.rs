@@ -245,6 +245,7 @@ impl Trip<'_> {
     }
 
     fn datagram_failure(&self, e: DatagramError, waited: Duration, deadline: Instant) -> String {
+        let noun = self.socket_type.message_noun();
         match e {
             DatagramError::TimedOut { tries } => {
                 let tries = format!("{tries} tr{}", if tries == 1 { "y" } else { "ies" });
@@ -257,8 +258,17 @@ impl Trip<'_> {
                     format!("no reply to {tries} in {}", table::duration(waited))
                 }
             }
-            DatagramError::Mismatch(e) => exchange_failure(e),
-            DatagramError::Oversize => "the reply was larger than what was sent".to_string(),
+            DatagramError::Mismatch {
+                error: ExchangeError::EndedEarly { received, sent, .. },
+                ..
+            } => format!("the reply is a short {noun}: {received} of {sent} bytes came back"),
+            DatagramError::Mismatch {
+                error: ExchangeError::Longer { offset },
+                ..
+            } => format!(
+                "the reply is a {noun} longer than what was sent: an extra byte at offset {offset}"
+            ),
+            DatagramError::Mismatch { error, .. } => exchange_failure(error),
             DatagramError::Io(e) if e.raw_os_error() == Some(Errno::EMSGSIZE as i32) => format!(
                 "{} (this system carries smaller datagrams here; for Unix sockets the limit is SO_SNDBUF, net.core.wmem_default)",
                 describe(&e)
