@@ -892,6 +892,8 @@ Each connection (one by default) writes a position-dependent pattern in --size w
 : --threads N
 The connections (and a --requests limit) are split over N client threads, each with its own event loop; their clocks start together once every connection is open.
 
+Every workload ends within --duration plus --timeout. A request with no echo after --timeout (default 1s) is an error: a lost datagram, a stalled connection (bulk: no byte back for that long); its connection is replaced. Requests still waiting when the run ends, sent less than --timeout before, are reported as in flight (bulk: the bytes not yet back), never silently dropped. Exit 1 when no request completed (bulk: no byte came back), or when any error or mismatch was counted. `--duration 0` is a usage error (exit 2).
+
 With --rate (open loop), requests are due on a fixed schedule and latency counts from when each was due. On Linux the client threads run with 1ns of timer slack (PR_SET_TIMERSLACK) rather than the default 50us, so their wake-ups keep to the schedule.
 
 TCP connections to an address in 127.0.0.0/8 are made from 127.0.0.1 to 127.0.0.16 in turn on Linux (IP_BIND_ADDRESS_NO_PORT), sixteen times the ephemeral ports one source address has, so churn and very many connections do not run out of ports.
@@ -900,7 +902,7 @@ On Linux the report ends with the CPU time of the client's busiest thread as a s
 "#;
 
 const BENCH_JSON: &str = r#"
-With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`. Exit 1 when there were errors or mismatches.
+With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `in_flight` (requests still waiting at the end; null for bulk), `in_flight_bytes` (bulk: bytes not back yet at the end; null otherwise), `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`. Exit 1 when no request completed, or there were errors or mismatches.
 "#;
 
 const BENCH_EXAMPLES: &str = r#"
