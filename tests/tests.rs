@@ -17,6 +17,7 @@ mod suite {
     mod cli;
     mod debian;
     mod flags;
+    mod foreign_servers;
     mod generated_docs;
     mod interop;
     mod portable_build;
