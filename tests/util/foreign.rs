@@ -89,7 +89,12 @@ pub fn ncat_exec_cat() -> Option<Foreign> {
     }))
 }
 
-/// `socat TCP-LISTEN:PORT,bind=127.0.0.1,fork EXEC:cat`.
+/// socat waits `-t` (0.5s by default) after EOF for cat's last output, so a
+/// client that half-closes early fails only when cat is slower than that:
+/// `-t 0` drops it at once, as ncat does, so such a client fails every time.
+const SOCAT_DRAIN: &str = "-t0";
+
+/// `socat -t0 TCP-LISTEN:PORT,bind=127.0.0.1,fork EXEC:cat`.
 pub fn socat_exec_cat_tcp() -> Option<Foreign> {
     if !have("socat", &["-V"]) {
         return None;
@@ -97,6 +102,7 @@ pub fn socat_exec_cat_tcp() -> Option<Foreign> {
     Some(on_a_free_port("socat", |port| {
         let mut cmd = Command::new("socat");
         cmd.args([
+            SOCAT_DRAIN,
             &format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"),
             "EXEC:cat",
         ]);
@@ -104,14 +110,14 @@ pub fn socat_exec_cat_tcp() -> Option<Foreign> {
     }))
 }
 
-/// `socat UNIX-LISTEN:PATH,fork EXEC:cat`, at `dir/socat.sock`.
+/// `socat -t0 UNIX-LISTEN:PATH,fork EXEC:cat`, at `dir/socat.sock`.
 pub fn socat_exec_cat_unix(dir: &Path) -> Option<Foreign> {
     if !have("socat", &["-V"]) {
         return None;
     }
     let path = dir.join("socat.sock").display().to_string();
     let mut cmd = Command::new("socat");
-    cmd.args([&format!("UNIX-LISTEN:{path},fork"), "EXEC:cat"]);
+    cmd.args([SOCAT_DRAIN, &format!("UNIX-LISTEN:{path},fork"), "EXEC:cat"]);
     let mut proc = Proc::spawn(cmd);
     if !wait_accepting(&format!("unix:{path}"), STEP, || proc.running()) {
         panic!("socat never accepted on {path}\n{}", proc.describe());
