@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::util::{
-    Foreign, Run, STEP, SilentReader, echokit_within, ncat_exec_cat,
+    Foreign, Run, STEP, SilentReader, echokit_within, ncat_exec_cat, ncat_exec_cat_unix,
     python_reads_to_eof_then_echoes, python_udp_echo_then_silent, random_bytes, send,
     socat_exec_cat_tcp, socat_exec_cat_unix, temp_dir, xinetd_echo,
 };
@@ -68,8 +68,14 @@ fn assert_every_verdict_passes(server: &Foreign) {
 }
 
 #[test]
-fn issue16_ncat_exec_cat_gets_every_byte_back_before_our_eof() {
+fn issue16_ncat_exec_cat_over_tcp_and_unix_gets_every_byte_back_before_our_eof() {
     let Some(mut ncat) = ncat_exec_cat() else {
+        return;
+    };
+    assert_every_verdict_passes(&ncat);
+    ncat.proc.assert_running("after the exchanges");
+    let dir = temp_dir();
+    let Some(mut ncat) = ncat_exec_cat_unix(dir.path()) else {
         return;
     };
     assert_every_verdict_passes(&ncat);

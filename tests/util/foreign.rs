@@ -89,6 +89,21 @@ pub fn ncat_exec_cat() -> Option<Foreign> {
     }))
 }
 
+/// `ncat -l -k -U PATH --exec /bin/cat`, at `dir/ncat.sock`: no port to find.
+pub fn ncat_exec_cat_unix(dir: &Path) -> Option<Foreign> {
+    if !have("ncat", &["--version"]) {
+        return None;
+    }
+    let path = dir.join("ncat.sock").display().to_string();
+    let mut cmd = Command::new("ncat");
+    cmd.args(["-l", "-k", "-U", &path, "--exec", "/bin/cat"]);
+    let mut proc = Proc::spawn(cmd);
+    if !wait_accepting(&format!("unix:{path}"), STEP, || proc.running()) {
+        panic!("ncat never accepted on {path}\n{}", proc.describe());
+    }
+    Some(Foreign { proc, addr: path })
+}
+
 /// socat waits `-t` (0.5s by default) after EOF for cat's last output, so a
 /// client that half-closes early fails only when cat is slower than that:
 /// `-t 0` drops it at once, as ncat does, so such a client fails every time.
