@@ -296,7 +296,7 @@ pub struct BenchArgs {
     #[arg(short = 'r', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub rate: Option<u64>,
     /// Give up on a request (counted as an error) after this long
-    #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "2s")]
+    #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "1s")]
     pub timeout: Duration,
     /// Stop after this many requests in total (default: only --duration stops)
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]

@@ -20,6 +20,7 @@ mod suite {
     mod datagram_delivery;
     mod debian;
     mod flags;
+    mod foreign_servers;
     mod generated_docs;
     mod interop;
     mod metrics;

@@ -667,7 +667,7 @@ echo dgram  udp wait   nobody /usr/bin/echokit echokit serve --inetd
 );
 
 const SEND_STREAMS: &str = r#"
-The input is written while the echo is read, so any size works and nothing can deadlock. After the last byte, our write side is shut down (as `nc -N` does), and the exchange ends as soon as every byte sent has come back: echokit does not wait for the server to close, and it never takes a short read for the end of a message. A reset or close before that is exit 1 ("ended early"). When the echo differs, stderr names the offset of the first differing byte, counted from 0, and both bytes.
+The input is written while the echo is read, so any size works and nothing can deadlock; at most 32 KiB is under way unechoed at any time, as some servers (`ncat -e /bin/cat`) stall with more. Our write side is shut down once every byte sent has come back, so a server that stops echoing when it sees EOF (`ncat -e /bin/cat`, `socat ... EXEC:cat`) still returns everything, and the exchange ends then: echokit does not wait for the server to close, and it never takes a short read for the end of a message. A server that answers only after EOF (a buffering pipe) still works: when nothing has come back for 200ms, the rest of the input is sent at once, and once all is sent and 200ms pass with nothing back, our write side is shut down. A reset or close before that is exit 1 ("ended early"). When the echo differs, stderr names the offset of the first differing byte, counted from 0, and both bytes.
 
 With `-v`, every chunk received is shown on stderr as it arrives; with `--buffer-size 8`, that is the classroom demo of how a stream arrives in pieces.
 
@@ -679,7 +679,7 @@ Over `seqpacket:` the whole input is one message, sent on a connection; the echo
 "#;
 
 const SEND_DATAGRAMS: &str = r#"
-The whole input is one datagram; more than the transport carries is exit 2 (65,507 bytes over UDP/IPv4, 65,527 over UDP/IPv6). When no reply comes, the datagram is sent again after 1s, then 2s, 4s and so on, `--retries` times (default 2); `--timeout` caps the whole exchange. A Unix datagram client binds an address of its own to get the reply. An empty input is sent as an empty datagram.
+The whole input is one datagram; more than the transport carries is exit 2 (65,507 bytes over UDP/IPv4, 65,527 over UDP/IPv6). When no reply comes, the datagram is sent again after 1s, then 2s, 4s and so on, `--retries` times (default 2); `--timeout` caps the whole exchange. A Unix datagram client binds an address of its own to get the reply. An empty input is sent as an empty datagram. A reply that differs, is short (xinetd's echo returns at most 2,048 bytes of a datagram) or is longer is written to stdout as it came back, then exit 1; the message names the server with its prefix and says "datagram": there is no connection to close.
 "#;
 
 const SEND_REPEAT: &str = r#"
@@ -701,10 +701,10 @@ const SEND_JSON: &str = r#"
 With `--json`, the echoed data is not printed; instead:
 
 : one exchange
-`address`, `ok`, `bytes_sent`, `bytes_received`, `rtt_ms`.
+`address`, `ok`, `bytes_sent`, `bytes_received`, `rtt_ms`; or, when it failed, `address`, `ok` (false), `error_class` (the exit code's meaning: `verify`, `connect`, `timeout` or `internal`) and `error` (the message). Bad input (exit 2) is no exchange: it has only its error line.
 
 : each repeated echo
-`seq`, `bytes`, `rtt_ms`, `ok` (true); or `seq`, `ok` (false), `error`.
+`seq`, `bytes`, `rtt_ms`, `ok` (true); or `seq`, `ok` (false), `error_class`, `error`.
 
 : the summary of a repeated run
 `address`, `sent`, `received`, `loss_percent`, and `rtt_ms` with `min`, `avg`, `max`, `mdev`.
@@ -902,6 +902,8 @@ Each connection (one by default) writes a position-dependent pattern in --size w
 : --threads N
 The connections (and a --requests limit) are split over N client threads, each with its own event loop; their clocks start together once every connection is open.
 
+Every workload ends within --duration plus --timeout. A request with no echo after --timeout (default 1s) is an error: a lost datagram, a stalled connection (bulk: no byte back for that long); its connection is replaced. Requests still waiting when the run ends, sent less than --timeout before, are reported as in flight (bulk: the bytes not yet back), never silently dropped. Exit 1 when no request completed (bulk: no byte came back), or when any error or mismatch was counted. `--duration 0` is a usage error (exit 2).
+
 With --rate (open loop), requests are due on a fixed schedule and latency counts from when each was due. On Linux the client threads run with 1ns of timer slack (PR_SET_TIMERSLACK) rather than the default 50us, so their wake-ups keep to the schedule.
 
 TCP connections to an address in 127.0.0.0/8 are made from 127.0.0.1 to 127.0.0.16 in turn on Linux (IP_BIND_ADDRESS_NO_PORT), sixteen times the ephemeral ports one source address has, so churn and very many connections do not run out of ports.
@@ -910,7 +912,7 @@ On Linux the report ends with the CPU time of the client's busiest thread as a s
 "#;
 
 const BENCH_JSON: &str = r#"
-With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`. Exit 1 when there were errors or mismatches.
+With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `in_flight` (requests still waiting at the end; null for bulk), `in_flight_bytes` (bulk: bytes not back yet at the end; null otherwise), `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`. Exit 1 when no request completed, or there were errors or mismatches.
 "#;
 
 const BENCH_EXAMPLES: &str = r#"
