@@ -94,6 +94,7 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on one transport (all its payloads) after this long')
             [CompletionResult]::new('--buffer-size', '--buffer-size', [CompletionResultType]::ParameterName, 'Read size of the in-process servers and the clients; stream payloads include exact multiples of it')
             [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Also write the rows for node_exporter''s textfile collector to FILE (name it *.prom): probe_success and probe_duration_seconds per row, replaced atomically')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Resolve names to IPv4 addresses only')

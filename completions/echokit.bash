@@ -169,7 +169,7 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__check)
-            opts="-u -4 -6 -t -v -q -h --require --unix-dir --udp --timeout --buffer-size --junit --github --json --verbose --quiet --help"
+            opts="-u -4 -6 -t -v -q -h --require --unix-dir --udp --timeout --buffer-size --junit --metrics-file --github --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,6 +197,21 @@ _echokit() {
                     ;;
                 --junit)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
                     return 0
                     ;;
                 *)

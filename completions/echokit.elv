@@ -88,6 +88,7 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand --timeout 'Give up on one transport (all its payloads) after this long'
             cand --buffer-size 'Read size of the in-process servers and the clients; stream payloads include exact multiples of it'
             cand --junit 'Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)'
+            cand --metrics-file 'Also write the rows for node_exporter''s textfile collector to FILE (name it *.prom): probe_success and probe_duration_seconds per row, replaced atomically'
             cand -u 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
             cand --udp 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
             cand -4 'Resolve names to IPv4 addresses only'

@@ -85,6 +85,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand check" -l unix-dir -d 'C
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s t -l timeout -d 'Give up on one transport (all its payloads) after this long' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l buffer-size -d 'Read size of the in-process servers and the clients; stream payloads include exact multiples of it' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l junit -d 'Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)' -r -F
+complete -c echokit -n "__fish_echokit_using_subcommand check" -l metrics-file -d 'Also write the rows for node_exporter\'s textfile collector to FILE (name it *.prom): probe_success and probe_duration_seconds per row, replaced atomically' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s 4 -d 'Resolve names to IPv4 addresses only'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s 6 -d 'Resolve names to IPv6 addresses only'

@@ -259,6 +259,9 @@ pub struct CheckArgs {
     /// Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+    /// Also write the rows for node_exporter's textfile collector to FILE (name it *.prom): probe_success and probe_duration_seconds per row, replaced atomically
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub metrics_file: Option<std::path::PathBuf>,
     /// GitHub Actions: ::error/::warning lines after the table, a summary table in $GITHUB_STEP_SUMMARY, TRANSPORT=pass|fail|skip lines in $GITHUB_OUTPUT
     #[arg(long, conflicts_with = "json")]
     pub github: bool,

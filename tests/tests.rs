@@ -33,5 +33,6 @@ mod suite {
     mod seqpacket;
     mod serve;
     mod systemd_units;
+    mod textfile;
     mod workers;
 }

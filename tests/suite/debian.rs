@@ -234,6 +234,14 @@ fn copied_docs() -> Vec<(&'static str, &'static str)> {
             "usr/lib/systemd/system/echokit-inetd@.service",
             "contrib/systemd/echokit-inetd@.service",
         ),
+        (
+            "usr/lib/systemd/system/echokit-check.service",
+            "contrib/systemd/echokit-check.service",
+        ),
+        (
+            "usr/lib/systemd/system/echokit-check.timer",
+            "contrib/systemd/echokit-check.timer",
+        ),
     ]
 }
 

@@ -1,5 +1,5 @@
-//! The CI reports of `echokit check` (SPEC §4 check): `--junit FILE` and
-//! `--github`. They read the finished rows as data, after the table.
+//! The CI reports of `echokit check` (SPEC §4 check): `--junit FILE`,
+//! `--metrics-file FILE` (node_exporter's textfile collector) and `--github`. They read the finished rows as data, after the table.
 //!
 //! Every file is checked before the first row runs ([`Reports::open`]), so a
 //! path that cannot be written is a usage error (exit 2) naming it, and a run
@@ -13,6 +13,7 @@
 mod atomic;
 mod github;
 mod junit;
+mod textfile;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -69,25 +70,26 @@ fn cannot_write_early(what: &str, path: &Path, e: &std::io::Error) -> Error {
     ))
 }
 
-/// `--junit FILE`: checked up front, replaced whole at the end.
-struct JunitFile {
+/// A report file (`--junit`, `--metrics-file`): checked up front, replaced
+/// whole at the end.
+struct ReplacedFile {
     path: PathBuf,
+    what: &'static str,
 }
 
-impl JunitFile {
-    const WHAT: &str = "the JUnit report";
-
-    fn check(path: &Path) -> Result<JunitFile, Error> {
-        atomic::probe(path).map_err(|e| cannot_write_early(Self::WHAT, path, &e))?;
-        Ok(JunitFile {
+impl ReplacedFile {
+    fn check(path: &Path, what: &'static str) -> Result<ReplacedFile, Error> {
+        atomic::probe(path).map_err(|e| cannot_write_early(what, path, &e))?;
+        Ok(ReplacedFile {
             path: path.to_path_buf(),
+            what,
         })
     }
 
     fn write(&self, bytes: &[u8]) -> Result<(), Error> {
         atomic::replace(&self.path, bytes).map_err(|e| {
             Error::internal(
-                format!("cannot write {} {}", Self::WHAT, self.path.display()),
+                format!("cannot write {} {}", self.what, self.path.display()),
                 e,
             )
         })
@@ -96,7 +98,10 @@ impl JunitFile {
 
 /// The reports this run was asked for, their files already open.
 pub struct Reports {
-    junit: Option<JunitFile>,
+    junit: Option<ReplacedFile>,
+    metrics: Option<ReplacedFile>,
+    /// No ADDR: the rows are in-process servers (their addresses change every run).
+    local: bool,
     github: bool,
     summary: Option<Target>,
     outputs: Option<Target>,
@@ -114,7 +119,11 @@ impl Reports {
     /// Opens every report file `args` asks for; nothing has run yet.
     pub fn open(args: &CheckArgs) -> Result<Reports, Error> {
         let junit = match &args.junit {
-            Some(path) => Some(JunitFile::check(path)?),
+            Some(path) => Some(ReplacedFile::check(path, "the JUnit report")?),
+            None => None,
+        };
+        let metrics = match &args.metrics_file {
+            Some(path) => Some(ReplacedFile::check(path, "the metrics file")?),
             None => None,
         };
         let (mut summary, mut outputs) = (None, None);
@@ -128,6 +137,8 @@ impl Reports {
         }
         Ok(Reports {
             junit,
+            metrics,
+            local: args.addrs.is_empty(),
             github: args.github,
             summary,
             outputs,
@@ -153,6 +164,9 @@ impl Reports {
         };
         if let Some(junit_file) = &self.junit {
             keep(junit_file.write(&junit::render(rows, elapsed, self.started)));
+        }
+        if let Some(metrics_file) = &self.metrics {
+            keep(metrics_file.write(textfile::render(rows, self.local).as_bytes()));
         }
         if self.github {
             for line in github::commands(rows) {

@@ -9,31 +9,15 @@
 //! families of plain counters that already exist as atomics in the engine,
 //! so an encoder crate would add a registry to keep in step with them for
 //! the one thing it does that we need — label escaping, which is three
-//! characters (`\`, `"`, newline) and is tested below.
+//! characters and lives, tested, in `commands/prometheus.rs`.
 
-use std::fmt::Write;
-
+use crate::commands::prometheus::Family;
 use crate::engine::MetricsPage;
 use crate::engine::dgram::DropReason;
 use crate::engine::meters::{ListenerInfo, Totals};
 
 /// Renders the page from the engine's counters.
 pub struct Page;
-
-/// A label value as the text format wants it: backslash, double quote and
-/// line feed escaped.
-fn label_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The `reason` label of a dropped datagram.
 fn drop_label(reason: DropReason) -> &'static str {
@@ -47,57 +31,38 @@ fn drop_label(reason: DropReason) -> &'static str {
     }
 }
 
-/// One metric family: its name, type, help, and a value per listener
-/// (with extra labels), for the listeners it applies to.
-/// Values with their listener and an optional extra label.
-type Samples<'a> = Vec<(&'a ListenerInfo, Option<(&'static str, &'static str)>, u64)>;
-
-struct Family<'a> {
-    name: &'static str,
-    kind: &'static str,
-    help: &'static str,
-    samples: Samples<'a>,
-}
-
-impl Family<'_> {
-    fn write(&self, out: &mut String) {
-        if self.samples.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
-        for (info, extra, value) in &self.samples {
-            let _ = write!(
-                out,
-                "{}{{listener=\"{}\",transport=\"{}\"",
-                self.name,
-                label_value(&info.name),
-                label_value(info.transport)
-            );
-            if let Some((key, val)) = extra {
-                let _ = write!(out, ",{key}=\"{}\"", label_value(val));
-            }
-            let _ = writeln!(out, "}} {value}");
-        }
-    }
-}
-
 /// Whether a listener takes connections (by its transport's name).
 fn connected(info: &ListenerInfo) -> bool {
     !matches!(info.transport, "udp4" | "udp6" | "unixgram")
 }
 
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+/// The `listener` and `transport` labels, and one more when given.
+fn labels<'a>(info: &'a ListenerInfo, extra: Option<(&'static str, &'a str)>) -> Labels<'a> {
+    let mut l = vec![
+        ("listener", info.name.as_str()),
+        ("transport", info.transport),
+    ];
+    l.extend(extra);
+    l
+}
+
+/// One sample per listener of `set`, valued by `f`.
+fn per<'a>(set: &[&'a (ListenerInfo, Totals)], f: fn(&Totals) -> u64) -> Vec<(Labels<'a>, String)> {
+    set.iter()
+        .map(|(i, t)| (labels(i, None), f(t).to_string()))
+        .collect()
+}
+
 impl MetricsPage for Page {
     fn render(&self, listeners: &[(ListenerInfo, Totals)]) -> String {
+        let all: Vec<&(ListenerInfo, Totals)> = listeners.iter().collect();
         let streams: Vec<&(ListenerInfo, Totals)> =
             listeners.iter().filter(|(i, _)| connected(i)).collect();
         let dgrams: Vec<&(ListenerInfo, Totals)> =
             listeners.iter().filter(|(i, _)| !connected(i)).collect();
-        fn per<'a>(set: &[&'a (ListenerInfo, Totals)], f: fn(&Totals) -> u64) -> Samples<'a> {
-            set.iter().map(|(i, t)| (i, None, f(t))).collect()
-        }
-        let all: Vec<&(ListenerInfo, Totals)> = listeners.iter().collect();
-        let mut families = vec![
+        let families = [
             Family {
                 name: "echokit_connections_accepted_total",
                 kind: "counter",
@@ -116,7 +81,12 @@ impl MetricsPage for Page {
                 help: "Connections closed at once, by reason (max_conns: over --max-conns).",
                 samples: streams
                     .iter()
-                    .map(|(i, t)| (i, Some(("reason", "max_conns")), t.rejected))
+                    .map(|(i, t)| {
+                        (
+                            labels(i, Some(("reason", "max_conns"))),
+                            t.rejected.to_string(),
+                        )
+                    })
                     .collect(),
             },
             Family {
@@ -133,8 +103,14 @@ impl MetricsPage for Page {
                     .iter()
                     .flat_map(|(i, t)| {
                         [
-                            (i, Some(("reason", "cut_message")), t.closed_cut),
-                            (i, Some(("reason", "idle_timeout")), t.closed_idle),
+                            (
+                                labels(i, Some(("reason", "cut_message"))),
+                                t.closed_cut.to_string(),
+                            ),
+                            (
+                                labels(i, Some(("reason", "idle_timeout"))),
+                                t.closed_idle.to_string(),
+                            ),
                         ]
                     })
                     .collect(),
@@ -170,28 +146,23 @@ impl MetricsPage for Page {
                 samples: dgrams
                     .iter()
                     .flat_map(|(i, t)| {
-                        DropReason::ALL
-                            .iter()
-                            .zip(t.dropped)
-                            .map(move |(&r, n)| (i, Some(("reason", drop_label(r))), n))
+                        DropReason::ALL.iter().zip(t.dropped).map(move |(&r, n)| {
+                            (labels(i, Some(("reason", drop_label(r)))), n.to_string())
+                        })
                     })
                     .collect(),
             },
+            Family {
+                name: "echokit_build_info",
+                kind: "gauge",
+                help: "echokit's version; always 1.",
+                samples: vec![(vec![("version", env!("CARGO_PKG_VERSION"))], "1".into())],
+            },
         ];
         let mut out = String::new();
-        for family in families.drain(..) {
+        for family in &families {
             family.write(&mut out);
         }
-        let _ = writeln!(
-            out,
-            "# HELP echokit_build_info echokit's version; always 1."
-        );
-        let _ = writeln!(out, "# TYPE echokit_build_info gauge");
-        let _ = writeln!(
-            out,
-            "echokit_build_info{{version=\"{}\"}} 1",
-            label_value(env!("CARGO_PKG_VERSION"))
-        );
         out
     }
 }
@@ -199,18 +170,13 @@ impl MetricsPage for Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::prometheus::label_value;
 
     fn info(name: &str, transport: &'static str) -> ListenerInfo {
         ListenerInfo {
             name: name.into(),
             transport,
         }
-    }
-
-    #[test]
-    fn label_values_escape_backslash_quote_and_newline() {
-        assert_eq!(label_value(r#"unix:/tmp/a\b"c"#), r#"unix:/tmp/a\\b\"c"#);
-        assert_eq!(label_value("a\nb"), "a\\nb");
     }
 
     #[test]
@@ -252,7 +218,7 @@ mod tests {
         assert!(page.contains("# TYPE echokit_bytes_received_total counter\n"));
         assert!(page.ends_with(&format!(
             "echokit_build_info{{version=\"{}\"}} 1\n",
-            env!("CARGO_PKG_VERSION")
+            label_value(env!("CARGO_PKG_VERSION"))
         )));
     }
 }
