@@ -18,6 +18,7 @@ mod suite {
     mod debian;
     mod flags;
     mod generated_docs;
+    mod hostile;
     mod interop;
     mod portable_build;
     mod properties;

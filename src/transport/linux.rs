@@ -32,16 +32,38 @@ pub fn abstract_addr(name: &[u8]) -> io::Result<SockAddr> {
     SockAddr::unix(path)
 }
 
-/// Binds `socket` to the new socket file `path`, which is never more
-/// permissive than `mode` at any instant: bind(2) creates the file with the
-/// socket inode's mode less the umask (`unix_bind` in net/unix/af_unix.c), so
-/// fchmod(2) on the socket first narrows it from the start. The process umask
-/// is left alone (it is process-wide: other threads create files meanwhile);
-/// the caller's chmod after bind then widens the file to exactly `mode`.
+/// Binds `socket` to the new socket file `path`, created with exactly `mode`
+/// at its first instant, without ever naming the path again: bind(2) creates
+/// the file with the socket inode's mode less the umask (`unix_bind_bsd` in
+/// net/unix/af_unix.c), so fchmod(2) on the unbound socket sets the mode, and
+/// a thread of our own with its own umask of 0 (unshare(2) CLONE_FS, which
+/// leaves the process umask alone) binds. Nothing is chmod'ed by name after
+/// bind, so a path another user swaps for a symlink (the directory may be
+/// world-writable and not sticky) never gets its target's mode changed.
+/// Where unshare is refused (a container's seccomp filter), the socket is
+/// made in a private directory and linked into place instead.
 pub fn bind_path_with_mode(socket: &Socket, path: &Path, mode: u32) -> io::Result<()> {
-    use nix::sys::stat::{Mode, fchmod};
-    fchmod(socket, Mode::from_bits_truncate(mode)).map_err(io::Error::from)?;
-    socket.bind(&SockAddr::unix(path)?)
+    use nix::sched::{CloneFlags, unshare};
+    use nix::sys::stat::{Mode, fchmod, umask};
+    let addr = SockAddr::unix(path)?;
+    let own_umask = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> io::Result<Option<()>> {
+                if unshare(CloneFlags::CLONE_FS).is_err() {
+                    return Ok(None);
+                }
+                // This thread's umask only: its fs_struct is its own now.
+                umask(Mode::empty());
+                fchmod(socket, Mode::from_bits_truncate(mode)).map_err(io::Error::from)?;
+                socket.bind(&addr).map(Some)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the binding thread panicked")))
+    })?;
+    match own_umask {
+        Some(()) => Ok(()),
+        None => super::unix::bind_in_private_dir(socket, path, mode),
+    }
 }
 
 /// Gives a Unix datagram client an address the server can answer: Linux
