@@ -200,15 +200,24 @@ fn clear_stale(socket_type: SocketType, path: &Path) -> Result<(), Error> {
         return Err(Error::listen(&path.display().to_string(), in_the_way)
             .with_hint("not replacing it; remove it or choose another path"));
     }
-    // Probe with a connect: refused means nobody accepts there any more.
+    // Probe with a connect: refused means nobody accepts there any more. It
+    // never blocks: a live server whose listen queue is full would keep a
+    // blocking connect waiting for ever, and EAGAIN says it is live (SPEC §4).
     let target = SocketAddress::Path(path.to_path_buf());
-    let probe =
-        new_socket(socket_type, &target).and_then(|s| s.connect(&sock_addr(&target)?).map(|_| s));
+    let probe = new_socket(socket_type, &target).and_then(|s| {
+        s.set_nonblocking(true)?;
+        s.connect(&sock_addr(&target)?).map(|_| s)
+    });
     match probe {
         Ok(_) => Err(refusal(
             path,
             libc::EADDRINUSE,
             "another process is serving on this socket",
+        )),
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Err(refusal(
+            path,
+            libc::EADDRINUSE,
+            "another process is serving on this socket; its listen queue is full",
         )),
         Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => fs::remove_file(path)
             .map_err(|e| path_error(path, e).with_hint("cannot remove the stale socket file")),

@@ -144,3 +144,131 @@ fn issue15_mode_is_exact_when_the_socket_is_made_in_a_private_directory() {
         );
     }
 }
+
+/// A Unix stream listener at `path` with a backlog of 0 that never accepts,
+/// its listen queue filled: the next connect(2) says EAGAIN. The connections
+/// that filled it come back with it, to be held for the test.
+fn full_unix_listener(path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).expect("socket");
+    let addr = SockAddr::unix(path).expect("address");
+    listener.bind(&addr).expect("bind");
+    listener.listen(0).expect("listen");
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let c = Socket::new(Domain::UNIX, Type::STREAM, None).expect("socket");
+        c.set_nonblocking(true).expect("non-blocking");
+        match c.connect(&addr) {
+            Ok(()) => held.push(c),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (listener, held),
+            Err(e) => panic!("filling the queue: {e}"),
+        }
+    }
+    panic!("the listen queue never filled");
+}
+
+/// A TCP listener on 127.0.0.1 with a backlog of 0 that never accepts, filled
+/// until a handshake gets no answer (the kernel drops the SYN of a full
+/// queue); its port, and everything to hold for the test.
+fn full_tcp_listener() -> (u16, socket2::Socket, Vec<socket2::Socket>) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use socket2::{Domain, SockAddr, Socket, Type};
+    use std::os::fd::AsFd;
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+    listener.bind(&SockAddr::from(any)).expect("bind");
+    listener.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("local address");
+    let port = addr.as_socket().expect("inet").port();
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let c = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        c.set_nonblocking(true).expect("non-blocking");
+        let _ = c.connect(&addr);
+        let mut fds = [PollFd::new(c.as_fd(), PollFlags::POLLOUT)];
+        let answered = poll(&mut fds, PollTimeout::from(200u8)).expect("poll") > 0;
+        held.push(c);
+        if !answered {
+            return (port, listener, held);
+        }
+    }
+    panic!("the TCP listen queue never filled");
+}
+
+/// Issue 15 point 5: a live server whose listen queue is full is live. The
+/// stale-socket probe blocked in connect(2) and `serve` hung for ever.
+#[test]
+fn issue15_serve_on_a_live_socket_with_a_full_queue_is_address_in_use() {
+    let dir = temp_dir();
+    let path = dir.path().join("full.sock");
+    let _full = full_unix_listener(&path);
+    let path = path.display().to_string();
+    echokit_within(&["serve", &path], b"", STEP).assert_error(
+        5,
+        &format!(
+            "echokit: cannot listen on {path}: address in use (another process is serving on this socket; its listen queue is full)"
+        ),
+    );
+}
+
+/// Issue 15 point 5: EAGAIN from connect(2) on AF_UNIX means "queue full",
+/// not "in progress": `send`, `check` and `bench` failed at once with "no
+/// error set after POLLHUP". They retry until the connect timeout, then exit
+/// 4 naming the full queue.
+#[test]
+fn issue15_clients_retry_a_full_unix_queue_then_time_out_naming_it() {
+    let dir = temp_dir();
+    let path = dir.path().join("full.sock");
+    let _full = full_unix_listener(&path);
+    let path = path.display().to_string();
+    let line = |limit: &str| {
+        format!(
+            "echokit: timed out connecting to {path} (its listen queue stayed full for {limit}: the server accepts no more connections)"
+        )
+    };
+    let run = send(&["--connect-timeout", "1s", &path, "hi"], b"", STEP);
+    run.assert_error(4, &line("1s"));
+    assert!(run.elapsed >= Duration::from_millis(900), "{run}");
+    // --timeout is the connect timeout too when --connect-timeout is not given.
+    send(&["--timeout", "1s", &path, "hi"], b"", STEP).assert_error(4, &line("1s"));
+    echokit_within(
+        &["bench", "--timeout", "1s", "--duration", "1s", &path],
+        b"",
+        STEP,
+    )
+    .assert_error(4, &line("1s"));
+    let check = echokit_within(&["check", "--timeout", "1s", &path], b"", STEP);
+    check.assert_code(1);
+    assert!(
+        check.out().contains("timed out connecting"),
+        "the row should say it timed out\n{check}"
+    );
+}
+
+/// Issue 15 point 5: with no timeout given at all, `send` to a full queue hung
+/// for ever; now it gives up after the default 10s.
+#[test]
+fn issue15_send_with_no_timeout_gives_up_on_a_full_queue_after_10s() {
+    let dir = temp_dir();
+    let path = dir.path().join("full.sock");
+    let _full = full_unix_listener(&path);
+    let path = path.display().to_string();
+    send(&[&path, "hi"], b"", STEP + Duration::from_secs(5)).assert_error(
+        4,
+        &format!(
+            "echokit: timed out connecting to {path} (its listen queue stayed full for 10s: the server accepts no more connections)"
+        ),
+    );
+}
+
+/// Issue 15 point 5: a TCP connect that gets no answer (a full backlog drops
+/// the SYN) waited as long as the kernel retries (over two minutes) when no
+/// timeout was given; now it ends at the default 10s, exit 4.
+#[test]
+fn issue15_a_tcp_connect_with_no_answer_times_out_after_10s() {
+    let (port, _listener, _held) = full_tcp_listener();
+    let addr = format!("127.0.0.1:{port}");
+    let run = send(&[&addr, "hi"], b"", STEP + Duration::from_secs(5));
+    run.assert_error(4, &format!("echokit: timed out connecting to {addr}"));
+    assert!(run.elapsed >= Duration::from_secs(9), "{run}");
+}
