@@ -18,6 +18,7 @@ mod notify;
 use log::{Readiness, ServeLog};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::addr::{self, Endpoint, Host, Role, Target};
 use crate::cli::ServeArgs;
@@ -99,11 +100,22 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         guards.extend(guard);
     }
     let names: Vec<String> = sockets.iter().map(|s| s.name.clone()).collect();
+    let base = config(&args);
     let config = ServerConfig {
-        tick_every: readiness.as_ref().map(Readiness::tick_every),
-        ..config(&args)
+        // Ticks tell the service manager, and the counts of repeated log lines.
+        tick_every: Some(
+            readiness
+                .as_ref()
+                .map_or(base.drop_report_every, Readiness::tick_every),
+        ),
+        ..base
     };
-    let log = Arc::new(ServeLog::new(Output::new(args.output), guards, readiness));
+    let log = Arc::new(ServeLog::new(
+        Output::new(args.output),
+        guards,
+        readiness,
+        config.drop_report_every,
+    ));
     let handle = engine::spawn(
         sockets,
         config,
@@ -122,6 +134,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         .join()
         .map_err(|e| Error::internal("event loop failed", e))?;
     log.remove_socket_files();
+    log.flush_repeats();
     out.report(&log::Stopped(&stats));
     Ok(ExitCode::Success)
 }
@@ -168,7 +181,12 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
     });
     // One connection, started per connection by inetd or `Accept=yes`: there
     // is no service to declare ready, so no sd_notify either.
-    let log = Arc::new(ServeLog::new(quiet, Vec::new(), None));
+    let log = Arc::new(ServeLog::new(
+        quiet,
+        Vec::new(),
+        None,
+        Duration::from_secs(1),
+    ));
     let handle = engine::spawn(
         vec![engine::inherited_socket(socket)],
         config(&args),

@@ -272,3 +272,83 @@ fn issue15_a_tcp_connect_with_no_answer_times_out_after_10s() {
     run.assert_error(4, &format!("echokit: timed out connecting to {addr}"));
     assert!(run.elapsed >= Duration::from_secs(9), "{run}");
 }
+
+/// Issue 15 point 6: a newline in an address forged a second ready line
+/// (`serve`) or split a table row (`check`). A control character in a path
+/// or abstract name is exit 2 naming it, and nothing reaches stdout.
+#[test]
+fn issue15_control_characters_in_an_address_are_refused_naming_them() {
+    let forged = "/tmp/a\ntcp:10.9.9.9:7";
+    let run = echokit(&["serve", forged], b"");
+    run.assert_error(
+        2,
+        r#"echokit: invalid address "/tmp/a\ntcp:10.9.9.9:7": a Unix socket path cannot contain a control character (\n, byte 6)"#,
+    );
+    assert!(run.stdout.is_empty(), "{run}");
+    let run = echokit(&["check", "/tmp/nl\nx.sock"], b"");
+    run.assert_error(
+        2,
+        r#"echokit: invalid address "/tmp/nl\nx.sock": a Unix socket path cannot contain a control character (\n, byte 7)"#,
+    );
+    assert!(run.stdout.is_empty(), "{run}");
+    send(&["unix:x\x7fy", "hi"], b"", STEP).assert_error(
+        2,
+        r#"echokit: invalid address "unix:x\u{7f}y": a Unix socket path cannot contain a control character (\x7f, byte 1)"#,
+    );
+    if cfg!(target_os = "linux") {
+        send(&["seqpacket:@e\x1b[2Jx", "hi"], b"", STEP).assert_error(
+            2,
+            r#"echokit: invalid address "seqpacket:@e\u{1b}[2Jx": an abstract socket name cannot contain a control character (\x1b, byte 1)"#,
+        );
+    }
+}
+
+/// Issue 15 point 6: 2,000 connections cut by `--buffer-size` gave 2,000 log
+/// lines. Repeated lines of one kind are throttled like datagram drops: the
+/// first at once, then a count at most once per interval, and no connection
+/// goes uncounted.
+#[test]
+fn issue15_cut_message_lines_are_throttled_and_counted() {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    use std::io::Read;
+    const CONNECTIONS: u64 = 200;
+    let dir = temp_dir();
+    let path = dir.path().join("cut.sock");
+    let arg = format!("seqpacket:{}", path.display());
+    let mut server = Server::start(&["--buffer-size", "8", &arg], 1);
+    let addr = SockAddr::unix(&path).expect("address");
+    let started = Instant::now();
+    for _ in 0..CONNECTIONS {
+        let c = Socket::new(Domain::UNIX, Type::SEQPACKET, None).expect("socket");
+        c.set_read_timeout(Some(STEP)).expect("timeout");
+        c.connect(&addr).expect("connect");
+        c.send(b"sixteen bytes!!!").expect("send");
+        // The server closes the connection: EOF, nothing echoed.
+        let mut buf = [0u8; 64];
+        let n = (&c).read(&mut buf).expect("read to the close");
+        assert_eq!(n, 0, "a cut message was echoed");
+    }
+    let took = started.elapsed();
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(server.expect_exit(), 0, "{}", server.describe());
+    let stderr = server.stderr();
+    let full: Vec<&str> = stderr.lines().filter(|l| l.contains("MSG_TRUNC")).collect();
+    let counted: u64 = stderr
+        .lines()
+        .filter_map(|l| l.split(": ").nth(2))
+        .filter_map(|rest| rest.strip_suffix(" closed for a message larger than --buffer-size"))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    // One full line at once, then at most one per second the run lasted.
+    let intervals = took.as_secs() + 2;
+    assert!(
+        !full.is_empty() && full.len() as u64 <= intervals,
+        "{} full lines in {took:?}:\n{stderr}",
+        full.len()
+    );
+    assert_eq!(
+        full.len() as u64 + counted,
+        CONNECTIONS,
+        "every cut is counted:\n{stderr}"
+    );
+}
