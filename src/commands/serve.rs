@@ -45,10 +45,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     let socket_type = super::default_type(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.
-    let activated = transport::activated().map_err(|e| match e.kind() {
-        std::io::ErrorKind::Unsupported => Error::Unsupported("socket activation is".into()),
-        _ => Error::listen("LISTEN_FDS", e),
-    })?;
+    let activated = transport::activated()?;
     let texts = if args.addrs.is_empty() && activated.is_empty() {
         vec![DEFAULT_ADDR.to_string()]
     } else {

@@ -259,11 +259,16 @@ pub fn from_stdin() -> io::Result<Inherited> {
     inherited(Socket::from(fd))
 }
 
-/// Sockets passed by systemd socket activation, if `LISTEN_PID` is ours.
-pub fn activated() -> io::Result<Vec<(Inherited, Option<String>)>> {
+/// Sockets passed by systemd socket activation, if `LISTEN_PID` is ours,
+/// each checked to be one echokit serves (see [`platform::activated_sockets`]).
+pub fn activated() -> Result<Vec<(Inherited, Option<String>)>, Error> {
     platform::activated_sockets()?
         .into_iter()
-        .map(|(socket, name)| inherited(socket).map(|i| (i, name)))
+        .map(|(socket, name)| {
+            inherited(socket)
+                .map(|i| (i, name))
+                .map_err(|e| Error::listen("LISTEN_FDS", e))
+        })
         .collect()
 }
 

@@ -108,15 +108,14 @@ pub fn peer_credentials(_socket: &Socket) -> Option<(i32, u32, u32)> {
 
 /// systemd socket activation is Linux-only: when `LISTEN_PID` names us, say so
 /// rather than silently binding something else.
-pub fn activated_sockets() -> io::Result<Vec<(Socket, Option<String>)>> {
+pub fn activated_sockets() -> Result<Vec<(Socket, Option<String>)>, crate::error::Error> {
     let ours = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
         .is_some_and(|pid| pid == std::process::id());
     if ours {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "socket activation (LISTEN_FDS) is not supported on this platform",
+        return Err(crate::error::Error::Unsupported(
+            "socket activation is".into(),
         ));
     }
     Ok(Vec::new())
