@@ -42,7 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('--udp-rate', '--udp-rate', [CompletionResultType]::ParameterName, 'Answer at most N datagrams per second from one source address (extra ones are dropped and counted)')
             [CompletionResult]::new('--buffer-size', '--buffer-size', [CompletionResultType]::ParameterName, 'Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit once N connections or datagrams have been echoed in full')
-            [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'Permissions of created Unix socket files, octal as for chmod (600, 0660)')
+            [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'Permissions of created Unix socket files, octal as for chmod (600, 0660); an abstract name (@name) has no file, so it gets none: any local user in its network namespace can connect (a warning says so)')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')

@@ -38,7 +38,7 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand --udp-rate 'Answer at most N datagrams per second from one source address (extra ones are dropped and counted)'
             cand --buffer-size 'Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed'
             cand --count 'Exit once N connections or datagrams have been echoed in full'
-            cand --mode 'Permissions of created Unix socket files, octal as for chmod (600, 0660)'
+            cand --mode 'Permissions of created Unix socket files, octal as for chmod (600, 0660); an abstract name (@name) has no file, so it gets none: any local user in its network namespace can connect (a warning says so)'
             cand --workers 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)'
             cand -u 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
             cand --udp 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'

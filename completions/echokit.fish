@@ -40,7 +40,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand serve" -l drain -d 'Afte
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l udp-rate -d 'Answer at most N datagrams per second from one source address (extra ones are dropped and counted)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l buffer-size -d 'Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l count -d 'Exit once N connections or datagrams have been echoed in full' -r
-complete -c echokit -n "__fish_echokit_using_subcommand serve" -l mode -d 'Permissions of created Unix socket files, octal as for chmod (600, 0660)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -l mode -d 'Permissions of created Unix socket files, octal as for chmod (600, 0660); an abstract name (@name) has no file, so it gets none: any local user in its network namespace can connect (a warning says so)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l workers -d 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s 4 -d 'Resolve names to IPv4 addresses only'

@@ -173,7 +173,7 @@ pub struct ServeArgs {
     /// Exit once N connections or datagrams have been echoed in full
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub count: Option<u64>,
-    /// Permissions of created Unix socket files, octal as for chmod (600, 0660)
+    /// Permissions of created Unix socket files, octal as for chmod (600, 0660); an abstract name (@name) has no file, so it gets none: any local user in its network namespace can connect (a warning says so)
     #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = parse_mode)]
     pub mode: Option<u32>,
     /// Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)

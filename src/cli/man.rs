@@ -525,7 +525,7 @@ Over `seqpacket:`, connections are accepted as for streams and each message goes
 "#;
 
 const SERVE_UNIX_FILES: &str = r#"
-A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` holds from the file's first instant: it is never more permissive than MODE, whatever the umask (on Linux the socket is fchmod(2)ed before bind(2); on other systems it is bound in a private directory and link(2)ed into place), and the process umask is left alone. On exit, `serve` removes only the files it created.
+A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5), also when its listen queue is full (the probe never waits). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` is exactly MODE from the file's first instant, whatever the umask, and is set on the file this process created, never through its name: a path another user swaps for a symlink meanwhile (in a world-writable directory) never has its target changed. On Linux the socket is fchmod(2)ed before bind(2), which a thread with its own umask of 0 makes (the process umask is left alone); elsewhere, or where unshare(2) is refused, it is bound in a private directory and link(2)ed into place. An abstract name has no file and no permissions: with `--mode`, each abstract listener gets a warning that any local user in its network namespace can connect. On exit, `serve` removes only the files it created.
 "#;
 
 const SERVE_INHERITED: &str = r#"

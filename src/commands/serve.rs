@@ -76,6 +76,17 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     for skip in &skipped {
         out.note(&skip.to_string());
     }
+    if args.mode.is_some() {
+        for listener in &listeners {
+            if let SocketAddress::Abstract(_) = &listener.local {
+                out.note(&format!(
+                    "{}: --mode does not apply to abstract socket {}: it has no file; any local user in this network namespace can connect",
+                    listener.display(),
+                    addr::display_target(&listener.local)
+                ));
+            }
+        }
+    }
 
     let mut sockets = Vec::new();
     for (inherited, name) in activated {

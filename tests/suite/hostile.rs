@@ -352,3 +352,42 @@ fn issue15_cut_message_lines_are_throttled_and_counted() {
         "every cut is counted:\n{stderr}"
     );
 }
+
+/// Issue 15 point 2: `--mode` with an abstract name was silently ignored. An
+/// abstract name has no file: each abstract listener gets one warning line
+/// saying so, a socket file none.
+#[test]
+fn issue15_mode_on_an_abstract_name_warns_once_per_listener() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let dir = temp_dir();
+    let (a, b) = (abstract_name(), abstract_name());
+    let stream = format!("unix:@{a}");
+    let packet = format!("seqpacket:@{b}");
+    let path = format!("unix:{}", dir.path().join("f.sock").display());
+    let mut server = Server::start(&["--mode", "600", &stream, &packet, &path], 3);
+    let warning = |ready: &str, name: &str| {
+        format!(
+            "echokit: {ready}: --mode does not apply to abstract socket @{name}: it has no file; any local user in this network namespace can connect"
+        )
+    };
+    let want = [warning(&stream, &a), warning(&packet, &b)];
+    for line in &want {
+        assert!(
+            server.wait_stderr(line, STEP),
+            "no warning {line:?}\n{}",
+            server.describe()
+        );
+    }
+    send(&[&stream, "hi"], b"", STEP).assert_echo(b"hi\n");
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    server.expect_exit();
+    let stderr = server.stderr();
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("--mode")).collect();
+    assert_eq!(
+        warnings,
+        want.iter().map(String::as_str).collect::<Vec<_>>(),
+        "{stderr}"
+    );
+}
