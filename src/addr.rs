@@ -318,6 +318,30 @@ fn parse_port(text: &str) -> Result<Port, String> {
     Ok(Port::Service(text.to_string()))
 }
 
+/// An IPv6 literal's scope, checked before connecting (SPEC §2: an unknown
+/// scope is exit 2): a numeric scope no interface has, or a link-local
+/// address with no scope at all, which connect(2) refuses with only "invalid
+/// argument". Listening keeps any scope, so that every ready line, whatever
+/// the kernel printed, resolves back (tests/suite/properties.rs).
+fn check_scope(endpoint: &Endpoint, ip: &IpAddr, scope: u32) -> Result<(), Error> {
+    let IpAddr::V6(v6) = ip else { return Ok(()) };
+    let link_local = v6.segments()[0] & 0xffc0 == 0xfe80;
+    if scope == 0 && link_local {
+        return Err(Error::address(
+            &endpoint.text,
+            format!("a link-local address needs a scope id, the interface to use: [{v6}%eth0]"),
+        ));
+    }
+    let known = nix::net::if_::if_indextoname(scope).is_ok_and(|name| !name.as_bytes().is_empty());
+    if scope != 0 && !known {
+        return Err(Error::address(
+            &endpoint.text,
+            format!("unknown scope {scope} (no network interface has that index)"),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the caller listens (`:PORT` means every address) or connects (`:PORT` means localhost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -354,6 +378,9 @@ pub fn resolve(
                         if ip.is_ipv4() { '6' } else { '4' }
                     ),
                 ));
+            }
+            if role == Role::Connect {
+                check_scope(endpoint, ip, *scope)?;
             }
             vec![match ip {
                 IpAddr::V4(v4) => SocketAddr::new(IpAddr::V4(*v4), port),
@@ -498,6 +525,25 @@ mod tests {
             ok("[::1]:7").target,
             inet(Host::Ip("::1".parse().unwrap(), 0), 7)
         );
+    }
+
+    #[test]
+    fn a_connect_needs_a_known_scope_for_link_local() {
+        let resolve_connect = |text: &str| {
+            resolve(&ok(text), FamilyFilter::Any, Role::Connect).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            resolve_connect("[fe80::1]:7").unwrap_err(),
+            "invalid address \"[fe80::1]:7\": a link-local address needs a scope id, the interface to use: [fe80::1%eth0]"
+        );
+        assert_eq!(
+            resolve_connect("[fe80::1%4000000]:7").unwrap_err(),
+            "invalid address \"[fe80::1%4000000]:7\": unknown scope 4000000 (no network interface has that index)"
+        );
+        assert!(resolve_connect("[::1]:7").is_ok());
+        assert!(resolve_connect("127.0.0.1:7").is_ok());
+        // Listening keeps the scope as given: a ready line always resolves back.
+        assert!(resolve(&ok("[fe80::1%4000000]:7"), FamilyFilter::Any, Role::Listen).is_ok());
     }
 
     #[test]

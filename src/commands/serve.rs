@@ -56,6 +56,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         .iter()
         .map(|t| addr::parse(t, socket_type))
         .collect::<Result<Vec<_>, _>>()?;
+    same_address_twice(&endpoints)?;
     if endpoints.iter().any(|e| e.socket_type.keeps_boundaries()) && args.buffer_size < 1 {
         return Err(Error::Usage("--buffer-size must be at least 1".into()));
     }
@@ -145,6 +146,34 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     log.flush_repeats();
     out.report(&log::Stopped(&stats));
     Ok(ExitCode::Success)
+}
+
+/// The same address given twice is a usage error (exit 2), not "another
+/// process is serving on this socket" from the second bind: one socket file
+/// or abstract name, whatever its type, or one non-zero port of one
+/// transport. Port 0 twice is two listeners on two ports the kernel picks.
+fn same_address_twice(endpoints: &[Endpoint]) -> Result<(), Error> {
+    let clash = |a: &Endpoint, b: &Endpoint| match (&a.target, &b.target) {
+        (Target::Path(x), Target::Path(y)) => x == y,
+        (Target::Abstract(x), Target::Abstract(y)) => x == y,
+        (Target::Inet { port, .. }, Target::Inet { .. }) => {
+            a.socket_type == b.socket_type && a.target == b.target && *port != addr::Port::Number(0)
+        }
+        _ => false,
+    };
+    for (i, b) in endpoints.iter().enumerate() {
+        if let Some(a) = endpoints[..i].iter().find(|a| clash(a, b)) {
+            let both = if a.text == b.text {
+                a.text.clone()
+            } else {
+                format!("{} and {}", a.text, b.text)
+            };
+            return Err(Error::Usage(format!(
+                "the same address twice: {both} (each address is served once)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn config(args: &ServeArgs) -> ServerConfig {

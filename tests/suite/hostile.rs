@@ -391,3 +391,38 @@ fn issue15_mode_on_an_abstract_name_warns_once_per_listener() {
         "{stderr}"
     );
 }
+
+/// Issue 15 point 8: `serve P P` said "another process is serving on this
+/// socket" (exit 5) about its own first listener; the same address twice is
+/// a usage error, and nothing is bound.
+#[test]
+fn issue15_the_same_address_twice_is_a_usage_error() {
+    let dir = temp_dir();
+    let path = dir.path().join("twice.sock").display().to_string();
+    echokit(&["serve", &path, &path], b"").assert_error(
+        2,
+        &format!("echokit: the same address twice: {path} (each address is served once)"),
+    );
+    let unix = format!("unix:{path}");
+    echokit(&["serve", &path, &unix], b"").assert_error(
+        2,
+        &format!(
+            "echokit: the same address twice: {path} and {unix} (each address is served once)"
+        ),
+    );
+    assert!(!Path::new(&path).exists(), "nothing is bound");
+}
+
+/// Issue 15 point 8: an unknown numeric scope was exit 3 ("no such device"),
+/// and a link-local address without a scope said only "invalid argument".
+#[test]
+fn issue15_link_local_scopes_are_checked_before_connecting() {
+    send(&["[fe80::1%4000000]:7", "hi"], b"", STEP).assert_error(
+        2,
+        r#"echokit: invalid address "[fe80::1%4000000]:7": unknown scope 4000000 (no network interface has that index)"#,
+    );
+    send(&["[fe80::1]:7", "hi"], b"", STEP).assert_error(
+        2,
+        r#"echokit: invalid address "[fe80::1]:7": a link-local address needs a scope id, the interface to use: [fe80::1%eth0]"#,
+    );
+}
