@@ -222,10 +222,10 @@ fn control_character(text: &str) -> Option<String> {
     ))
 }
 
-/// `text` with every control character escaped (`\n`, `\t`, `\x1b`; C1
-/// controls as `\u{85}`), so a name that came from outside — a peer's path,
-/// an inherited socket's abstract name — prints as one line and forges
-/// none (SPEC §6).
+/// `text` with every control character of SPEC §2 (bytes 0x00–0x1f and
+/// 0x7f) escaped (`\n`, `\t`, `\x1b`), so a name that came from outside — a
+/// peer's path, an inherited socket's abstract name — prints as one line and
+/// forges none (SPEC §6).
 pub fn escape_controls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -235,7 +235,6 @@ pub fn escape_controls(text: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\0' => out.push_str("\\0"),
             c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => out.extend(c.escape_unicode()),
             c => out.push(c),
         }
     }
@@ -670,7 +669,7 @@ mod tests {
     fn names_from_outside_are_shown_escaped() {
         assert_eq!(
             escape_controls("a\nb\rc\td\0e\x1bf\x7fg\u{85}h"),
-            "a\\nb\\rc\\td\\0e\\x1bf\\x7fg\\u{85}h"
+            "a\\nb\\rc\\td\\0e\\x1bf\\x7fg\u{85}h"
         );
         assert_eq!(
             display_target(&SocketAddress::Abstract(b"x\ny".to_vec())),

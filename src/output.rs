@@ -140,8 +140,15 @@ pub fn error(err: &Error) {
 
 /// Control characters from the user's input (a newline in an address) are
 /// shown escaped, so every diagnostic stays one line (SPEC §6).
+/// C1 controls (U+0080–U+009F, NEL among them) too, as `\u{85}`.
 pub fn one_line(text: &str) -> String {
     crate::addr::escape_controls(text)
+        .chars()
+        .flat_map(|c| match c {
+            c if c.is_control() => c.escape_unicode().collect::<Vec<_>>(),
+            c => vec![c],
+        })
+        .collect()
 }
 
 /// A byte for a diagnostic: hex, plus the character when printable.
