@@ -64,7 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Send the contents of this file')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Give up if the whole exchange takes longer than this (e.g. 5s)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up if the whole exchange takes longer than this (e.g. 5s)')
-            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection attempt after this long')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection attempt after this long (default: --timeout, else 10s); a full Unix listen queue is retried until then')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Repeat the exchange N times and print round-trip times, like ping')

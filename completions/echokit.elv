@@ -59,7 +59,7 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand --file 'Send the contents of this file'
             cand -t 'Give up if the whole exchange takes longer than this (e.g. 5s)'
             cand --timeout 'Give up if the whole exchange takes longer than this (e.g. 5s)'
-            cand --connect-timeout 'Give up on a connection attempt after this long'
+            cand --connect-timeout 'Give up on a connection attempt after this long (default: --timeout, else 10s); a full Unix listen queue is retried until then'
             cand --idle-timeout 'End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever'
             cand --retries 'Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)'
             cand -c 'Repeat the exchange N times and print round-trip times, like ping'

@@ -53,7 +53,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand serve" -s q -l quiet -d 
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s f -l file -d 'Send the contents of this file' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s t -l timeout -d 'Give up if the whole exchange takes longer than this (e.g. 5s)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand send" -l connect-timeout -d 'Give up on a connection attempt after this long' -r
+complete -c echokit -n "__fish_echokit_using_subcommand send" -l connect-timeout -d 'Give up on a connection attempt after this long (default: --timeout, else 10s); a full Unix listen queue is retried until then' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -l idle-timeout -d 'End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -l retries -d 'Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s c -l count -d 'Repeat the exchange N times and print round-trip times, like ping' -r

@@ -209,7 +209,7 @@ pub struct SendArgs {
     /// Give up if the whole exchange takes longer than this (e.g. 5s)
     #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Give up on a connection attempt after this long
+    /// Give up on a connection attempt after this long (default: --timeout, else 10s); a full Unix listen queue is retried until then
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
     /// End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever

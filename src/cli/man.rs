@@ -533,7 +533,7 @@ const SERVE_INHERITED: &str = r#"
 The socket is on stdin, as inetd(8) passes it: a connected stream, echoed until it ends, or a datagram socket. Nothing is printed, since inetd often passes the same socket as stdout and stderr.
 
 : systemd socket activation (Linux)
-When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
+When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. A passed fd that is not a socket, is not AF_INET, AF_INET6 or AF_UNIX, is not a stream, datagram or seqpacket socket, is a stream or seqpacket socket that is not listening (for one connection, use `--inetd`), or is an unbound datagram socket is refused: exit 5, naming the fd and its LISTEN_FDNAMES name. A LISTEN_FDS that is not a count is exit 2. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
 "#;
 
 const SERVE_READINESS: &str = r#"
@@ -549,7 +549,7 @@ The connections open across every worker, when the count has changed, at most ev
 When draining begins: the first SIGINT or SIGTERM, or `--count` reached.
 
 : `WATCHDOG=1`
-When WATCHDOG_USEC is set and WATCHDOG_PID is absent or this process: at half that interval, sent from the first event loop itself, so a loop that is stuck stops the pings and the service manager notices (systemd's `WatchdogSec=`). A WATCHDOG_PID naming another process means the watchdog is not ours: no pings.
+When WATCHDOG_USEC is set and WATCHDOG_PID is absent or this process: at half that interval (at most 100 times a second, however small the interval), sent from the first event loop itself, so a loop that is stuck stops the pings and the service manager notices (systemd's `WatchdogSec=`). A WATCHDOG_PID naming another process means the watchdog is not ours: no pings.
 
 NOTIFY_SOCKET must be a path, as systemd sets it; an abstract name (`@name`) cannot be reached. `--inetd` sends nothing: one connection is not a service to declare ready.
 "#;
