@@ -48,8 +48,8 @@ pub fn bind_path_with_mode(socket: &Socket, path: &Path, mode: u32) -> io::Resul
     use nix::sys::stat::{Mode, fchmod, umask};
     let addr = SockAddr::unix(path)?;
     let own_umask = std::thread::scope(|scope| {
-        scope
-            .spawn(|| -> io::Result<Option<()>> {
+        std::thread::Builder::new()
+            .spawn_scoped(scope, || -> io::Result<Option<()>> {
                 if unshare(CloneFlags::CLONE_FS).is_err() {
                     return Ok(None);
                 }
@@ -57,7 +57,7 @@ pub fn bind_path_with_mode(socket: &Socket, path: &Path, mode: u32) -> io::Resul
                 umask(Mode::empty());
                 fchmod(socket, Mode::from_bits_truncate(mode)).map_err(io::Error::from)?;
                 socket.bind(&addr).map(Some)
-            })
+            })?
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the binding thread panicked")))
     })?;
