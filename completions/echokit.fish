@@ -40,7 +40,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand serve" -l drain -d 'Afte
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l udp-rate -d 'Answer at most N datagrams per second from one source address (extra ones are dropped and counted)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l buffer-size -d 'Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l count -d 'Exit once N connections or datagrams have been echoed in full' -r
-complete -c echokit -n "__fish_echokit_using_subcommand serve" -l mode -d 'Permissions of created Unix socket files, octal as for chmod (600, 0660)' -r -f
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -l mode -d 'Permissions of created Unix socket files, octal as for chmod (600, 0660); an abstract name (@name) has no file, so it gets none: any local user in its network namespace can connect (a warning says so)' -r -f
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l workers -d 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l metrics -d 'Serve GET /metrics in the Prometheus text format on this TCP address (e.g. 127.0.0.1:9862; port 0 works, the address is logged): counters per listener' -r -f
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
@@ -54,7 +54,7 @@ complete -c echokit -n "__fish_echokit_using_subcommand serve" -s q -l quiet -d 
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s f -l file -d 'Send the contents of this file' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s t -l timeout -d 'Give up if the whole exchange takes longer than this (e.g. 5s)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand send" -l connect-timeout -d 'Give up on a connection attempt after this long' -r
+complete -c echokit -n "__fish_echokit_using_subcommand send" -l connect-timeout -d 'Give up on a connection attempt after this long (default: --timeout, else 10s); a full Unix listen queue is retried until then' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -l idle-timeout -d 'End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -l retries -d 'Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s c -l count -d 'Repeat the exchange N times and print round-trip times, like ping' -r

@@ -71,11 +71,15 @@ pub fn display_target(target: &SocketAddress) -> String {
     match target {
         SocketAddress::Inet(addr) => display_inet(addr),
         // A relative path starting with `@` is written `./@x`: `@x` is an abstract name.
+        // Names the kernel handed over (an inherited socket, a peer) may hold
+        // control characters the grammar refuses: shown escaped (SPEC §6).
         SocketAddress::Path(path) if path.as_os_str().as_encoded_bytes().starts_with(b"@") => {
-            format!("./{}", path.display())
+            format!("./{}", escape_controls(&path.display().to_string()))
         }
-        SocketAddress::Path(path) => path.display().to_string(),
-        SocketAddress::Abstract(name) => format!("@{}", String::from_utf8_lossy(name)),
+        SocketAddress::Path(path) => escape_controls(&path.display().to_string()),
+        SocketAddress::Abstract(name) => {
+            format!("@{}", escape_controls(&String::from_utf8_lossy(name)))
+        }
     }
 }
 
@@ -179,8 +183,8 @@ fn parse_path(path: &str) -> Result<Target, String> {
             max_unix_path_len()
         ));
     }
-    if path.contains('\0') {
-        return Err("a Unix socket path cannot contain a NUL byte".into());
+    if let Some(bad) = control_character(path) {
+        return Err(format!("a Unix socket path cannot contain {bad}"));
     }
     Ok(Target::Path(PathBuf::from(path)))
 }
@@ -201,7 +205,40 @@ fn parse_abstract(name: &str) -> Result<Target, String> {
             max_unix_path_len()
         ));
     }
+    if let Some(bad) = control_character(name) {
+        return Err(format!("an abstract socket name cannot contain {bad}"));
+    }
     Ok(Target::Abstract(name.as_bytes().to_vec()))
+}
+
+/// The first control character (bytes 0x00–0x1f and 0x7f) in `text`, in
+/// words: SPEC §2 refuses them in a path or abstract name, so that every
+/// ready line and log line naming the address stays one line.
+fn control_character(text: &str) -> Option<String> {
+    let (at, c) = text.char_indices().find(|(_, c)| c.is_ascii_control())?;
+    Some(format!(
+        "a control character ({}, byte {at})",
+        escape_controls(&c.to_string())
+    ))
+}
+
+/// `text` with every control character of SPEC §2 (bytes 0x00–0x1f and
+/// 0x7f) escaped (`\n`, `\t`, `\x1b`), so a name that came from outside — a
+/// peer's path, an inherited socket's abstract name — prints as one line and
+/// forges none (SPEC §6).
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn parse_inet(text: &str) -> Result<Target, String> {
@@ -280,6 +317,30 @@ fn parse_port(text: &str) -> Result<Port, String> {
     Ok(Port::Service(text.to_string()))
 }
 
+/// An IPv6 literal's scope, checked before connecting (SPEC §2: an unknown
+/// scope is exit 2): a numeric scope no interface has, or a link-local
+/// address with no scope at all, which connect(2) refuses with only "invalid
+/// argument". Listening keeps any scope, so that every ready line, whatever
+/// the kernel printed, resolves back (tests/suite/properties.rs).
+fn check_scope(endpoint: &Endpoint, ip: &IpAddr, scope: u32) -> Result<(), Error> {
+    let IpAddr::V6(v6) = ip else { return Ok(()) };
+    let link_local = v6.segments()[0] & 0xffc0 == 0xfe80;
+    if scope == 0 && link_local {
+        return Err(Error::address(
+            &endpoint.text,
+            format!("a link-local address needs a scope id, the interface to use: [{v6}%eth0]"),
+        ));
+    }
+    let known = nix::net::if_::if_indextoname(scope).is_ok_and(|name| !name.as_bytes().is_empty());
+    if scope != 0 && !known {
+        return Err(Error::address(
+            &endpoint.text,
+            format!("unknown scope {scope} (no network interface has that index)"),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the caller listens (`:PORT` means every address) or connects (`:PORT` means localhost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -316,6 +377,9 @@ pub fn resolve(
                         if ip.is_ipv4() { '6' } else { '4' }
                     ),
                 ));
+            }
+            if role == Role::Connect {
+                check_scope(endpoint, ip, *scope)?;
             }
             vec![match ip {
                 IpAddr::V4(v4) => SocketAddr::new(IpAddr::V4(*v4), port),
@@ -463,6 +527,25 @@ mod tests {
     }
 
     #[test]
+    fn a_connect_needs_a_known_scope_for_link_local() {
+        let resolve_connect = |text: &str| {
+            resolve(&ok(text), FamilyFilter::Any, Role::Connect).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            resolve_connect("[fe80::1]:7").unwrap_err(),
+            "invalid address \"[fe80::1]:7\": a link-local address needs a scope id, the interface to use: [fe80::1%eth0]"
+        );
+        assert_eq!(
+            resolve_connect("[fe80::1%4000000]:7").unwrap_err(),
+            "invalid address \"[fe80::1%4000000]:7\": unknown scope 4000000 (no network interface has that index)"
+        );
+        assert!(resolve_connect("[::1]:7").is_ok());
+        assert!(resolve_connect("127.0.0.1:7").is_ok());
+        // Listening keeps the scope as given: a ready line always resolves back.
+        assert!(resolve(&ok("[fe80::1%4000000]:7"), FamilyFilter::Any, Role::Listen).is_ok());
+    }
+
+    #[test]
     fn ipv6_numeric_scope() {
         assert_eq!(
             ok("[fe80::1%3]:5000").target,
@@ -562,6 +645,39 @@ mod tests {
         assert!(
             msg.contains(&format!("at most {}", max_unix_path_len())),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_paths_and_abstract_names_are_refused() {
+        assert_eq!(
+            err("/tmp/a\ntcp:10.9.9.9:7"),
+            "invalid address \"/tmp/a\\ntcp:10.9.9.9:7\": a Unix socket path cannot contain a control character (\\n, byte 6)"
+        );
+        assert!(err("unix:x\x7f").contains("a control character (\\x7f, byte 1)"));
+        assert!(err("/tmp/\0x").contains("a control character (\\0, byte 5)"));
+        if platform::SUPPORTS_ABSTRACT {
+            assert!(err("@a\x1bb").ends_with(
+                "an abstract socket name cannot contain a control character (\\x1b, byte 1)"
+            ));
+        }
+        // Not control characters: ordinary and non-ASCII text.
+        ok("/tmp/é ü.sock");
+    }
+
+    #[test]
+    fn names_from_outside_are_shown_escaped() {
+        assert_eq!(
+            escape_controls("a\nb\rc\td\0e\x1bf\x7fg\u{85}h"),
+            "a\\nb\\rc\\td\\0e\\x1bf\\x7fg\u{85}h"
+        );
+        assert_eq!(
+            display_target(&SocketAddress::Abstract(b"x\ny".to_vec())),
+            "@x\\ny"
+        );
+        assert_eq!(
+            display_target(&SocketAddress::Path("/tmp/a\nb".into())),
+            "/tmp/a\\nb"
         );
     }
 

@@ -174,7 +174,7 @@ pub struct ServeArgs {
     /// Exit once N connections or datagrams have been echoed in full
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub count: Option<u64>,
-    /// Permissions of created Unix socket files, octal as for chmod (600, 0660)
+    /// Permissions of created Unix socket files, octal as for chmod (600, 0660); an abstract name (@name) has no file, so it gets none: any local user in its network namespace can connect (a warning says so)
     #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = parse_mode, value_hint = clap::ValueHint::Other)]
     pub mode: Option<u32>,
     /// Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)
@@ -213,7 +213,7 @@ pub struct SendArgs {
     /// Give up if the whole exchange takes longer than this (e.g. 5s)
     #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Give up on a connection attempt after this long
+    /// Give up on a connection attempt after this long (default: --timeout, else 10s); a full Unix listen queue is retried until then
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
     /// End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever

@@ -126,7 +126,11 @@ impl Error {
             Op::Connect if is_timeout(&source) => Error::Timeout {
                 addr,
                 what: "connecting to".to_string(),
-                detail: String::new(),
+                // Our own words on why (a full listen queue), not the errno's.
+                detail: match source.get_ref() {
+                    Some(words) => words.to_string(),
+                    None => String::new(),
+                },
             },
             Op::Connect => Error::Connect {
                 addr,

@@ -73,7 +73,7 @@ impl Output {
         match report.human() {
             Human::Stdout(text) if !self.quiet => self.line(&text),
             Human::Log { level, text } if !self.quiet && self.verbose >= level => {
-                eprintln!("echokit: {text}");
+                eprintln!("echokit: {}", one_line(&text));
             }
             _ => {}
         }
@@ -121,14 +121,14 @@ impl Output {
     /// A diagnostic on stderr, unless `-q`.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("echokit: {text}");
+            eprintln!("echokit: {}", one_line(text));
         }
     }
 
     /// A diagnostic on stderr only with `-v` (or more).
     pub fn verbose(&self, level: u8, text: &str) {
         if self.verbose >= level {
-            eprintln!("echokit: {text}");
+            eprintln!("echokit: {}", one_line(text));
         }
     }
 }
@@ -140,11 +140,12 @@ pub fn error(err: &Error) {
 
 /// Control characters from the user's input (a newline in an address) are
 /// shown escaped, so every diagnostic stays one line (SPEC §6).
-fn one_line(text: &str) -> String {
-    text.chars()
+/// C1 controls (U+0080–U+009F, NEL among them) too, as `\u{85}`.
+pub fn one_line(text: &str) -> String {
+    crate::addr::escape_controls(text)
+        .chars()
         .flat_map(|c| match c {
-            '\n' | '\r' | '\t' | '\0' => c.escape_default().collect::<Vec<_>>(),
-            c if c.is_control() => c.escape_unicode().collect(),
+            c if c.is_control() => c.escape_unicode().collect::<Vec<_>>(),
             c => vec![c],
         })
         .collect()

@@ -22,6 +22,7 @@ mod suite {
     mod flags;
     mod foreign_servers;
     mod generated_docs;
+    mod hostile;
     mod interop;
     mod metrics;
     mod portable_build;

@@ -529,7 +529,7 @@ Over `seqpacket:`, connections are accepted as for streams and each message goes
 "#;
 
 const SERVE_UNIX_FILES: &str = r#"
-A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` holds from the file's first instant: it is never more permissive than MODE, whatever the umask (on Linux the socket is fchmod(2)ed before bind(2); on other systems it is bound in a private directory and link(2)ed into place), and the process umask is left alone. On exit, `serve` removes only the files it created.
+A stale socket file (nothing accepts on it) is replaced. A live one is "address in use" (exit 5), also when its listen queue is full (the probe never waits). A path that is not a socket, such as a regular file or a symlink to anything, is never followed or deleted (exit 5). `--mode` is exactly MODE from the file's first instant, whatever the umask, and is set on the file this process created, never through its name: a path another user swaps for a symlink meanwhile (in a world-writable directory) never has its target changed. On Linux the socket is fchmod(2)ed before bind(2), which a thread with its own umask of 0 makes (the process umask is left alone); elsewhere, or where unshare(2) is refused, it is bound in a private directory and link(2)ed into place. An abstract name has no file and no permissions: with `--mode`, each abstract listener gets a warning that any local user in its network namespace can connect. On exit, `serve` removes only the files it created.
 "#;
 
 const SERVE_INHERITED: &str = r#"
@@ -537,7 +537,7 @@ const SERVE_INHERITED: &str = r#"
 The socket is on stdin, as inetd(8) passes it: a connected stream, echoed until it ends, or a datagram socket. Nothing is printed, since inetd often passes the same socket as stdout and stderr.
 
 : systemd socket activation (Linux)
-When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
+When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. A passed fd that is not a socket, is not AF_INET, AF_INET6 or AF_UNIX, is not a stream, datagram or seqpacket socket, is a stream or seqpacket socket that is not listening (for one connection, use `--inetd`), or is an unbound datagram socket is refused: exit 5, naming the fd and its LISTEN_FDNAMES name. A LISTEN_FDS that is not a count is exit 2. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
 "#;
 
 const SERVE_METRICS: &str = r#"
@@ -559,7 +559,7 @@ The connections open across every worker, when the count has changed, at most ev
 When draining begins: the first SIGINT or SIGTERM, or `--count` reached.
 
 : `WATCHDOG=1`
-When WATCHDOG_USEC is set and WATCHDOG_PID is absent or this process: at half that interval, sent from the first event loop itself, so a loop that is stuck stops the pings and the service manager notices (systemd's `WatchdogSec=`). A WATCHDOG_PID naming another process means the watchdog is not ours: no pings.
+When WATCHDOG_USEC is set and WATCHDOG_PID is absent or this process: at half that interval (at most 100 times a second, however small the interval), sent from the first event loop itself, so a loop that is stuck stops the pings and the service manager notices (systemd's `WatchdogSec=`). A WATCHDOG_PID naming another process means the watchdog is not ours: no pings.
 
 NOTIFY_SOCKET must be a path, as systemd sets it; an abstract name (`@name`) cannot be reached. `--inetd` sends nothing: one connection is not a service to declare ready.
 "#;

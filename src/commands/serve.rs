@@ -19,6 +19,7 @@ mod notify;
 use log::{Readiness, ServeLog};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::addr::{self, Endpoint, Host, Role, Target};
 use crate::cli::ServeArgs;
@@ -45,10 +46,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     let socket_type = super::default_type(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.
-    let activated = transport::activated().map_err(|e| match e.kind() {
-        std::io::ErrorKind::Unsupported => Error::Unsupported("socket activation is".into()),
-        _ => Error::listen("LISTEN_FDS", e),
-    })?;
+    let activated = transport::activated()?;
     let texts = if args.addrs.is_empty() && activated.is_empty() {
         vec![DEFAULT_ADDR.to_string()]
     } else {
@@ -59,6 +57,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         .iter()
         .map(|t| addr::parse(t, socket_type))
         .collect::<Result<Vec<_>, _>>()?;
+    same_address_twice(&endpoints)?;
     if endpoints.iter().any(|e| e.socket_type.keeps_boundaries()) && args.buffer_size < 1 {
         return Err(Error::Usage("--buffer-size must be at least 1".into()));
     }
@@ -78,6 +77,17 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     // Said only once everything is bound: had a later ADDR failed, its error is the one line.
     for skip in &skipped {
         out.note(&skip.to_string());
+    }
+    if args.mode.is_some() {
+        for listener in &listeners {
+            if let SocketAddress::Abstract(_) = &listener.local {
+                out.note(&format!(
+                    "{}: --mode does not apply to abstract socket {}: it has no file; any local user in this network namespace can connect",
+                    listener.display(),
+                    addr::display_target(&listener.local)
+                ));
+            }
+        }
     }
 
     let mut sockets = Vec::new();
@@ -110,12 +120,23 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         .filter_map(|s| s.local_addr().ok()?.as_socket())
         .map(|a| crate::addr::display_target(&SocketAddress::Inet(a)))
         .collect();
+    let base = config(&args);
     let config = ServerConfig {
-        tick_every: readiness.as_ref().map(Readiness::tick_every),
+        // Ticks tell the service manager, and the counts of repeated log lines.
+        tick_every: Some(
+            readiness
+                .as_ref()
+                .map_or(base.drop_report_every, Readiness::tick_every),
+        ),
         metrics,
-        ..config(&args)
+        ..base
     };
-    let log = Arc::new(ServeLog::new(Output::new(args.output), guards, readiness));
+    let log = Arc::new(ServeLog::new(
+        Output::new(args.output),
+        guards,
+        readiness,
+        config.drop_report_every,
+    ));
     let handle = engine::spawn(
         sockets,
         config,
@@ -137,8 +158,37 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         .join()
         .map_err(|e| Error::internal("event loop failed", e))?;
     log.remove_socket_files();
+    log.flush_repeats();
     out.report(&log::Stopped(&stats));
     Ok(ExitCode::Success)
+}
+
+/// The same address given twice is a usage error (exit 2), not "another
+/// process is serving on this socket" from the second bind: one socket file
+/// or abstract name, whatever its type, or one non-zero port of one
+/// transport. Port 0 twice is two listeners on two ports the kernel picks.
+fn same_address_twice(endpoints: &[Endpoint]) -> Result<(), Error> {
+    let clash = |a: &Endpoint, b: &Endpoint| match (&a.target, &b.target) {
+        (Target::Path(x), Target::Path(y)) => x == y,
+        (Target::Abstract(x), Target::Abstract(y)) => x == y,
+        (Target::Inet { port, .. }, Target::Inet { .. }) => {
+            a.socket_type == b.socket_type && a.target == b.target && *port != addr::Port::Number(0)
+        }
+        _ => false,
+    };
+    for (i, b) in endpoints.iter().enumerate() {
+        if let Some(a) = endpoints[..i].iter().find(|a| clash(a, b)) {
+            let both = if a.text == b.text {
+                a.text.clone()
+            } else {
+                format!("{} and {}", a.text, b.text)
+            };
+            return Err(Error::Usage(format!(
+                "the same address twice: {both} (each address is served once)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn config(args: &ServeArgs) -> ServerConfig {
@@ -214,7 +264,12 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
     });
     // One connection, started per connection by inetd or `Accept=yes`: there
     // is no service to declare ready, so no sd_notify either.
-    let log = Arc::new(ServeLog::new(quiet, Vec::new(), None));
+    let log = Arc::new(ServeLog::new(
+        quiet,
+        Vec::new(),
+        None,
+        Duration::from_secs(1),
+    ));
     let handle = engine::spawn(
         vec![engine::inherited_socket(socket)],
         config(&args),

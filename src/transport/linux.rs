@@ -9,6 +9,7 @@ use std::path::Path;
 
 use socket2::{SockAddr, Socket};
 
+use crate::error::Error;
 use crate::transport::SocketFileGuard;
 
 /// The Linux abstract namespace exists here.
@@ -32,16 +33,38 @@ pub fn abstract_addr(name: &[u8]) -> io::Result<SockAddr> {
     SockAddr::unix(path)
 }
 
-/// Binds `socket` to the new socket file `path`, which is never more
-/// permissive than `mode` at any instant: bind(2) creates the file with the
-/// socket inode's mode less the umask (`unix_bind` in net/unix/af_unix.c), so
-/// fchmod(2) on the socket first narrows it from the start. The process umask
-/// is left alone (it is process-wide: other threads create files meanwhile);
-/// the caller's chmod after bind then widens the file to exactly `mode`.
+/// Binds `socket` to the new socket file `path`, created with exactly `mode`
+/// at its first instant, without ever naming the path again: bind(2) creates
+/// the file with the socket inode's mode less the umask (`unix_bind_bsd` in
+/// net/unix/af_unix.c), so fchmod(2) on the unbound socket sets the mode, and
+/// a thread of our own with its own umask of 0 (unshare(2) CLONE_FS, which
+/// leaves the process umask alone) binds. Nothing is chmod'ed by name after
+/// bind, so a path another user swaps for a symlink (the directory may be
+/// world-writable and not sticky) never gets its target's mode changed.
+/// Where unshare is refused (a container's seccomp filter), the socket is
+/// made in a private directory and linked into place instead.
 pub fn bind_path_with_mode(socket: &Socket, path: &Path, mode: u32) -> io::Result<()> {
-    use nix::sys::stat::{Mode, fchmod};
-    fchmod(socket, Mode::from_bits_truncate(mode)).map_err(io::Error::from)?;
-    socket.bind(&SockAddr::unix(path)?)
+    use nix::sched::{CloneFlags, unshare};
+    use nix::sys::stat::{Mode, fchmod, umask};
+    let addr = SockAddr::unix(path)?;
+    let own_umask = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .spawn_scoped(scope, || -> io::Result<Option<()>> {
+                if unshare(CloneFlags::CLONE_FS).is_err() {
+                    return Ok(None);
+                }
+                // This thread's umask only: its fs_struct is its own now.
+                umask(Mode::empty());
+                fchmod(socket, Mode::from_bits_truncate(mode)).map_err(io::Error::from)?;
+                socket.bind(&addr).map(Some)
+            })?
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the binding thread panicked")))
+    })?;
+    match own_umask {
+        Some(()) => Ok(()),
+        None => super::unix::bind_in_private_dir(socket, path, mode),
+    }
 }
 
 /// Gives a Unix datagram client an address the server can answer: Linux
@@ -84,7 +107,15 @@ pub fn peer_credentials(socket: &Socket) -> Option<(i32, u32, u32)> {
 /// Sockets passed by systemd socket activation (sd_listen_fds(3)): when
 /// `LISTEN_PID` is this process, fds 3 .. 3+`LISTEN_FDS`, with their names
 /// from `LISTEN_FDNAMES`. When it names another process the fds are not ours.
-pub fn activated_sockets() -> io::Result<Vec<(Socket, Option<String>)>> {
+///
+/// What is passed is checked before anything is served (SPEC §4 serve): a
+/// `LISTEN_FDS` that is not a count is exit 2 naming the variable; an fd
+/// that is not open, not a socket, of a family or type echokit does not
+/// serve, a stream or seqpacket socket that is not listening (a connection,
+/// or bound and never listen(2)ed: it would print a ready line and serve
+/// nothing), or an unbound datagram socket is exit 5 naming the fd and its
+/// name. `serve --inetd` is the way to serve one connection (`Accept=yes`).
+pub fn activated_sockets() -> Result<Vec<(Socket, Option<String>)>, Error> {
     let ours = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
@@ -92,22 +123,104 @@ pub fn activated_sockets() -> io::Result<Vec<(Socket, Option<String>)>> {
     if !ours {
         return Ok(Vec::new());
     }
-    let count: i32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0);
+    let count = match std::env::var_os("LISTEN_FDS") {
+        None => 0,
+        Some(text) => listen_fds_count(&text.to_string_lossy())?,
+    };
     let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
         .map(|n| n.split(':').map(str::to_string).collect())
         .unwrap_or_default();
     let mut sockets = Vec::new();
-    for i in 0..count.clamp(0, 1024) {
-        let fd = crate::sys::take_inherited_fd(3 + i).ok_or_else(|| {
-            io::Error::other(format!(
-                "LISTEN_FDS says fd {} is passed, but it is not open",
-                3 + i
+    for i in 0..count {
+        let fd = SD_LISTEN_FDS_START + i;
+        let name = names.get(i as usize).cloned();
+        let which = match &name {
+            Some(name) => format!("fd {fd} (LISTEN_FDNAMES {name:?})"),
+            None => format!("fd {fd}"),
+        };
+        let refuse = |why: String| Error::listen(&which, io::Error::other(why));
+        let owned = crate::sys::take_inherited_fd(fd).ok_or_else(|| {
+            refuse(format!(
+                "LISTEN_FDS={count} says it is passed, but it is not open"
             ))
         })?;
-        sockets.push((Socket::from(fd), names.get(i as usize).cloned()));
+        let socket = Socket::from(owned);
+        check_passed(&socket).map_err(refuse)?;
+        sockets.push((socket, name));
     }
     Ok(sockets)
+}
+
+/// sd_listen_fds(3): the first passed fd.
+const SD_LISTEN_FDS_START: i32 = 3;
+
+/// `LISTEN_FDS` as a count: digits only, and fds that can exist.
+fn listen_fds_count(text: &str) -> Result<i32, Error> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| i32::try_from(n).ok())
+        .filter(|n| n.checked_add(SD_LISTEN_FDS_START).is_some())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "LISTEN_FDS is not a count of file descriptors: {:?}",
+                crate::addr::escape_controls(text)
+            ))
+        })
+}
+
+/// Why a passed socket cannot be served, if it cannot.
+fn check_passed(socket: &Socket) -> Result<(), String> {
+    let socket_type = match socket.r#type() {
+        Ok(t) => t,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => return Err("not a socket".into()),
+        Err(e) => return Err(crate::error::describe(&e)),
+    };
+    let family = socket.domain().map_err(|e| crate::error::describe(&e))?;
+    let family_name = match i32::from(family) {
+        libc::AF_INET | libc::AF_INET6 | libc::AF_UNIX => None,
+        libc::AF_PACKET => Some("AF_PACKET".to_string()),
+        libc::AF_NETLINK => Some("AF_NETLINK".to_string()),
+        other => Some(format!("family {other}")),
+    };
+    if let Some(name) = family_name {
+        return Err(format!(
+            "an {name} socket; echokit serves AF_INET, AF_INET6 and AF_UNIX"
+        ));
+    }
+    let Some(kind) = crate::transport::SocketType::from_socket2(socket_type) else {
+        return Err(format!(
+            "a socket of type {}; echokit serves SOCK_STREAM, SOCK_DGRAM and SOCK_SEQPACKET",
+            i32::from(socket_type)
+        ));
+    };
+    if kind.accepts_connections() {
+        if !socket
+            .is_listener()
+            .map_err(|e| crate::error::describe(&e))?
+        {
+            let what = if socket.peer_addr().is_ok() {
+                "a connected"
+            } else {
+                "a"
+            };
+            return Err(format!(
+                "{what} {} socket that is not listening (listen(2) was never called; for one connection use serve --inetd)",
+                if kind == crate::transport::SocketType::SeqPacket {
+                    "seqpacket"
+                } else {
+                    "stream"
+                }
+            ));
+        }
+        return Ok(());
+    }
+    let unbound = socket.local_addr().is_ok_and(|a| {
+        a.as_socket().is_some_and(|inet| inet.port() == 0)
+            || (a.is_unix() && a.as_pathname().is_none() && a.as_abstract_namespace().is_none())
+    });
+    if unbound {
+        return Err("a datagram socket that is not bound to an address".into());
+    }
+    Ok(())
 }

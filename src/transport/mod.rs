@@ -46,7 +46,7 @@ pub mod platform;
 
 use std::io;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket};
 
@@ -259,16 +259,26 @@ pub fn from_stdin() -> io::Result<Inherited> {
     inherited(Socket::from(fd))
 }
 
-/// Sockets passed by systemd socket activation, if `LISTEN_PID` is ours.
-pub fn activated() -> io::Result<Vec<(Inherited, Option<String>)>> {
+/// Sockets passed by systemd socket activation, if `LISTEN_PID` is ours,
+/// each checked to be one echokit serves (see [`platform::activated_sockets`]).
+pub fn activated() -> Result<Vec<(Inherited, Option<String>)>, Error> {
     platform::activated_sockets()?
         .into_iter()
-        .map(|(socket, name)| inherited(socket).map(|i| (i, name)))
+        .map(|(socket, name)| {
+            inherited(socket)
+                .map(|i| (i, name))
+                .map_err(|e| Error::listen("LISTEN_FDS", e))
+        })
         .collect()
 }
 
-/// Connects to `target`: for streams, the handshake (bounded by `timeout`); for
-/// datagrams, binds a local address so replies can come back, then fixes the peer.
+/// How long a connect may wait when the caller gives no limit (SPEC §4 send:
+/// `--connect-timeout`, default `--timeout`, else 10s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to `target`: for streams, the handshake (bounded by `timeout`,
+/// [`DEFAULT_CONNECT_TIMEOUT`] when `None`); for datagrams, binds a local
+/// address so replies can come back, then fixes the peer.
 pub fn connect(
     socket_type: SocketType,
     target: &SocketAddress,
@@ -289,17 +299,106 @@ pub fn connect_from(
 ) -> Result<Connection, io::Error> {
     let (socket, guard) = client_socket(socket_type, target, source)?;
     let addr = sock_addr(target)?;
-    match timeout {
-        Some(limit) if socket_type.accepts_connections() => socket.connect_timeout(&addr, limit)?,
-        _ => socket.connect(&addr)?,
-    }
     socket.set_nonblocking(true)?;
+    if socket_type.accepts_connections() {
+        let limit = timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        connect_within(&socket, &addr, Instant::now() + limit, limit)?;
+    } else {
+        // A datagram connect only fixes the peer: it never waits.
+        socket.connect(&addr)?;
+    }
     Ok(Connection {
         socket,
         socket_type,
         peer: target.clone(),
         guard,
     })
+}
+
+/// The one connect of every client that waits (send, check, bench), on a
+/// non-blocking socket, never past `deadline`:
+///
+/// - EINPROGRESS (TCP): the handshake is under way; poll(2) for writable,
+///   then SO_ERROR says how it ended. No answer by the deadline (a full TCP
+///   backlog drops the SYN, a firewall drops it silently) is a timeout.
+/// - EAGAIN on AF_UNIX is not "in progress": the server's listen queue is
+///   full (`unix_stream_connect` in net/unix/af_unix.c) and nothing will
+///   signal when it has room, so the connect is tried again, a little later
+///   each time, until the deadline, then a timeout naming the full queue.
+///
+/// `limit` is only for the words of the full-queue timeout.
+fn connect_within(
+    socket: &Socket,
+    addr: &SockAddr,
+    deadline: Instant,
+    limit: Duration,
+) -> io::Result<()> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let err = match socket.connect(addr) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        match err.raw_os_error() {
+            Some(libc::EINPROGRESS) => return wait_connected(socket, deadline),
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) if addr.is_unix() => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "its listen queue stayed full for {}: the server accepts no more connections",
+                            shown(limit)
+                        ),
+                    ));
+                }
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
+/// A limit in a timeout's words, rounded up to 10 ms: a caller's deadline
+/// already under way (`--timeout 1s`) says 1s, not 999ms 993us 660ns.
+fn shown(limit: Duration) -> humantime::FormattedDuration {
+    let millis = limit.as_millis().div_ceil(10) * 10;
+    humantime::format_duration(Duration::from_millis(
+        u64::try_from(millis).unwrap_or(u64::MAX),
+    ))
+}
+
+/// Waits for a TCP handshake under way to end, never past `deadline`.
+fn wait_connected(socket: &Socket, deadline: Instant) -> io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Rounded up: a deadline 0.4 ms away still waits, and never for ever.
+        let millis = u32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u32::MAX);
+        if millis == 0 {
+            // "timed out connecting to ADDR" says it all.
+            return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+        }
+        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) => continue,
+            Ok(_) => {
+                if let Some(e) = socket.take_error()? {
+                    return Err(e);
+                }
+                // Writable without an error: connected, unless the kernel says otherwise.
+                return socket.peer_addr().map(drop);
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Starts connecting without waiting for the handshake: the socket is

@@ -50,31 +50,14 @@ fn private_dir(near: &Path) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Binds `socket` to the new socket file `path`, never more permissive than
-/// `mode` where the path allows. These systems take the file's mode from the
-/// umask alone (fchmod(2) on a socket is EINVAL on the BSDs) and the umask is
-/// process-wide, so the socket is bound in a fresh 0700 directory beside
-/// `path`, chmod'ed to `mode` there, and link(2)ed into place: `path`
-/// appears with `mode` already set, and link never replaces a file that
-/// appeared meanwhile. The kernel keeps the name it was bound to, so
-/// getsockname(2) and the source address of its datagrams show that
-/// (removed) name, not `path`. Where the longer temporary name does not fit
-/// in `sun_path`, it binds at `path` and the caller's chmod follows: for that
-/// instant the file has the umask's mode (the remaining window).
+/// Binds `socket` to the new socket file `path` with exactly `mode`. These
+/// systems take the file's mode from the umask alone (fchmod(2) on a socket
+/// is EINVAL on the BSDs) and the umask is process-wide, so the socket is
+/// made in a private directory beside `path` and linked into place
+/// (`unix.rs`): the file appears with `mode` already set, and nothing is
+/// chmod'ed by a name another user could swap.
 pub fn bind_path_with_mode(socket: &Socket, path: &Path, mode: u32) -> io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new(""));
-    let dir = private_dir(parent)?;
-    let temp = dir.join("s");
-    let result = match SockAddr::unix(&temp) {
-        Ok(addr) => socket
-            .bind(&addr)
-            .and_then(|()| std::fs::set_permissions(&temp, Permissions::from_mode(mode)))
-            .and_then(|()| std::fs::hard_link(&temp, path)),
-        Err(_) => SockAddr::unix(path).and_then(|addr| socket.bind(&addr)),
-    };
-    let _ = std::fs::remove_file(&temp);
-    let _ = std::fs::remove_dir(&dir);
-    result
+    super::unix::bind_in_private_dir(socket, path, mode)
 }
 
 /// Binds a temporary path so replies can reach us: a socket file of mode
@@ -125,15 +108,14 @@ pub fn peer_credentials(_socket: &Socket) -> Option<(i32, u32, u32)> {
 
 /// systemd socket activation is Linux-only: when `LISTEN_PID` names us, say so
 /// rather than silently binding something else.
-pub fn activated_sockets() -> io::Result<Vec<(Socket, Option<String>)>> {
+pub fn activated_sockets() -> Result<Vec<(Socket, Option<String>)>, crate::error::Error> {
     let ours = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
         .is_some_and(|pid| pid == std::process::id());
     if ours {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "socket activation (LISTEN_FDS) is not supported on this platform",
+        return Err(crate::error::Error::Unsupported(
+            "socket activation is".into(),
         ));
     }
     Ok(Vec::new())

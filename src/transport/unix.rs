@@ -8,8 +8,13 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use socket2::{SockAddr, Socket};
 
 use crate::addr::display_target;
 use crate::error::Error;
@@ -37,6 +42,27 @@ impl SocketFileGuard {
             ino: meta.ino(),
             private_dir: None,
         })
+    }
+
+    /// Remembers what is at `path` just after this process bound a socket
+    /// file there, if it is a socket; anything else there (another user's
+    /// swap) is not ours, and the guard removes nothing.
+    pub fn created(path: &Path) -> SocketFileGuard {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => SocketFileGuard {
+                path: path.to_path_buf(),
+                dev: meta.dev(),
+                ino: meta.ino(),
+                private_dir: None,
+            },
+            _ => SocketFileGuard {
+                path: path.to_path_buf(),
+                // No inode is 0: nothing at the path will ever match.
+                dev: 0,
+                ino: 0,
+                private_dir: None,
+            },
+        }
     }
 
     /// Also removes `dir`, made only to hold this file, once the file is gone.
@@ -105,18 +131,22 @@ pub(super) fn listen_path(
     let fail = |e: io::Error| path_error(path, e);
     let socket = new_socket(socket_type, &target).map_err(fail)?;
     match options.mode {
-        // Never wider than --mode, not even for the instant between bind and
-        // chmod (issue 8): another user could connect in that instant.
+        // Exactly --mode from the file's first instant, set on what this
+        // process created and never through the name afterwards: a chmod by
+        // name follows whatever another user swapped in (issues 8 and 15).
         Some(mode) => platform::bind_path_with_mode(&socket, path, mode),
         None => sock_addr(&target).and_then(|addr| socket.bind(&addr)),
     }
-    .map_err(fail)?;
+    .map_err(|e| match e.raw_os_error() {
+        // RENAME_NOREPLACE or link(2) met a file that appeared after the
+        // stale check: as bind(2) itself would say.
+        Some(libc::EEXIST) => path_error(path, io::Error::from_raw_os_error(libc::EADDRINUSE)),
+        _ => fail(e),
+    })?;
     // From here on the file is ours: the guard removes it on any early return.
-    let guard = SocketFileGuard::new(path).map_err(fail)?;
-    if let Some(mode) = options.mode {
-        // bind left it at `mode` less the umask: now exactly `mode`.
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail)?;
-    }
+    // Had another user already removed or replaced it (the directory may be
+    // world-writable), there is nothing of ours at the path to remove.
+    let guard = SocketFileGuard::created(path);
     start_listening(&socket, socket_type, options).map_err(fail)?;
     Ok(Listener {
         socket,
@@ -170,15 +200,24 @@ fn clear_stale(socket_type: SocketType, path: &Path) -> Result<(), Error> {
         return Err(Error::listen(&path.display().to_string(), in_the_way)
             .with_hint("not replacing it; remove it or choose another path"));
     }
-    // Probe with a connect: refused means nobody accepts there any more.
+    // Probe with a connect: refused means nobody accepts there any more. It
+    // never blocks: a live server whose listen queue is full would keep a
+    // blocking connect waiting for ever, and EAGAIN says it is live (SPEC §4).
     let target = SocketAddress::Path(path.to_path_buf());
-    let probe =
-        new_socket(socket_type, &target).and_then(|s| s.connect(&sock_addr(&target)?).map(|_| s));
+    let probe = new_socket(socket_type, &target).and_then(|s| {
+        s.set_nonblocking(true)?;
+        s.connect(&sock_addr(&target)?).map(|_| s)
+    });
     match probe {
         Ok(_) => Err(refusal(
             path,
             libc::EADDRINUSE,
             "another process is serving on this socket",
+        )),
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Err(refusal(
+            path,
+            libc::EADDRINUSE,
+            "another process is serving on this socket; its listen queue is full",
         )),
         Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => fs::remove_file(path)
             .map_err(|e| path_error(path, e).with_hint("cannot remove the stale socket file")),
@@ -189,4 +228,69 @@ fn clear_stale(socket_type: SocketType, path: &Path) -> Result<(), Error> {
         )),
         Err(e) => Err(path_error(path, e)),
     }
+}
+
+/// Binds `socket` to the new socket file `path` with exactly `mode`, made
+/// where no other user can touch it: in a fresh 0700 directory beside `path`,
+/// chmod'ed there through that directory's descriptor, then linked into place
+/// with link(2), which never replaces a file that appeared meanwhile. Every
+/// step after mkdir(2) goes through the directory's descriptor, so another
+/// user who renames the directory or swaps a symlink in its place (the
+/// parent may be world-writable) changes nothing of ours: a bind that landed
+/// elsewhere is found missing and refused. The kernel keeps the name the
+/// socket was bound to (getsockname(2) shows the removed temporary name).
+/// Where that name does not fit in `sun_path`, this fails with ENAMETOOLONG.
+pub(super) fn bind_in_private_dir(socket: &Socket, path: &Path, mode: u32) -> io::Result<()> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, fstat, fstatat};
+    use nix::unistd::{UnlinkatFlags, linkat, unlinkat};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = parent.join(format!(
+        ".echokit-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let result = (|| -> io::Result<()> {
+        let dir_fd: OwnedFd = open(
+            &dir,
+            OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        // What we opened is the directory we made: ours, 0700.
+        let stat = fstat(&dir_fd)?;
+        if stat.st_uid != nix::unistd::geteuid().as_raw() || stat.st_mode & 0o077 != 0 {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        socket.bind(&SockAddr::unix(dir.join("s"))?)?;
+        let bound = fstatat(&dir_fd, "s", nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        if SFlag::from_bits_truncate(bound.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFSOCK {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        // Nobody else can enter the directory: "s" is the socket just bound.
+        let chmod = fchmodat(
+            &dir_fd,
+            "s",
+            Mode::from_bits_truncate(mode),
+            FchmodatFlags::FollowSymlink,
+        );
+        let linked = chmod.and_then(|()| {
+            linkat(
+                &dir_fd,
+                "s",
+                nix::fcntl::AT_FDCWD,
+                path,
+                nix::fcntl::AtFlags::empty(),
+            )
+        });
+        let _ = unlinkat(&dir_fd, "s", UnlinkatFlags::NoRemoveDir);
+        linked.map_err(io::Error::from)
+    })();
+    // remove_dir(2) removes only an empty directory: nothing of anyone else's is lost.
+    let _ = fs::remove_dir(&dir);
+    result
 }

@@ -351,3 +351,117 @@ fn systemd_socket_activate_accept_runs_serve_inetd_per_connection() {
     // Each connection had a process of its own; the activator itself lives on.
     activator.assert_running("after serving two connections");
 }
+
+/// Python: make one fd of `kind`, fork, put it on fd 3 of the child with
+/// LISTEN_PID = the child's pid and the given LISTEN_FDS, exec `echokit serve`
+/// (stdout and stderr are ours), and print its exit code; a child still
+/// running after 10 s is killed and printed as "exit timeout".
+const PASS_ONE: &str = r#"
+import os, socket, sys, time, signal
+binary, kind, listen_fds = sys.argv[1], sys.argv[2], sys.argv[3]
+if kind == "tcp-bound":
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.bind(("127.0.0.1", 0))
+elif kind == "tcp-listening":
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.bind(("127.0.0.1", 0)); s.listen(4)
+elif kind == "unix-unbound":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+elif kind == "unixgram-unbound":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+elif kind == "packet":
+    try:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+    except (PermissionError, AttributeError, OSError) as e:
+        print("skip", e, flush=True); sys.exit(0)
+elif kind == "file":
+    s = open("/dev/null", "rb")
+sys.stdout.flush()
+pid = os.fork()
+if pid == 0:
+    os.dup2(s.fileno(), 3); os.set_inheritable(3, True)
+    env = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS=listen_fds, LISTEN_FDNAMES="web")
+    os.execve(binary, ["echokit", "serve"], env)
+deadline = time.time() + 10
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("exit", os.waitstatus_to_exitcode(status), flush=True)
+        break
+    if time.time() > deadline:
+        os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+        print("exit timeout", flush=True)
+        break
+    time.sleep(0.01)
+"#;
+
+/// Runs [`PASS_ONE`]: (stdout, stderr), or `None` when the kind cannot be made here.
+fn pass_one(python: &str, kind: &str, listen_fds: &str) -> Option<(String, String)> {
+    let child = Command::new(python)
+        .args(["-c", PASS_ONE, BIN, kind, listen_fds])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    let out = wait_output(child, Duration::from_secs(30), "the fd-passing script");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    if let Some(why) = stdout.strip_prefix("skip ") {
+        skip(kind, why.trim());
+        return None;
+    }
+    Some((stdout, stderr))
+}
+
+/// Issue 15 point 7: with LISTEN_PID ours, a passed fd echokit cannot serve
+/// printed a ready line and served nothing (a bound TCP socket never
+/// listen(2)ed), or was shown as `unix:(unnamed)` or, for AF_PACKET, as
+/// `unixgram:(unnamed)`. Each is refused: exit 5 naming the fd and its name.
+#[test]
+fn issue15_a_passed_fd_that_cannot_be_served_is_refused_naming_it() {
+    let Some(python) = python() else { return };
+    let fd3 = r#"echokit: cannot listen on fd 3 (LISTEN_FDNAMES "web"): "#;
+    for (kind, why) in [
+        (
+            "tcp-bound",
+            "a stream socket that is not listening (listen(2) was never called; for one connection use serve --inetd)",
+        ),
+        (
+            "unix-unbound",
+            "a stream socket that is not listening (listen(2) was never called; for one connection use serve --inetd)",
+        ),
+        (
+            "unixgram-unbound",
+            "a datagram socket that is not bound to an address",
+        ),
+        (
+            "packet",
+            "an AF_PACKET socket; echokit serves AF_INET, AF_INET6 and AF_UNIX",
+        ),
+        ("file", "not a socket"),
+    ] {
+        let Some((stdout, stderr)) = pass_one(&python, kind, "1") else {
+            continue;
+        };
+        assert_eq!(
+            stdout, "exit 5\n",
+            "{kind}: nothing served, no ready line\n{stderr}"
+        );
+        assert_eq!(stderr, format!("{fd3}{why}\n"), "{kind}");
+    }
+}
+
+/// Issue 15 point 7: a LISTEN_FDS that is not a count was ignored and
+/// `localhost:5000` bound instead; it is exit 2 naming the variable.
+#[test]
+fn issue15_listen_fds_that_is_not_a_count_is_a_usage_error() {
+    let Some(python) = python() else { return };
+    for value in ["99999999999", " 1x", "", "-1"] {
+        let Some((stdout, stderr)) = pass_one(&python, "tcp-listening", value) else {
+            return;
+        };
+        assert_eq!(stdout, "exit 2\n", "LISTEN_FDS={value:?}\n{stderr}");
+        assert_eq!(
+            stderr,
+            format!("echokit: LISTEN_FDS is not a count of file descriptors: {value:?}\n"),
+        );
+    }
+}

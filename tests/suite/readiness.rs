@@ -225,3 +225,27 @@ fn a_notify_socket_nobody_listens_on_is_one_line_and_serving_goes_on() {
     server.signal(Signal::SIGTERM);
     assert_eq!(server.expect_exit(), 0, "{}", server.describe());
 }
+
+/// Issue 15 point 7: `WATCHDOG_USEC=1` made the loop tick without pause and
+/// send 188,196 `WATCHDOG=1` in 2 s; at most 100 a second, however small the
+/// interval, and the server still serves.
+#[test]
+fn issue15_a_tiny_watchdog_interval_sends_at_most_100_pings_a_second() {
+    let mut notify = NotifySocket::new();
+    let mut server = serve(Some(&notify), Some("1"), None);
+    notify.expect("READY=1", &mut server);
+    let before = notify.count("WATCHDOG=1");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline
+        && notify
+            .next(deadline.saturating_duration_since(Instant::now()))
+            .is_some()
+    {}
+    let pings = notify.count("WATCHDOG=1") - before;
+    assert!(
+        (1..=110).contains(&pings),
+        "{pings} WATCHDOG=1 in one second\n{}",
+        server.describe()
+    );
+    assert_echoes(&server);
+}

@@ -338,6 +338,9 @@ fn connect_failure(target: &SocketAddress, e: io::Error) -> String {
         Error::connect("", e)
     };
     match err {
+        Error::Timeout { detail, .. } if !detail.is_empty() => {
+            format!("timed out connecting ({detail})")
+        }
         Error::Timeout { .. } => "timed out connecting".to_string(),
         other => other.reason(),
     }

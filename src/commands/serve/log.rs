@@ -27,22 +27,58 @@ pub struct ServeLog {
     readiness: Option<Readiness>,
     /// Every worker says it drains; the log says it once.
     draining_told: AtomicBool,
+    /// Lines of one kind that repeat (cut messages, refused connections).
+    repeats: Mutex<Repeats>,
 }
 
 impl ServeLog {
     /// A log to `out` that removes `socket_files` when draining begins and
     /// tells `readiness`, if any, what happens.
+    /// Repeated lines of one kind are told at most once per `repeat_every`.
     pub fn new(
         out: Output,
         socket_files: Vec<SocketFileGuard>,
         readiness: Option<Readiness>,
+        repeat_every: Duration,
     ) -> ServeLog {
         ServeLog {
             out,
             socket_files: Mutex::new(socket_files),
             readiness,
             draining_told: AtomicBool::new(false),
+            repeats: Mutex::new(Repeats::new(repeat_every)),
         }
+    }
+
+    /// Tells the counts of repeated lines not told yet: at the end, so none is lost.
+    pub fn flush_repeats(&self) {
+        let lines = self
+            .repeats
+            .lock()
+            .map(|mut r| r.flush(None))
+            .unwrap_or_default();
+        for line in lines {
+            self.out.note(&line);
+        }
+    }
+
+    /// Whether the human line of `event` is one of a repeating kind held
+    /// back now; the count of those held back before is told first when due.
+    fn held_back(&self, event: &Event<'_>) -> bool {
+        let Some((listener, kind)) = Repeat::of(event) else {
+            return false;
+        };
+        if self.out.json || self.out.quiet || self.out.verbose < kind.level() {
+            return false;
+        }
+        let (hold, told) = match self.repeats.lock() {
+            Ok(mut r) => r.arrived(listener, kind, Instant::now()),
+            Err(_) => return false,
+        };
+        if let Some(line) = told {
+            self.out.note(&line);
+        }
+        hold
     }
 
     /// Tells the service manager, if any, that every listener is bound and
@@ -77,18 +113,142 @@ impl Observer for ServeLog {
                     readiness.stopping();
                 }
             }
-            // A heartbeat, not news: nothing is logged.
+            // A heartbeat, not news: nothing is logged but the counts of
+            // repeated lines now due.
             Event::Tick { open } => {
+                let now = Instant::now();
                 if let Some(readiness) = &self.readiness {
-                    readiness.tick(*open, Instant::now());
+                    readiness.tick(*open, now);
+                }
+                let due = self
+                    .repeats
+                    .lock()
+                    .map(|mut r| r.flush(Some(now)))
+                    .unwrap_or_default();
+                for line in due {
+                    self.out.note(&line);
                 }
                 return;
             }
             _ => {}
         }
+        if self.held_back(event) {
+            return;
+        }
         self.out.report(&ServeEvent(event));
     }
 }
+
+/// A kind of log line that may come once per connection, thousands of times
+/// (SPEC §4 serve: throttled like datagram drops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// A connection closed for a message larger than --buffer-size.
+    CutMessage,
+    /// A connection closed at once by --max-conns.
+    Refused,
+}
+
+impl Repeat {
+    /// The listener and kind of `event`, when it is of a repeating kind.
+    fn of<'a>(event: &Event<'a>) -> Option<(&'a str, Repeat)> {
+        match event {
+            Event::Closed(c) if c.reason == EndReason::Truncated => {
+                Some((c.listener, Repeat::CutMessage))
+            }
+            Event::Rejected { listener, .. } => Some((listener, Repeat::Refused)),
+            _ => None,
+        }
+    }
+
+    /// The verbosity its line shows at (as in [`ServeEvent::human`]).
+    fn level(self) -> u8 {
+        match self {
+            Repeat::CutMessage => 0,
+            Repeat::Refused => 1,
+        }
+    }
+
+    /// The line counting `n` of them held back.
+    fn count_line(self, listener: &str, n: u64) -> String {
+        let s = if n == 1 { "" } else { "s" };
+        match self {
+            Repeat::CutMessage => format!(
+                "{listener}: {n} more connection{s} closed for a message larger than --buffer-size"
+            ),
+            Repeat::Refused => {
+                format!("{listener}: {n} more connection{s} closed at once (--max-conns reached)")
+            }
+        }
+    }
+}
+
+/// The throttle of repeated lines: the first of a kind (per listener) at
+/// once, then a count at most once per interval.
+#[derive(Debug)]
+struct Repeats {
+    every: Duration,
+    /// (listener, kind, when last told, how many held back since).
+    seen: Vec<(String, Repeat, Instant, u64)>,
+}
+
+impl Repeats {
+    fn new(every: Duration) -> Repeats {
+        Repeats {
+            every,
+            seen: Vec::new(),
+        }
+    }
+
+    /// One more line of `kind` on `listener` at `now`: whether to hold it
+    /// back, and the count line to tell first when one is due.
+    fn arrived(&mut self, listener: &str, kind: Repeat, now: Instant) -> (bool, Option<String>) {
+        let every = self.every;
+        match self
+            .seen
+            .iter_mut()
+            .find(|(l, k, _, _)| l == listener && *k == kind)
+        {
+            None => {
+                self.seen.push((listener.to_string(), kind, now, 0));
+                (false, None)
+            }
+            Some((_, _, told, held)) if now.duration_since(*told) < every => {
+                *held += 1;
+                (true, None)
+            }
+            Some((_, _, told, held)) => {
+                // Due again: the count of those held back, and this one told in full.
+                let line = (*held > 0).then(|| kind.count_line(listener, *held));
+                *told = now;
+                *held = 0;
+                (false, line)
+            }
+        }
+    }
+
+    /// The count lines due at `now` (every one still held, with `None`).
+    fn flush(&mut self, now: Option<Instant>) -> Vec<String> {
+        let every = self.every;
+        let mut lines = Vec::new();
+        for (listener, kind, told, held) in &mut self.seen {
+            let due = now.is_none_or(|now| now.duration_since(*told) >= every);
+            if *held > 0 && due {
+                lines.push(kind.count_line(listener, *held));
+                *held = 0;
+                if let Some(now) = now {
+                    *told = now;
+                }
+            }
+        }
+        lines
+    }
+}
+
+/// `WATCHDOG=1` (a tick) goes out at most this often, however small
+/// WATCHDOG_USEC is (SPEC §4 serve: at most 100 a second). `WATCHDOG_USEC=1`
+/// made the loop spin, sending 188,196 pings in 2 s (issue 15).
+pub const FASTEST_TICK: Duration = Duration::from_millis(10);
 
 /// `STATUS=` is sent at most this often (and only when the count changed):
 /// `systemctl status` stays current without a datagram per connection.
@@ -122,6 +282,7 @@ impl Readiness {
         self.notifier
             .watchdog_every()
             .map_or(status, |w| w.min(status))
+            .max(FASTEST_TICK)
     }
 
     /// `READY=1`: every listener is bound and its ready line printed. A

@@ -128,7 +128,10 @@ impl<'a> Load<'a> {
             });
             // The first connections wait for their handshake, so that a server
             // that is not there is an answer (exit 3 or 4), not a stream of errors.
-            if let Err(e) = load.open(i, true) {
+            // Once one has timed out (a full listen queue, no answer), the
+            // rest only start: waiting for each in turn would outlast --timeout.
+            let wait = !connect_error.as_ref().is_some_and(crate::error::is_timeout);
+            if let Err(e) = load.open(i, wait) {
                 load.fail(open_failure(&e, share.first + i, config.connections));
                 connect_error.get_or_insert(e);
             }
