@@ -1,9 +1,12 @@
 //! SPEC §2: the one address grammar, text → [`Endpoint`], and its resolution
 //! to concrete socket addresses.
 //!
-//! Parsing is pure (no network, no services database) so every form and error
-//! is unit-tested; names and service names are looked up only in [`resolve`],
-//! through getaddrinfo. This module knows strings and `std::net`, never sockets.
+//! Parsing needs no network and no services database, so every form and
+//! error is unit-tested; names and service names are looked up only in
+//! [`resolve`], through getaddrinfo. The one system call parsing makes is
+//! if_nametoindex(3), for a scope id given by interface name
+//! (`[fe80::1%eth0]:7`). This module knows strings and `std::net`, never
+//! sockets.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::PathBuf;
@@ -11,7 +14,11 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::sys::{self, Hints, LookupErrorKind};
 use crate::transport::platform;
-use crate::transport::{Family, SocketAddress, SocketType, Transport};
+use crate::transport::{Family, Kind, SocketAddress, Transport};
+
+/// The grammar's written form of concrete addresses lives beside the model
+/// (`transport/display.rs`), which the transport room needs too.
+pub use crate::transport::{display, display_target, escape_controls};
 
 /// Which address families name resolution may return (`-4`, `-6`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,60 +58,20 @@ pub enum Target {
     Abstract(Vec<u8>),
 }
 
-/// A parsed address: its socket type, its target, and the text the user typed.
+/// A parsed address: its kind (type and protocol: the family comes with the
+/// address), its target, and the text the user typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    pub socket_type: SocketType,
+    pub kind: Kind,
     pub target: Target,
     pub text: String,
 }
 
-/// Formats a concrete address in the grammar, with its prefix: the ready-line form
-/// (`tcp:127.0.0.1:40123`, `udp:[::1]:7`, `unix:/tmp/e.sock`, `unixgram:@echo`).
-pub fn display(socket_type: SocketType, target: &SocketAddress) -> String {
-    let prefix = Transport::of(socket_type, target).prefix();
-    format!("{prefix}:{}", display_target(target))
-}
-
-/// Formats a concrete address without a prefix (`127.0.0.1:7`, `[::1]:7`, `/tmp/e.sock`, `@echo`).
-pub fn display_target(target: &SocketAddress) -> String {
-    match target {
-        SocketAddress::Inet(addr) => display_inet(addr),
-        // A relative path starting with `@` is written `./@x`: `@x` is an abstract name.
-        // Names the kernel handed over (an inherited socket, a peer) may hold
-        // control characters the grammar refuses: shown escaped (SPEC §6).
-        SocketAddress::Path(path) if path.as_os_str().as_encoded_bytes().starts_with(b"@") => {
-            format!("./{}", escape_controls(&path.display().to_string()))
-        }
-        SocketAddress::Path(path) => escape_controls(&path.display().to_string()),
-        SocketAddress::Abstract(name) => {
-            format!("@{}", escape_controls(&String::from_utf8_lossy(name)))
-        }
-    }
-}
-
-fn display_inet(addr: &SocketAddr) -> String {
-    match addr {
-        SocketAddr::V4(a) => a.to_string(),
-        SocketAddr::V6(a) if a.scope_id() != 0 => {
-            // nix answers an index with no interface with an empty name, not
-            // an error: then the number, which parses back.
-            let scope = nix::net::if_::if_indextoname(a.scope_id())
-                .ok()
-                .and_then(|name| name.into_string().ok())
-                .filter(|name| !name.is_empty())
-                .unwrap_or_else(|| a.scope_id().to_string());
-            format!("[{}%{}]:{}", a.ip(), scope, a.port())
-        }
-        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-    }
-}
-
-/// Parses `text` by SPEC §2; `default_type` comes from `-u` and applies when no prefix says otherwise.
-pub fn parse(text: &str, default_type: SocketType) -> Result<Endpoint, Error> {
+/// Parses `text` by SPEC §2; `default_kind` comes from `-u` and applies when no prefix says otherwise.
+pub fn parse(text: &str, default_kind: Kind) -> Result<Endpoint, Error> {
     let bad = |reason: String| Error::address(text, reason);
     let (prefix, rest) = split_prefix(text);
-    let socket_type = prefix.map_or(default_type, |p| p.socket_type);
+    let kind = prefix.map_or(default_kind, |p| p.kind);
     if rest.is_empty() {
         return Err(bad("empty address (try HOST:PORT, /path or @name)".into()));
     }
@@ -115,39 +82,61 @@ pub fn parse(text: &str, default_type: SocketType) -> Result<Endpoint, Error> {
     );
     let target = if let Some(name) = rest.strip_prefix('@') {
         if inet_prefix {
-            return Err(bad("tcp: and udp: take HOST:PORT, not @name".into()));
+            return Err(bad(format!(
+                "{} take HOST:PORT, not @name",
+                inet_prefixes()
+            )));
         }
         parse_abstract(name).map_err(bad)?
     } else if unix_prefix || rest.contains('/') {
         if inet_prefix {
-            return Err(bad("tcp: and udp: take HOST:PORT, not a path".into()));
+            return Err(bad(format!(
+                "{} take HOST:PORT, not a path",
+                inet_prefixes()
+            )));
         }
         parse_path(rest).map_err(bad)?
-    } else if socket_type == SocketType::SeqPacket {
-        return Err(bad(
-            "SOCK_SEQPACKET is a Unix socket type: give seqpacket: a path or @name".into(),
-        ));
+    } else if Transport::with(kind, Family::Inet4).is_none() {
+        // Only SOCK_SEQPACKET has no inet row.
+        let (constant, prefix) = Transport::with(kind, Family::Unix).map_or(("?", "?"), |t| {
+            (t.socket_type().constant_name(), t.prefix())
+        });
+        return Err(bad(format!(
+            "{constant} is a Unix socket type: give {prefix}: a path or @name"
+        )));
     } else {
         parse_inet(rest).map_err(bad)?
     };
     if !matches!(target, Target::Inet { .. }) {
-        if let Some(Err(what)) =
-            Transport::with(socket_type, Family::Unix).map(Transport::supported)
-        {
+        if let Some(Err(what)) = Transport::with(kind, Family::Unix).map(Transport::supported) {
             return Err(Error::Unsupported(what.to_string()));
         }
     }
     Ok(Endpoint {
-        socket_type,
+        kind,
         target,
         text: text.to_string(),
     })
 }
 
-/// What a transport prefix (`tcp:`, `seqpacket:`…) says: a socket type and a family class.
+/// The prefixes that take HOST:PORT, in the model's order: `tcp: and udp:`.
+fn inet_prefixes() -> String {
+    let names: Vec<String> = Transport::ALL
+        .iter()
+        .filter(|t| t.family() == Family::Inet4)
+        .map(|t| format!("{}:", t.prefix()))
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// What a transport prefix (`tcp:`, `seqpacket:`…) says: a kind and a family class.
 #[derive(Debug, Clone, Copy)]
 struct Prefix {
-    socket_type: SocketType,
+    kind: Kind,
     /// `Unix`, or one of the inet families (the prefix names both).
     family: Family,
 }
@@ -161,7 +150,7 @@ fn split_prefix(text: &str) -> (Option<Prefix>, &str) {
             .next()
             .expect("every listed prefix names a transport");
         let prefix = Prefix {
-            socket_type: transport.socket_type(),
+            kind: transport.kind(),
             family: transport.family(),
         };
         return (Some(prefix), rest);
@@ -220,25 +209,6 @@ fn control_character(text: &str) -> Option<String> {
         "a control character ({}, byte {at})",
         escape_controls(&c.to_string())
     ))
-}
-
-/// `text` with every control character of SPEC §2 (bytes 0x00–0x1f and
-/// 0x7f) escaped (`\n`, `\t`, `\x1b`), so a name that came from outside — a
-/// peer's path, an inherited socket's abstract name — prints as one line and
-/// forges none (SPEC §6).
-pub fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\0' => out.push_str("\\0"),
-            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn parse_inet(text: &str) -> Result<Target, String> {
@@ -403,8 +373,8 @@ pub fn resolve(
     Ok(unique)
 }
 
-fn socktype(socket_type: SocketType) -> i32 {
-    socket_type.to_socket2().into()
+fn socktype(kind: Kind) -> i32 {
+    kind.socket_type.to_socket2().into()
 }
 
 fn lookup_port(endpoint: &Endpoint, port: &Port) -> Result<u16, Error> {
@@ -413,12 +383,12 @@ fn lookup_port(endpoint: &Endpoint, port: &Port) -> Result<u16, Error> {
         Port::Service(name) => name,
     };
     let hints = Hints {
-        socktype: socktype(endpoint.socket_type),
+        socktype: socktype(endpoint.kind),
         flags: libc::AI_PASSIVE,
         ..Hints::default()
     };
     // The services database names protocols as the inet prefixes do (tcp, udp).
-    let proto = Transport::with(endpoint.socket_type, Family::Inet4).map_or("?", Transport::prefix);
+    let proto = Transport::with(endpoint.kind, Family::Inet4).map_or("?", Transport::prefix);
     match sys::getaddrinfo(None, Some(name), hints) {
         Ok(found) if !found.is_empty() => Ok(found[0].addr.port()),
         _ => Err(Error::address(
@@ -442,7 +412,7 @@ fn lookup_host(
             FamilyFilter::V4 => libc::AF_INET,
             FamilyFilter::V6 => libc::AF_INET6,
         },
-        socktype: socktype(endpoint.socket_type),
+        socktype: socktype(endpoint.kind),
         flags: 0,
     };
     match sys::getaddrinfo(Some(name), None, hints) {
@@ -479,7 +449,7 @@ mod tests {
     #[test]
     fn ready_lines_parse_back_for_odd_paths_and_unknown_scopes() {
         let at_path = SocketAddress::Path(PathBuf::from("@x"));
-        assert_eq!(display(SocketType::Stream, &at_path), "unix:./@x");
+        assert_eq!(display(Kind::STREAM, &at_path), "unix:./@x");
         let unknown_scope: SocketAddr = "[fe80::1%4000000]:7".parse().unwrap();
         assert_eq!(
             display_target(&SocketAddress::Inet(unknown_scope)),
@@ -488,11 +458,11 @@ mod tests {
     }
 
     fn ok(text: &str) -> Endpoint {
-        parse(text, SocketType::Stream).unwrap_or_else(|e| panic!("{text}: {e}"))
+        parse(text, Kind::STREAM).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     fn err(text: &str) -> String {
-        match parse(text, SocketType::Stream) {
+        match parse(text, Kind::STREAM) {
             Ok(e) => panic!("{text} parsed as {e:?}"),
             Err(e) => {
                 assert_eq!(e.exit_code() as u8, 2, "{e}");
@@ -511,7 +481,7 @@ mod tests {
     #[test]
     fn ipv4_literal() {
         let e = ok("127.0.0.1:5000");
-        assert_eq!(e.socket_type, SocketType::Stream);
+        assert_eq!(e.kind, Kind::STREAM);
         assert_eq!(
             e.target,
             inet(Host::Ip("127.0.0.1".parse().unwrap(), 0), 5000)
@@ -628,8 +598,8 @@ mod tests {
             ok("unix:echo.sock").target,
             Target::Path("echo.sock".into())
         );
-        let e = parse("unixgram:echo.sock", SocketType::Stream).unwrap();
-        assert_eq!(e.socket_type, SocketType::Datagram);
+        let e = parse("unixgram:echo.sock", Kind::STREAM).unwrap();
+        assert_eq!(e.kind, Kind::DATAGRAM);
     }
 
     #[test]
@@ -688,8 +658,8 @@ mod tests {
             assert_eq!(ok("unix:@echo").target, Target::Abstract(b"echo".to_vec()));
             let e = ok("unixgram:@echo");
             assert_eq!(
-                (e.socket_type, e.target),
-                (SocketType::Datagram, Target::Abstract(b"echo".to_vec()))
+                (e.kind, e.target),
+                (Kind::DATAGRAM, Target::Abstract(b"echo".to_vec()))
             );
             assert!(err("@").contains("needs a name"));
         } else {
@@ -700,10 +670,10 @@ mod tests {
     #[test]
     fn prefixes() {
         let e = ok("udp:[::1]:7");
-        assert_eq!(e.socket_type, SocketType::Datagram);
+        assert_eq!(e.kind, Kind::DATAGRAM);
         assert_eq!(e.target, inet(Host::Ip("::1".parse().unwrap(), 0), 7));
-        let e = parse("tcp:127.0.0.1:7", SocketType::Datagram).unwrap();
-        assert_eq!(e.socket_type, SocketType::Stream);
+        let e = parse("tcp:127.0.0.1:7", Kind::DATAGRAM).unwrap();
+        assert_eq!(e.kind, Kind::STREAM);
         assert!(err("tcp:/tmp/x").contains("not a path"));
         assert!(err("udp:@x").contains("not @name"));
         assert!(err("tcp:").contains("empty address"));
@@ -711,22 +681,22 @@ mod tests {
 
     #[test]
     fn udp_flag_sets_the_default_type() {
-        let e = parse("127.0.0.1:7", SocketType::Datagram).unwrap();
-        assert_eq!(e.socket_type, SocketType::Datagram);
-        let e = parse("/tmp/x", SocketType::Datagram).unwrap();
-        assert_eq!(e.socket_type, SocketType::Datagram);
+        let e = parse("127.0.0.1:7", Kind::DATAGRAM).unwrap();
+        assert_eq!(e.kind, Kind::DATAGRAM);
+        let e = parse("/tmp/x", Kind::DATAGRAM).unwrap();
+        assert_eq!(e.kind, Kind::DATAGRAM);
     }
 
     #[test]
     fn ready_line_forms() {
         let t = SocketAddress::Inet("127.0.0.1:40123".parse().unwrap());
-        assert_eq!(display(SocketType::Stream, &t), "tcp:127.0.0.1:40123");
+        assert_eq!(display(Kind::STREAM, &t), "tcp:127.0.0.1:40123");
         let t = SocketAddress::Inet("[::1]:7".parse().unwrap());
-        assert_eq!(display(SocketType::Datagram, &t), "udp:[::1]:7");
+        assert_eq!(display(Kind::DATAGRAM, &t), "udp:[::1]:7");
         let t = SocketAddress::Path("/tmp/e.sock".into());
-        assert_eq!(display(SocketType::Stream, &t), "unix:/tmp/e.sock");
+        assert_eq!(display(Kind::STREAM, &t), "unix:/tmp/e.sock");
         let t = SocketAddress::Abstract(b"echo".to_vec());
-        assert_eq!(display(SocketType::Datagram, &t), "unixgram:@echo");
+        assert_eq!(display(Kind::DATAGRAM, &t), "unixgram:@echo");
     }
 
     #[test]

@@ -232,7 +232,7 @@ pub fn reserve_descriptors(count: i32) -> std::io::Result<()> {
 /// (the event's u64): when several workers' loops wait on one shared
 /// listener, a new connection wakes one of them rather than all (mio has no
 /// such flag). The descriptors are borrowed for the call only.
-#[cfg(target_os = "linux")]
+#[cfg(echokit_linux)]
 pub fn epoll_add_exclusive(epfd: RawFd, fd: RawFd, token: u64) -> std::io::Result<()> {
     let mut event = libc::epoll_event {
         events: (libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32,
@@ -264,6 +264,26 @@ mod tests {
         assert_eq!(found[0].addr, "[::1]:7".parse().unwrap());
         assert_eq!(found[0].family, libc::AF_INET6);
         assert_eq!(found[0].protocol, libc::IPPROTO_TCP);
+    }
+
+    /// `engine/acceptor.rs` registers listeners on mio's epoll itself, with
+    /// the event's u64 set to the token's number: mio must report that very
+    /// token back, or a new connection would go to the wrong socket.
+    #[cfg(echokit_linux)]
+    #[test]
+    fn an_epoll_u64_comes_back_as_the_mio_token_of_that_number() {
+        use std::os::fd::AsRawFd;
+        let mut poll = mio::Poll::new().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let token = mio::Token(0x1234_5678_9abc);
+        epoll_add_exclusive(poll.as_raw_fd(), listener.as_raw_fd(), token.0 as u64).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut events = mio::Events::with_capacity(4);
+        poll.poll(&mut events, Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let tokens: Vec<mio::Token> = events.iter().map(|e| e.token()).collect();
+        assert_eq!(tokens, vec![token]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 #![no_main]
 
 use echokit::addr;
-use echokit::transport::SocketType;
+use echokit::transport::Kind;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,9 +15,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for socket_type in [
-        SocketType::Stream,
-        SocketType::Datagram,
-        SocketType::SeqPacket,
+        Kind::STREAM,
+        Kind::DATAGRAM,
+        Kind::SEQPACKET,
     ] {
         match addr::parse(text, socket_type) {
             Ok(endpoint) => {

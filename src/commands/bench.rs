@@ -30,7 +30,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
         ));
     }
     transport::raise_fd_limit();
-    let default_type = super::default_type(&args.addr_flags);
+    let default_kind = super::default_kind(&args.addr_flags);
     let workload = if args.bulk {
         Workload::Bulk
     } else if args.churn {
@@ -40,9 +40,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     };
     let bulk = workload == Workload::Bulk;
     let size = args.size.unwrap_or(if bulk { 64 * 1024 } else { 64 });
-    let config = |socket_type| LoadConfig {
+    let config = |kind| LoadConfig {
         workload,
-        socket_type,
+        kind,
         connections: args.connections.unwrap_or(if bulk { 1 } else { 50 }),
         size,
         duration: args.duration,
@@ -54,12 +54,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     };
     match &args.addr {
         Some(text) => {
-            let endpoint = addr::parse(text, default_type)?;
+            let endpoint = addr::parse(text, default_kind)?;
             let targets = addr::resolve(&endpoint, super::family(&args.addr_flags), Role::Connect)?;
             let target = targets
                 .first()
                 .ok_or_else(|| Error::address(text, "resolves to nothing"))?;
-            let config = config(endpoint.socket_type);
+            let config = config(endpoint.kind);
             check_workload(&config, target)?;
             let report = measure(&out, text, target, &config)?;
             Ok(finish(&out, target, &config, &report))
@@ -67,10 +67,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
         None => {
             // Our own server on 127.0.0.1:0, on a thread of this process.
             let target = SocketAddress::Inet("127.0.0.1:0".parse().expect("a valid literal"));
-            let listener = transport::listen(default_type, &target, ListenOptions::default())?;
+            let listener = transport::listen(default_kind, &target, ListenOptions::default())?;
             let local = listener.local.clone();
             let name = listener.display();
-            let (socket, _guard) = engine::served_socket(listener);
+            let (socket, _guard) = listener.served();
             let server_config = ServerConfig::new(args.buffer_size.max(size));
             let server = engine::spawn(
                 vec![socket],
@@ -80,7 +80,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
                 Arc::new(Silent),
             )
             .map_err(|e| Error::internal("cannot start the echo server", e))?;
-            let config = config(default_type);
+            let config = config(default_kind);
             check_workload(&config, &local)?;
             out.verbose(1, &format!("started an echo server on {name}"));
             let result = measure(&out, &name, &local, &config);
@@ -98,8 +98,8 @@ fn check_workload(config: &LoadConfig, target: &SocketAddress) -> Result<(), Err
     if config.size == 0 {
         return Err(Error::Usage("--size must be at least 1 byte".into()));
     }
-    let transport = Transport::of(config.socket_type, target);
-    let socket_type = config.socket_type;
+    let transport = Transport::of(config.kind, target);
+    let socket_type = config.kind.socket_type;
     match config.workload {
         Workload::Churn if !socket_type.accepts_connections() => {
             return Err(Error::Usage(format!(
@@ -170,7 +170,7 @@ fn measure(
 }
 
 fn finish(out: &Output, target: &SocketAddress, config: &LoadConfig, r: &LoadReport) -> ExitCode {
-    let name = addr::display(config.socket_type, target);
+    let name = addr::display(config.kind, target);
     out.report(&BenchReport {
         name: &name,
         config,

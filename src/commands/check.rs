@@ -21,7 +21,7 @@ use crate::addr::{self, Role};
 use crate::cli::CheckArgs;
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
-use crate::transport::{self, REQUIRE_ABSTRACT, SocketAddress, SocketType, Transport};
+use crate::transport::{self, Kind, REQUIRE_ABSTRACT, SocketAddress, SocketType, Transport};
 
 use server::LocalServer;
 use table::{RowReport, Status, Verdict};
@@ -30,7 +30,7 @@ use table::{RowReport, Status, Verdict};
 enum Job {
     /// Round-trip the payloads through `target`, served in-process by `server` when local.
     Echo {
-        socket_type: SocketType,
+        kind: Kind,
         target: SocketAddress,
         max_datagram: usize,
         server: Option<LocalServer>,
@@ -58,14 +58,14 @@ impl Row {
         match self.job {
             Job::Decided(verdict) => verdict,
             Job::Echo {
-                socket_type,
+                kind,
                 target,
                 max_datagram,
                 server,
             } => {
                 let label = format!("{} {}", self.transport, self.address);
                 let trip = roundtrip::Trip {
-                    socket_type,
+                    kind,
                     target: &target,
                     buffer_size: args.buffer_size,
                     max_datagram,
@@ -186,11 +186,11 @@ fn parse_require(names: &[String]) -> Result<Vec<&'static str>, Error> {
 
 /// The transport name of a concrete address and the `--require` names that
 /// cover it (abstract names have their own).
-fn transport_name(socket_type: SocketType, target: &SocketAddress) -> (String, Vec<&'static str>) {
+fn transport_name(kind: Kind, target: &SocketAddress) -> (String, Vec<&'static str>) {
     match target {
         SocketAddress::Abstract(_) => (REQUIRE_ABSTRACT.to_string(), vec![REQUIRE_ABSTRACT]),
         _ => {
-            let transport = Transport::of(socket_type, target);
+            let transport = Transport::of(kind, target);
             (transport.to_string(), transport.require_names().to_vec())
         }
     }
@@ -200,30 +200,30 @@ fn transport_name(socket_type: SocketType, target: &SocketAddress) -> (String, V
 /// them). Bad or unresolvable ADDRs stop everything first (exit 2, SPEC §5).
 /// A required name no ADDR covers is a FAIL row: the requirement is unmet.
 fn remote_plan(args: &CheckArgs, required: &[&'static str]) -> Result<Vec<Row>, Error> {
-    let socket_type = super::default_type(&args.addr_flags);
+    let default_kind = super::default_kind(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     let endpoints = args
         .addrs
         .iter()
-        .map(|text| addr::parse(text, socket_type))
+        .map(|text| addr::parse(text, default_kind))
         .collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::new();
     for endpoint in &endpoints {
         for target in addr::resolve(endpoint, family, Role::Connect)? {
-            let (transport, tags) = transport_name(endpoint.socket_type, &target);
+            let (transport, tags) = transport_name(endpoint.kind, &target);
             // An external server's buffer is unknown: the largest datagram is
             // the transport's, but no more than --buffer-size (SPEC §3).
-            let max_datagram = Transport::of(endpoint.socket_type, &target)
+            let max_datagram = Transport::of(endpoint.kind, &target)
                 .max_message()
                 .map_or(args.buffer_size, |max| max.min(args.buffer_size));
             rows.push(Row {
                 tags,
                 transport,
-                socket_type: Some(endpoint.socket_type),
-                address: addr::display(endpoint.socket_type, &target),
+                socket_type: Some(endpoint.kind.socket_type),
+                address: addr::display(endpoint.kind, &target),
                 input: Some(endpoint.text.clone()),
                 job: Job::Echo {
-                    socket_type: endpoint.socket_type,
+                    kind: endpoint.kind,
                     target,
                     max_datagram,
                     server: None,

@@ -14,14 +14,14 @@ pub mod serve;
 
 use crate::addr::FamilyFilter;
 use crate::cli::AddrFlags;
-use crate::transport::SocketType;
+use crate::transport::Kind;
 
-/// The socket type `-u` selects for addresses without a prefix.
-pub fn default_type(flags: &AddrFlags) -> SocketType {
+/// The kind (socket type and protocol) `-u` selects for addresses without a prefix.
+pub fn default_kind(flags: &AddrFlags) -> Kind {
     if flags.udp {
-        SocketType::Datagram
+        Kind::DATAGRAM
     } else {
-        SocketType::Stream
+        Kind::STREAM
     }
 }
 

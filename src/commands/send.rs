@@ -18,7 +18,7 @@ use crate::output::{self, Output};
 use crate::transport::{self, Connection};
 
 mod report;
-use crate::transport::{SocketAddress, SocketType, Transport};
+use crate::transport::{Kind, SocketAddress, SocketType, Transport};
 
 /// Payload of a repeated exchange when there is nothing to send: 56 bytes, as ping.
 const DEFAULT_PING_PAYLOAD: usize = 56;
@@ -30,19 +30,19 @@ const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs `echokit send`.
 pub fn run(args: SendArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
-    let endpoint = addr::parse(&args.addr, super::default_type(&args.addr_flags))?;
+    let endpoint = addr::parse(&args.addr, super::default_kind(&args.addr_flags))?;
     let targets = addr::resolve(&endpoint, super::family(&args.addr_flags), Role::Connect)?;
     let plan = Plan {
         args: &args,
         out: &out,
-        socket_type: endpoint.socket_type,
+        kind: endpoint.kind,
         deadline: args.timeout.map(|t| Instant::now() + t),
         peer: RefCell::new(None),
     };
     if args.count.is_some() || args.interval.is_some() {
         return plan.repeat(&targets);
     }
-    let result = match endpoint.socket_type {
+    let result = match endpoint.kind.socket_type {
         SocketType::Stream => plan.stream_once(&targets),
         // The input is read once, before the first address is tried: a
         // second address must get the same bytes, not what is left of stdin.
@@ -58,7 +58,7 @@ pub fn run(args: SendArgs) -> Result<ExitCode, Error> {
 struct Plan<'a> {
     args: &'a SendArgs,
     out: &'a Output,
-    socket_type: SocketType,
+    kind: Kind,
     deadline: Option<Instant>,
     /// The address of the server once connected, in the grammar with its prefix.
     peer: RefCell<Option<String>>,
@@ -87,7 +87,7 @@ impl Plan<'_> {
 
     /// Notes the server an exchange is under way with, and gives it back.
     fn connected_to(&self, conn: &Connection) -> String {
-        let peer = addr::display(self.socket_type, &conn.peer);
+        let peer = conn.transport.display(&conn.peer);
         *self.peer.borrow_mut() = Some(peer.clone());
         peer
     }
@@ -127,7 +127,7 @@ impl Plan<'_> {
                 failures.add(target, Error::timeout(self.text(), "connecting to"));
                 continue;
             }
-            match transport::connect(self.socket_type, target, timeout) {
+            match transport::connect(self.kind, target, timeout) {
                 Ok(conn) => return Ok(conn),
                 Err(e) => {
                     let err = refine_unix_refusal(Error::connect(self.text(), e), target);
@@ -225,7 +225,7 @@ impl Plan<'_> {
     /// accepts the connection, the same message back, then EOF.
     fn message_once(&self, targets: &[SocketAddress], payload: &[u8]) -> Result<ExitCode, Error> {
         if let Some(t) = targets.first() {
-            check_message_size(payload.len(), SocketType::SeqPacket, t)?;
+            check_message_size(payload.len(), Kind::SEQPACKET, t)?;
         }
         let conn = self.connect(targets)?;
         let peer = self.connected_to(&conn);
@@ -270,8 +270,8 @@ impl Plan<'_> {
     fn datagram_once(&self, targets: &[SocketAddress], payload: &[u8]) -> Result<ExitCode, Error> {
         let mut failures = Failures::default();
         for target in targets {
-            check_message_size(payload.len(), SocketType::Datagram, target)?;
-            let conn = match transport::connect(SocketType::Datagram, target, None) {
+            check_message_size(payload.len(), Kind::DATAGRAM, target)?;
+            let conn = match transport::connect(Kind::DATAGRAM, target, None) {
                 Ok(c) => c,
                 Err(e) => {
                     let err = refine_unix_refusal(Error::connect(self.text(), e), target);
@@ -393,7 +393,7 @@ impl Plan<'_> {
     /// A datagram reply that is not what was sent, named by the server's
     /// address with its prefix (`udp:…`): there is no connection to close.
     fn datagram_mismatch(&self, e: ExchangeError, peer: &str) -> Error {
-        let noun = self.socket_type.message_noun();
+        let noun = self.kind.socket_type.message_noun();
         let reason = match e {
             ExchangeError::Mismatch {
                 offset,
@@ -420,7 +420,9 @@ impl Plan<'_> {
 
     fn datagram_error(&self, e: DatagramError, peer: &str) -> Error {
         match e {
-            DatagramError::Mismatch { error, .. } if self.socket_type == SocketType::Datagram => {
+            DatagramError::Mismatch { error, .. }
+                if self.kind.socket_type == SocketType::Datagram =>
+            {
                 self.datagram_mismatch(error, peer)
             }
             DatagramError::Mismatch { error, .. } => self.exchange_error(error),
@@ -453,10 +455,10 @@ impl Plan<'_> {
                 .collect();
         }
         if let Some(t) = targets.first() {
-            check_message_size(payload.len(), self.socket_type, t)?;
+            check_message_size(payload.len(), self.kind, t)?;
         }
         let conn = self.connect(targets)?;
-        let peer = addr::display(self.socket_type, &conn.peer);
+        let peer = conn.transport.display(&conn.peer);
         let per_echo = self.args.timeout.unwrap_or(DEFAULT_PING_TIMEOUT);
         let interval = self.args.interval.unwrap_or(Duration::from_secs(1));
         let count = self.args.count;
@@ -466,7 +468,7 @@ impl Plan<'_> {
         });
         // Byte streams go through the stream client; datagrams and messages
         // are one send and one receive each.
-        let mut stream = match self.socket_type.keeps_boundaries() {
+        let mut stream = match self.kind.keeps_boundaries() {
             false => Some(
                 StreamClient::new(
                     conn.socket
@@ -579,16 +581,12 @@ fn no_reply(tries: u32) -> String {
 }
 
 /// Datagrams and messages travel whole: input larger than the transport carries is bad input (exit 2).
-fn check_message_size(
-    len: usize,
-    socket_type: SocketType,
-    target: &SocketAddress,
-) -> Result<(), Error> {
-    let transport = Transport::of(socket_type, target);
+fn check_message_size(len: usize, kind: Kind, target: &SocketAddress) -> Result<(), Error> {
+    let transport = Transport::of(kind, target);
     match transport.max_message() {
         Some(max) if len > max => Err(Error::Usage(format!(
             "message is {len} bytes; a {transport} {} carries at most {max} bytes",
-            socket_type.message_noun()
+            kind.socket_type.message_noun()
         ))),
         _ => Ok(()),
     }

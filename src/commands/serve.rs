@@ -10,9 +10,9 @@ mod policy;
 /// (and on Linux with `--cfg echokit_force_portable`). Both provide
 /// `Notifier::from_env()` and its `watchdog_every`, `ready`, `stopping`,
 /// `status` and `watchdog`.
-#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
+#[cfg(echokit_linux)]
 mod notify;
-#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
+#[cfg(not(echokit_linux))]
 #[path = "serve/notify_portable.rs"]
 mod notify;
 
@@ -43,7 +43,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     let readiness = notify::Notifier::from_env()
         .map_err(|_| Error::Unsupported("sd_notify (NOTIFY_SOCKET) is".into()))?
         .map(Readiness::new);
-    let socket_type = super::default_type(&args.addr_flags);
+    let default_kind = super::default_kind(&args.addr_flags);
     let family = super::family(&args.addr_flags);
     // systemd socket activation: those sockets are served, and ADDRs given as well are bound too.
     let activated = transport::activated()?;
@@ -55,10 +55,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     // Parse everything first: a typo in the third ADDR binds nothing.
     let endpoints = texts
         .iter()
-        .map(|t| addr::parse(t, socket_type))
+        .map(|t| addr::parse(t, default_kind))
         .collect::<Result<Vec<_>, _>>()?;
     same_address_twice(&endpoints)?;
-    if endpoints.iter().any(|e| e.socket_type.keeps_boundaries()) && args.buffer_size < 1 {
+    if endpoints.iter().any(|e| e.kind.keeps_boundaries()) && args.buffer_size < 1 {
         return Err(Error::Usage("--buffer-size must be at least 1".into()));
     }
     let options = ListenOptions {
@@ -101,11 +101,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
                 ),
             );
         }
-        sockets.push(engine::inherited_socket(inherited));
+        sockets.push(inherited);
     }
     let mut guards = Vec::new();
     for listener in listeners {
-        let (socket, guard) = engine::served_socket(listener);
+        let (socket, guard) = listener.served();
         sockets.push(socket);
         guards.extend(guard);
     }
@@ -172,7 +172,7 @@ fn same_address_twice(endpoints: &[Endpoint]) -> Result<(), Error> {
         (Target::Path(x), Target::Path(y)) => x == y,
         (Target::Abstract(x), Target::Abstract(y)) => x == y,
         (Target::Inet { port, .. }, Target::Inet { .. }) => {
-            a.socket_type == b.socket_type && a.target == b.target && *port != addr::Port::Number(0)
+            a.kind == b.kind && a.target == b.target && *port != addr::Port::Number(0)
         }
         _ => false,
     };
@@ -206,10 +206,8 @@ fn bind_metrics(
     family: addr::FamilyFilter,
     options: ListenOptions,
 ) -> Result<engine::MetricsEndpoint, Error> {
-    let endpoint = addr::parse(text, transport::SocketType::Stream)?;
-    if endpoint.socket_type != transport::SocketType::Stream
-        || !matches!(endpoint.target, Target::Inet { .. })
-    {
+    let endpoint = addr::parse(text, transport::Kind::STREAM)?;
+    if endpoint.kind != transport::Kind::STREAM || !matches!(endpoint.target, Target::Inet { .. }) {
         return Err(Error::Usage(format!(
             "--metrics {text}: needs a TCP address (HOST:PORT, e.g. 127.0.0.1:9862)"
         )));
@@ -270,14 +268,8 @@ fn run_inetd(args: ServeArgs) -> Result<ExitCode, Error> {
         None,
         Duration::from_secs(1),
     ));
-    let handle = engine::spawn(
-        vec![engine::inherited_socket(socket)],
-        config(&args),
-        1,
-        policy(&args),
-        log,
-    )
-    .map_err(|e| Error::internal("cannot start the event loop", e))?;
+    let handle = engine::spawn(vec![socket], config(&args), 1, policy(&args), log)
+        .map_err(|e| Error::internal("cannot start the event loop", e))?;
     install_signal_handlers(handle.control())?;
     handle
         .join()
@@ -349,7 +341,7 @@ fn bind_group(
             if let (Some(p), SocketAddress::Inet(a)) = (port, &mut target) {
                 a.set_port(p);
             }
-            match transport::listen(endpoint.socket_type, &target, options) {
+            match transport::listen(endpoint.kind, &target, options) {
                 Ok(listener) => {
                     if let SocketAddress::Inet(a) = &listener.local {
                         port.get_or_insert(a.port());
@@ -358,7 +350,7 @@ fn bind_group(
                 }
                 Err(error) if name.is_some() && error.is_address_unavailable() => {
                     skipped.push(Skipped {
-                        address: addr::display(endpoint.socket_type, &target),
+                        address: addr::display(endpoint.kind, &target),
                         name: name.cloned().unwrap_or_default(),
                         error,
                     });

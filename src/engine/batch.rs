@@ -14,7 +14,7 @@ use std::os::fd::AsFd;
 
 use socket2::Socket;
 
-use super::dgram::{OwnAddresses, Received, classify};
+use crate::engine::dgram::{OwnAddresses, Received, classify};
 use crate::sys::datagram::{self, BATCH, BatchBuffers, Datagram};
 
 /// Datagrams taken (and echoes sent) per call.

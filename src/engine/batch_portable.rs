@@ -6,7 +6,7 @@ use std::io;
 
 use socket2::Socket;
 
-use super::dgram::{self, OwnAddresses, Received};
+use crate::engine::dgram::{self, OwnAddresses, Received};
 
 /// Datagrams taken per call: one, without recvmmsg.
 pub const SLOTS: usize = 1;

@@ -19,33 +19,31 @@ mod http;
 pub mod meters;
 mod server;
 
-/// recvmmsg(2) batches where the system has them (Linux), one datagram at a
-/// time elsewhere: the same items either way (`Batch`, `SLOTS`).
-#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
-#[path = "batch.rs"]
-mod batch;
-#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
-#[path = "batch_portable.rs"]
-mod batch;
 pub mod stream;
 
-/// A listener shared by workers wakes one of them (EPOLLEXCLUSIVE, Linux), or
-/// every one of them (mio's registration, elsewhere).
-#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
-#[path = "acceptor.rs"]
-mod acceptor;
-#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
-#[path = "acceptor_portable.rs"]
-mod acceptor;
-
-/// splice(2) through a pipe for bulk streams where the system has it (Linux);
-/// elsewhere a connection never gets a pipe and keeps copying.
-#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
-#[path = "splice.rs"]
-mod splice;
-#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
-#[path = "splice_portable.rs"]
-mod splice;
+/// The engine's platform twin, chosen here once (the transport's is
+/// `transport::platform`). `linux.rs` and `portable.rs` each provide, with the
+/// same signatures:
+///
+/// - `acceptor::register(poll, listener, token)`: wait on a listener that
+///   every worker shares. Linux adds it to mio's epoll with EPOLLEXCLUSIVE
+///   (a new connection wakes one worker), under the token encoded as mio
+///   encodes it (the event's `u64` is `Token.0`; pinned by a test in
+///   `sys.rs`); elsewhere mio's registration, where every worker wakes.
+/// - `batch::{Batch, SLOTS}`: datagrams received and echoed `SLOTS` at a
+///   time (recvmmsg/sendmmsg on Linux), or one at a time.
+/// - `splice::Pipe`: a bulk stream moved through a pipe with splice(2)
+///   (Linux); elsewhere an uninhabited type, so a connection keeps copying.
+///
+/// Where a platform lacks something, its twin does without it: nothing here
+/// is an error, only slower.
+#[cfg(echokit_linux)]
+#[path = "linux.rs"]
+mod platform;
+#[cfg(not(echokit_linux))]
+#[path = "portable.rs"]
+mod platform;
+use platform::{acceptor, batch, splice};
 
 use std::io;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -56,7 +54,6 @@ use std::time::{Duration, Instant};
 use mio::Waker;
 use socket2::Socket;
 
-use crate::transport::{self, SocketType};
 use dgram::{DropReason, Sender};
 use stream::EndReason;
 
@@ -114,20 +111,9 @@ impl ServerConfig {
     }
 }
 
-/// A socket the server serves on, with the text of its ready line.
-#[derive(Debug)]
-pub struct ServedSocket {
-    /// Its place among every socket the process serves (set by [`spawn`]):
-    /// the key of its counters in [`meters::Meters`].
-    pub id: usize,
-    pub socket: Socket,
-    pub socket_type: SocketType,
-    /// AF_UNIX (paths and abstract names), as opposed to AF_INET/AF_INET6.
-    pub unix: bool,
-    /// An already connected socket (`--inetd`): echoed as one connection, never accepted on.
-    pub connected: bool,
-    pub name: String,
-}
+/// A socket the server serves on (bound or inherited), with its transport
+/// and the text of its ready line: the transport room's one type for both.
+pub use crate::transport::ServedSocket;
 
 /// Who gets served: the command's policy, which the engine asks and never
 /// second-guesses. Every method has the answer of a server with no limits.
@@ -408,7 +394,7 @@ pub fn spawn(
         s.id = id;
         infos.push(meters::ListenerInfo {
             name: s.name.clone(),
-            transport: transport_name(s),
+            transport: s.transport.name(),
         });
     }
     let meters = Arc::new(meters::Meters::new(infos, workers.max(1)));
@@ -417,13 +403,12 @@ pub fn spawn(
         let mut copy = Vec::new();
         for s in sets[0]
             .iter()
-            .filter(|s| s.socket_type.accepts_connections() && !s.connected)
+            .filter(|s| s.transport.socket_type().accepts_connections() && !s.connected)
         {
             copy.push(ServedSocket {
                 id: s.id,
                 socket: s.socket.try_clone()?,
-                socket_type: s.socket_type,
-                unix: s.unix,
+                transport: s.transport,
                 connected: false,
                 name: s.name.clone(),
             });
@@ -476,48 +461,6 @@ fn config_metrics(config: &ServerConfig, i: usize) -> Option<MetricsEndpoint> {
     config.metrics.clone().filter(|_| i == 0)
 }
 
-/// The SPEC §1 name of what `socket` serves (`tcp4`, `unixgram`…), from its
-/// family and type; `unknown` for a socket without a local address.
-fn transport_name(socket: &ServedSocket) -> &'static str {
-    let family = match socket.socket.local_addr().map(|a| a.family() as i32) {
-        Ok(libc::AF_INET) => transport::Family::Inet4,
-        Ok(libc::AF_INET6) => transport::Family::Inet6,
-        Ok(libc::AF_UNIX) => transport::Family::Unix,
-        _ => return "unknown",
-    };
-    transport::Transport::with(socket.socket_type, family).map_or("unknown", |t| t.name())
-}
-
-/// A socket handed over already made (inetd, socket activation), ready to serve.
-pub fn inherited_socket(inherited: transport::Inherited) -> ServedSocket {
-    ServedSocket {
-        id: 0,
-        socket: inherited.socket,
-        socket_type: inherited.socket_type,
-        unix: inherited.unix,
-        connected: inherited.connected,
-        name: inherited.name,
-    }
-}
-
-/// A bound listener, ready to serve, and the guard of its socket file.
-pub fn served_socket(
-    listener: transport::Listener,
-) -> (ServedSocket, Option<transport::SocketFileGuard>) {
-    let name = listener.display();
-    (
-        ServedSocket {
-            id: 0,
-            unix: listener.local.family() == transport::Family::Unix,
-            connected: false,
-            socket: listener.socket,
-            socket_type: listener.socket_type,
-            name,
-        },
-        listener.guard,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,8 +488,7 @@ mod tests {
         ServedSocket {
             id: 0,
             socket: Socket::from(std::os::fd::OwnedFd::from(listener)),
-            socket_type: SocketType::Stream,
-            unix: false,
+            transport: crate::transport::Transport::Tcp4,
             connected: false,
             name: "tcp:test".into(),
         }

@@ -231,7 +231,7 @@ impl Server {
             own: OwnAddresses::of(
                 sockets
                     .iter()
-                    .filter(|s| !s.socket_type.accepts_connections() && !s.connected)
+                    .filter(|s| !s.transport.socket_type().accepts_connections() && !s.connected)
                     .map(|s| &s.socket),
             ),
             drain_deadline: None,
@@ -240,14 +240,19 @@ impl Server {
             next_tick: None,
         };
         for (i, served) in sockets.into_iter().enumerate() {
-            if served.connected && served.socket_type.accepts_connections() {
+            if served.connected && served.transport.socket_type().accepts_connections() {
                 // `--inetd`: the connection itself, echoed as if just accepted.
                 let peer = Peer::Named(served.name.clone());
-                server.add_connection(served.socket, served.socket_type, i, Some(peer))?;
+                server.add_connection(
+                    served.socket,
+                    served.transport.socket_type(),
+                    i,
+                    Some(peer),
+                )?;
                 server.sockets.push(None);
                 continue;
             }
-            if served.socket_type.accepts_connections() {
+            if served.transport.socket_type().accepts_connections() {
                 let index = server.slab.insert(Entry::Acceptor(i));
                 super::acceptor::register(&server.poll, &served.socket, token(index))?;
             } else {
@@ -481,7 +486,7 @@ impl Server {
             let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
                 return;
             };
-            let socket_type = served.socket_type;
+            let socket_type = served.transport.socket_type();
             let (socket, peer_addr) = match served.socket.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

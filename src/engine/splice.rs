@@ -13,7 +13,7 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
 use socket2::Socket;
 
-use super::stream::ReadOutcome;
+use crate::engine::stream::ReadOutcome;
 
 /// A connection's pipe and how many bytes wait in it.
 #[derive(Debug)]

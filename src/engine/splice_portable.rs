@@ -5,7 +5,7 @@ use std::io;
 
 use socket2::Socket;
 
-use super::stream::ReadOutcome;
+use crate::engine::stream::ReadOutcome;
 
 /// Never made on this platform.
 #[derive(Debug)]

@@ -1,5 +1,7 @@
-//! Stream echo: the per-connection state machine of the server, and the
-//! client side that writes and reads at once and verifies what comes back.
+//! Stream echo: the server's per-connection state machine ([`StreamConn`],
+//! streams and sequenced packets alike), and the [`Verifier`] a client
+//! checks what comes back with (the client's exchange itself is
+//! `client.rs`).
 //!
 //! Both sit on the same two moves, [`write_some`] and [`read_some`], which
 //! turn EAGAIN into "not now" rather than an error and resume short writes
@@ -570,7 +572,7 @@ mod tests {
     /// whole and in order, through a half-close at the end.
     #[test]
     fn test_echoing_bulk_goes_through_a_pipe_in_order() {
-        let linux = cfg!(all(target_os = "linux", not(echokit_force_portable)));
+        let linux = cfg!(echokit_linux);
         assert_eq!(bulk_echo(SPLICE_FROM), linux);
     }
 
@@ -664,7 +666,7 @@ mod tests {
             conn.held()
         );
         assert!(sent_total > 0);
-        let linux = cfg!(all(target_os = "linux", not(echokit_force_portable)));
+        let linux = cfg!(echokit_linux);
         assert_eq!(
             matches!(conn.held.as_deref(), Some(Held::Pipe(_))),
             linux && buffer >= SPLICE_FROM,

@@ -96,12 +96,12 @@ pub fn report_arrival(fd: BorrowedFd<'_>, family: i32) -> io::Result<()> {
 
 /// IP_PKTINFO where the system has it (Linux, Android, macOS); elsewhere an
 /// IPv4 echo leaves from the address the kernel picks.
-#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+#[cfg(any(echokit_linux, target_vendor = "apple"))]
 fn ipv4_pktinfo_option() -> Option<libc::c_int> {
     Some(libc::IP_PKTINFO)
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+#[cfg(not(any(echokit_linux, target_vendor = "apple")))]
 fn ipv4_pktinfo_option() -> Option<libc::c_int> {
     None
 }
@@ -191,7 +191,7 @@ fn arrival(header: &libc::msghdr) -> Option<Arrival> {
 ///
 /// # Safety
 /// `data` points at the payload of `cmsg`, inside a buffer the kernel filled.
-#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+#[cfg(any(echokit_linux, target_vendor = "apple"))]
 unsafe fn ipv4_arrival(cmsg: &libc::cmsghdr, data: *const u8) -> Option<Arrival> {
     if cmsg.cmsg_level != libc::IPPROTO_IP || cmsg.cmsg_type != libc::IP_PKTINFO {
         return None;
@@ -205,7 +205,7 @@ unsafe fn ipv4_arrival(cmsg: &libc::cmsghdr, data: *const u8) -> Option<Arrival>
 
 /// # Safety
 /// Nothing to uphold: this system reports no IPv4 arrival address.
-#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+#[cfg(not(any(echokit_linux, target_vendor = "apple")))]
 unsafe fn ipv4_arrival(_cmsg: &libc::cmsghdr, _data: *const u8) -> Option<Arrival> {
     None
 }
@@ -280,7 +280,7 @@ fn prepare_send(
 ///
 /// # Safety
 /// `cmsg` points at a cmsghdr with room for an in_pktinfo after it.
-#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+#[cfg(any(echokit_linux, target_vendor = "apple"))]
 unsafe fn ipv4_source(cmsg: *mut libc::cmsghdr, ip: Ipv4Addr) -> Option<libc::c_uint> {
     let info = libc::in_pktinfo {
         // 0: the route picks the interface; the source is ipi_spec_dst.
@@ -304,7 +304,7 @@ unsafe fn ipv4_source(cmsg: *mut libc::cmsghdr, ip: Ipv4Addr) -> Option<libc::c_
 
 /// # Safety
 /// Nothing to uphold: nothing is written on this system.
-#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+#[cfg(not(any(echokit_linux, target_vendor = "apple")))]
 unsafe fn ipv4_source(_cmsg: *mut libc::cmsghdr, _ip: Ipv4Addr) -> Option<libc::c_uint> {
     None
 }
@@ -377,11 +377,12 @@ pub fn send_one(
         .map(|_| ())
 }
 
+#[cfg(echokit_linux)]
 pub use batch::*;
 
 /// recvmmsg(2)/sendmmsg(2): Linux only (the engine's portable batch sends
 /// one at a time through [`receive_one`] and [`send_one`]).
-#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
+#[cfg(echokit_linux)]
 mod batch {
     use super::*;
 
@@ -494,6 +495,3 @@ mod batch {
         })
     }
 }
-
-#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
-mod batch {}

@@ -4,18 +4,18 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::error::{Error, address_unavailable};
-use crate::transport::{SocketAddress, SocketType};
+use crate::transport::{Kind, SocketAddress, Transport};
 
 use super::{ListenOptions, Listener, new_socket, sock_addr, sock_target, start_listening};
 
 /// Binds an inet address; `[::]` without `--v6only` becomes one dual-stack
 /// socket, or `0.0.0.0` where this machine has no IPv6.
 pub(super) fn listen(
-    socket_type: SocketType,
+    kind: Kind,
     addr: SocketAddr,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
-    match bind(socket_type, addr, options) {
+    match bind(kind, addr, options) {
         Err(e)
             if addr.is_ipv6()
                 && addr.ip().is_unspecified()
@@ -23,24 +23,21 @@ pub(super) fn listen(
                 && address_unavailable(&e) =>
         {
             bind(
-                socket_type,
+                kind,
                 SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port()),
                 options,
             )
         }
         result => result,
     }
-    .map_err(|e| Error::listen(&crate::addr::display_target(&SocketAddress::Inet(addr)), e))
+    .map_err(|e| Error::listen(&super::display_target(&SocketAddress::Inet(addr)), e))
 }
 
-fn bind(
-    socket_type: SocketType,
-    addr: SocketAddr,
-    options: ListenOptions,
-) -> std::io::Result<Listener> {
+fn bind(kind: Kind, addr: SocketAddr, options: ListenOptions) -> std::io::Result<Listener> {
     let target = SocketAddress::Inet(addr);
-    let socket = new_socket(socket_type, &target)?;
-    if socket_type.accepts_connections() {
+    let transport = Transport::of(kind, &target);
+    let socket = new_socket(transport, &target)?;
+    if kind.accepts_connections() {
         // Lets a restarted server bind while old connections sit in TIME_WAIT;
         // it does not let two live listeners share the port (that is SO_REUSEPORT).
         socket.set_reuse_address(true)?;
@@ -49,7 +46,7 @@ fn bind(
         socket.set_only_v6(options.v6only)?;
     }
     socket.bind(&sock_addr(&target)?)?;
-    start_listening(&socket, socket_type, options)?;
+    start_listening(&socket, kind, options)?;
     let local = socket
         .local_addr()
         .ok()
@@ -57,7 +54,7 @@ fn bind(
         .unwrap_or(target);
     Ok(Listener {
         socket,
-        socket_type,
+        transport,
         local,
         guard: None,
     })

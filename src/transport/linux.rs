@@ -77,7 +77,8 @@ pub fn bind_reply_address(socket: &Socket) -> io::Result<Option<SocketFileGuard>
 
 /// Every address in 127.0.0.0/8 is this machine's on Linux: a client may
 /// connect from 127.0.0.1 to 127.0.0.16, sixteen times the ephemeral ports
-/// one source address has (what `../shared/peers/loadgen.c -B 16` does).
+/// one source address has (the C load generator benches/compare.sh runs
+/// against echokit spreads its connections the same way).
 pub const LOOPBACK_SOURCES: u8 = 16;
 
 /// Binds a client socket to `ip` with IP_BIND_ADDRESS_NO_PORT: the port is
@@ -223,4 +224,10 @@ fn check_passed(socket: &Socket) -> Result<(), String> {
         return Err("a datagram socket that is not bound to an address".into());
     }
     Ok(())
+}
+
+/// SO_PROTOCOL: the protocol an inherited socket was made with (IPPROTO_TCP,
+/// IPPROTO_UDP, 0 for AF_UNIX…).
+pub fn socket_protocol(socket: &Socket) -> io::Result<i32> {
+    Ok(socket.protocol()?.map_or(0, i32::from))
 }

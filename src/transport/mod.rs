@@ -1,14 +1,17 @@
 //! SPEC §1: the only place sockets are created.
 //!
-//! Every transport is a (family, type) pair made through one code path, the
-//! way the BSD API does it: `socket(family, type, 0)`, then `bind`/`listen` or
-//! `connect` ([`listen`], [`connect`]). What each transport *is* (prefix,
-//! family, type, largest message, `--require` names) is the one table in
-//! `model.rs`. Family specifics live beside this file: `inet.rs` (v6only, the
-//! dual-stack fallback), `unix.rs` (socket files: stale replacement,
-//! cleanup), and the platform twin `linux.rs` / `portable.rs` (below).
-//! Nothing here echoes or prints.
+//! Every transport is a (family, type, protocol) triple made through one
+//! code path, the way the BSD API does it: `socket(family, type, protocol)`
+//! ([`new_socket`]), then `bind`/`listen` or `connect` ([`listen`],
+//! [`connect`]). What each transport *is* (prefix, family, type, protocol,
+//! largest message, `--require` names) is the one table in `model.rs`, and
+//! every socket made or handed over here carries its [`Transport`]. The
+//! grammar's written form of an address is `display.rs`. Family specifics
+//! live beside this file: `inet.rs` (v6only, the dual-stack fallback),
+//! `unix.rs` (socket files: stale replacement, cleanup), and the platform
+//! twin `linux.rs` / `portable.rs` (below). Nothing here echoes or prints.
 
+mod display;
 mod inet;
 mod model;
 mod unix;
@@ -33,14 +36,16 @@ mod unix;
 /// - `activated_sockets()`: systemd's LISTEN_FDS sockets, when LISTEN_PID is us;
 /// - `LOOPBACK_SOURCES`, `bind_source(socket, ip)`: how many 127.0.0.x source
 ///   addresses a load generator may spread its connections over, and binding
-///   to one without taking a port until connect(2) (IP_BIND_ADDRESS_NO_PORT).
+///   to one without taking a port until connect(2) (IP_BIND_ADDRESS_NO_PORT);
+/// - `socket_protocol(socket)`: SO_PROTOCOL's number for an inherited socket
+///   (0 where the system cannot say, which is the default protocol).
 ///
 /// Where a platform lacks something, its twin answers "not supported on this
 /// platform" rather than panicking (mio's `sys/shell` idea).
-#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
+#[cfg(echokit_linux)]
 #[path = "linux.rs"]
 pub mod platform;
-#[cfg(not(all(target_os = "linux", not(echokit_force_portable))))]
+#[cfg(not(echokit_linux))]
 #[path = "portable.rs"]
 pub mod platform;
 
@@ -48,14 +53,14 @@ use std::io;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, SockAddr, Socket};
+use socket2::{SockAddr, Socket};
 
-use crate::addr;
 use crate::error::Error;
 
+pub use display::{display, display_target, escape_controls};
 pub use model::{
-    Family, REQUIRE_ABSTRACT, REQUIRE_LOCALHOST, SocketAddress, SocketType, Transport,
-    require_names,
+    Family, Kind, Protocol, REQUIRE_ABSTRACT, REQUIRE_LOCALHOST, SocketAddress, SocketType,
+    Transport, require_names,
 };
 pub use unix::SocketFileGuard;
 
@@ -84,7 +89,7 @@ impl Default for ListenOptions {
 #[derive(Debug)]
 pub struct Listener {
     pub socket: Socket,
-    pub socket_type: SocketType,
+    pub transport: Transport,
     /// The address it is really bound to (port 0 replaced by the kernel's choice).
     pub local: SocketAddress,
     /// Removes the socket file this process created, when dropped.
@@ -94,7 +99,7 @@ pub struct Listener {
 impl Listener {
     /// The ready-line form of the bound address (`tcp:127.0.0.1:40123`).
     pub fn display(&self) -> String {
-        addr::display(self.socket_type, &self.local)
+        self.transport.display(&self.local)
     }
 
     /// Another handle on the same socket, for a second event loop.
@@ -107,7 +112,7 @@ impl Listener {
 #[derive(Debug)]
 pub struct Connection {
     pub socket: Socket,
-    pub socket_type: SocketType,
+    pub transport: Transport,
     pub peer: SocketAddress,
     /// The temporary path a Unix datagram client bound to get replies, where autobind is missing.
     pub guard: Option<SocketFileGuard>,
@@ -153,14 +158,15 @@ pub fn open_files_limit() -> Option<u64> {
 /// How many descriptors [`raise_fd_limit`] makes room for up front.
 pub const RESERVED_DESCRIPTORS: u64 = 65_536;
 
-/// Creates an unbound socket for `target` with type `socket_type`: the one `socket(2)` call.
-pub fn new_socket(socket_type: SocketType, target: &SocketAddress) -> io::Result<Socket> {
-    let domain = match target {
-        SocketAddress::Inet(a) => Domain::for_address(*a),
-        _ => Domain::UNIX,
-    };
-    // Protocol 0: the kernel picks TCP/UDP for inet; Unix sockets have no protocol.
-    let socket = Socket::new(domain, socket_type.to_socket2(), None)?;
+/// Creates an unbound socket of `transport` for `target`: the one `socket(2)`
+/// call, with the row's family, type and protocol (0 for the family's own).
+pub fn new_socket(transport: Transport, target: &SocketAddress) -> io::Result<Socket> {
+    debug_assert_eq!(transport.family(), target.family());
+    let socket = Socket::new(
+        transport.family().to_socket2(),
+        transport.socket_type().to_socket2(),
+        transport.protocol().to_socket2(),
+    )?;
     platform::set_no_sigpipe(&socket)?;
     Ok(socket)
 }
@@ -188,12 +194,8 @@ pub fn sock_target(addr: &SockAddr) -> Option<SocketAddress> {
 
 /// The last steps of every listener once bound: listen(2) for the types that
 /// accept connections, then non-blocking for the event loop.
-fn start_listening(
-    socket: &Socket,
-    socket_type: SocketType,
-    options: ListenOptions,
-) -> io::Result<()> {
-    if socket_type.accepts_connections() {
+fn start_listening(socket: &Socket, kind: Kind, options: ListenOptions) -> io::Result<()> {
+    if kind.accepts_connections() {
         socket.listen(options.backlog)?;
     }
     socket.set_nonblocking(true)
@@ -201,59 +203,82 @@ fn start_listening(
 
 /// Binds `target` (and listens, for streams), non-blocking, ready for the event loop.
 pub fn listen(
-    socket_type: SocketType,
+    kind: Kind,
     target: &SocketAddress,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
     match target {
-        SocketAddress::Inet(a) => inet::listen(socket_type, *a, options),
-        SocketAddress::Path(path) => unix::listen_path(socket_type, path, options),
-        SocketAddress::Abstract(_) => unix::listen_abstract(socket_type, target, options),
+        SocketAddress::Inet(a) => inet::listen(kind, *a, options),
+        SocketAddress::Path(path) => unix::listen_path(kind, path, options),
+        SocketAddress::Abstract(_) => unix::listen_abstract(kind, target, options),
     }
 }
 
-/// A socket handed to us already made (inetd's stdin, systemd's fds), with
-/// what was read from the socket itself.
+/// A socket a server serves on: one it bound ([`Listener::served`]) or one
+/// handed to it already made ([`inherited`]: inetd's stdin, systemd's fds),
+/// with its transport and the text of its ready line.
 #[derive(Debug)]
-pub struct Inherited {
+pub struct ServedSocket {
+    /// Its place among every socket the process serves (set by the engine's
+    /// `spawn`): the key of its counters.
+    pub id: usize,
     pub socket: Socket,
-    pub socket_type: SocketType,
-    /// AF_UNIX rather than AF_INET/AF_INET6.
-    pub unix: bool,
-    /// A connected stream (to echo as one connection) rather than a listener.
+    pub transport: Transport,
+    /// An already connected socket (`--inetd`, Accept=yes): echoed as one
+    /// connection, never accepted on.
     pub connected: bool,
     /// The ready-line form of its local address (the peer's, for a connected stream).
     pub name: String,
 }
 
-/// Reads family, type and state from an inherited socket.
-pub fn inherited(socket: Socket) -> io::Result<Inherited> {
-    let socket_type = SocketType::from_socket2(socket.r#type()?)
-        .ok_or_else(|| io::Error::other("a socket of an unsupported type"))?;
+impl Listener {
+    /// The listener as a socket to serve, and the guard of its socket file.
+    pub fn served(self) -> (ServedSocket, Option<SocketFileGuard>) {
+        let name = self.display();
+        (
+            ServedSocket {
+                id: 0,
+                socket: self.socket,
+                transport: self.transport,
+                connected: false,
+                name,
+            },
+            self.guard,
+        )
+    }
+}
+
+/// Reads family, type, protocol (SO_PROTOCOL) and state from an inherited socket.
+pub fn inherited(socket: Socket) -> io::Result<ServedSocket> {
+    let unsupported = || io::Error::other("a socket of an unsupported family, type or protocol");
+    let socket_type = SocketType::from_socket2(socket.r#type()?).ok_or_else(unsupported)?;
+    let family = Family::from_socket2(socket.domain()?).ok_or_else(unsupported)?;
+    let protocol =
+        Protocol::from_raw(family, platform::socket_protocol(&socket)?).ok_or_else(unsupported)?;
+    let transport = Transport::find(family, socket_type, protocol).ok_or_else(unsupported)?;
     let local = socket.local_addr()?;
-    let unix = local.is_unix();
     // A stream socket that is not listening is a connection (inetd, Accept=yes).
     let connected = socket_type.accepts_connections() && socket.peer_addr().is_ok();
     let peer = socket.peer_addr().ok().and_then(|a| sock_target(&a));
     let name = match (&peer, connected) {
-        (Some(p), true) => addr::display(socket_type, p),
+        (Some(p), true) => transport.display(p),
         _ => sock_target(&local).map_or_else(
-            || addr::display(socket_type, &SocketAddress::Path("(unnamed)".into())),
-            |t| addr::display(socket_type, &t),
+            || transport.display(&SocketAddress::Path("(unnamed)".into())),
+            |t| transport.display(&t),
         ),
     };
     socket.set_nonblocking(true)?;
-    Ok(Inherited {
+    Ok(ServedSocket {
+        id: 0,
         socket,
-        socket_type,
-        unix,
+        transport,
         connected,
         name,
     })
 }
 
 /// The socket inetd passed as stdin (a dup of fd 0): a connected stream, or a datagram socket.
-pub fn from_stdin() -> io::Result<Inherited> {
+pub fn from_stdin() -> io::Result<ServedSocket> {
     use std::os::fd::AsFd;
     let fd = io::stdin().as_fd().try_clone_to_owned()?;
     inherited(Socket::from(fd))
@@ -261,7 +286,7 @@ pub fn from_stdin() -> io::Result<Inherited> {
 
 /// Sockets passed by systemd socket activation, if `LISTEN_PID` is ours,
 /// each checked to be one echokit serves (see [`platform::activated_sockets`]).
-pub fn activated() -> Result<Vec<(Inherited, Option<String>)>, Error> {
+pub fn activated() -> Result<Vec<(ServedSocket, Option<String>)>, Error> {
     platform::activated_sockets()?
         .into_iter()
         .map(|(socket, name)| {
@@ -280,11 +305,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`DEFAULT_CONNECT_TIMEOUT`] when `None`); for datagrams, binds a local
 /// address so replies can come back, then fixes the peer.
 pub fn connect(
-    socket_type: SocketType,
+    kind: Kind,
     target: &SocketAddress,
     timeout: Option<Duration>,
 ) -> Result<Connection, io::Error> {
-    connect_from(socket_type, target, timeout, None)
+    connect_from(kind, target, timeout, None)
 }
 
 /// [`connect`] from local address `source` (an IP, its port left to the
@@ -292,15 +317,16 @@ pub fn connect(
 /// generator spreads many connections over 127.0.0.1–127.0.0.16 so that
 /// ephemeral ports do not run out.
 pub fn connect_from(
-    socket_type: SocketType,
+    kind: Kind,
     target: &SocketAddress,
     timeout: Option<Duration>,
     source: Option<IpAddr>,
 ) -> Result<Connection, io::Error> {
-    let (socket, guard) = client_socket(socket_type, target, source)?;
+    let transport = Transport::of(kind, target);
+    let (socket, guard) = client_socket(transport, target, source)?;
     let addr = sock_addr(target)?;
     socket.set_nonblocking(true)?;
-    if socket_type.accepts_connections() {
+    if kind.accepts_connections() {
         let limit = timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         connect_within(&socket, &addr, Instant::now() + limit, limit)?;
     } else {
@@ -309,7 +335,7 @@ pub fn connect_from(
     }
     Ok(Connection {
         socket,
-        socket_type,
+        transport,
         peer: target.clone(),
         guard,
     })
@@ -406,11 +432,12 @@ fn wait_connected(socket: &Socket, deadline: Instant) -> io::Result<()> {
 /// and readiness (writable, or an error) tells when. For many connections
 /// opened at once from one event loop (`bench --churn`).
 pub fn start_connect(
-    socket_type: SocketType,
+    kind: Kind,
     target: &SocketAddress,
     source: Option<IpAddr>,
 ) -> Result<Connection, io::Error> {
-    let (socket, guard) = client_socket(socket_type, target, source)?;
+    let transport = Transport::of(kind, target);
+    let (socket, guard) = client_socket(transport, target, source)?;
     socket.set_nonblocking(true)?;
     match socket.connect(&sock_addr(target)?) {
         Ok(()) => {}
@@ -419,7 +446,7 @@ pub fn start_connect(
     }
     Ok(Connection {
         socket,
-        socket_type,
+        transport,
         peer: target.clone(),
         guard,
     })
@@ -428,12 +455,12 @@ pub fn start_connect(
 /// A client's socket, bound where it must be: to `source` when given, and a
 /// Unix datagram client to an address the server can answer (SPEC §3).
 fn client_socket(
-    socket_type: SocketType,
+    transport: Transport,
     target: &SocketAddress,
     source: Option<IpAddr>,
 ) -> io::Result<(Socket, Option<SocketFileGuard>)> {
-    let socket = new_socket(socket_type, target)?;
-    let guard = match (socket_type, target) {
+    let socket = new_socket(transport, target)?;
+    let guard = match (transport.socket_type(), target) {
         (SocketType::Datagram, SocketAddress::Path(_) | SocketAddress::Abstract(_)) => {
             platform::bind_reply_address(&socket)?
         }
@@ -448,7 +475,7 @@ fn client_socket(
 /// Creates a socket for `target`, binds it and closes it at once, keeping the
 /// system's own errno: how `check` asks whether this machine has an address
 /// family or address (EAFNOSUPPORT from socket(2), EADDRNOTAVAIL from bind(2)).
-pub fn probe_bind(socket_type: SocketType, target: &SocketAddress) -> io::Result<()> {
-    let socket = new_socket(socket_type, target)?;
+pub fn probe_bind(kind: Kind, target: &SocketAddress) -> io::Result<()> {
+    let socket = new_socket(Transport::of(kind, target), target)?;
     socket.bind(&sock_addr(target)?)
 }

@@ -1,12 +1,18 @@
-//! SPEC §1: the one transport model. Every other room asks this table — never
-//! its own copy — what a transport is called, which prefix names it in the
-//! address grammar and the ready lines, its family and socket type, the
-//! largest message it carries, and which `--require` names cover it.
+//! SPEC §1: the one transport model. A transport is the triple (family,
+//! type, protocol) handed to socket(2), and it is the key: every other room
+//! asks this table — never its own copy — what a transport is called, which
+//! prefix names it in the address grammar and the ready lines, its family,
+//! socket type and protocol, the largest message it carries, and which
+//! `--require` names cover it.
 //!
-//! Adding a transport: a row in [`Transport::ALL`] and the match arms the
-//! compiler then points to in this file. Code elsewhere asks the predicates
-//! ([`SocketType::accepts_connections`], [`SocketType::keeps_boundaries`]),
-//! never "is it a stream?".
+//! Before a name is resolved, only half the triple is known: a [`Kind`]
+//! (type and protocol, what a prefix or `-u` says); the address then picks
+//! the family, and [`Transport::of`] the row.
+//!
+//! Adding a transport: a row in [`TABLE`] and [`Transport::ALL`], and the
+//! match arms the compiler then points to in this file. Code elsewhere asks
+//! the predicates ([`SocketType::accepts_connections`],
+//! [`SocketType::keeps_boundaries`]), never "is it a stream?".
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,7 +20,7 @@ use std::path::PathBuf;
 
 use super::platform;
 
-/// The socket type of SPEC §1: the second half of `socket(family, type, 0)`.
+/// The socket type of SPEC §1: the second part of `socket(family, type, protocol)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SocketType {
     /// SOCK_STREAM: a connection carrying a byte stream.
@@ -84,7 +90,69 @@ impl SocketType {
     }
 }
 
-/// The address family of SPEC §1: the first half of `socket(family, type, 0)`.
+/// The protocol of SPEC §1: the third part of `socket(family, type, protocol)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// 0: the family's own protocol for the type (TCP, UDP; none for AF_UNIX).
+    Default,
+}
+
+impl Protocol {
+    /// The protocol for socket2's `Socket::new` (`None` is 0).
+    pub fn to_socket2(self) -> Option<socket2::Protocol> {
+        match self {
+            Protocol::Default => None,
+        }
+    }
+
+    /// The protocol of an existing socket from SO_PROTOCOL's number, given
+    /// its family; `None` for one echokit does not serve.
+    pub fn from_raw(family: Family, raw: i32) -> Option<Protocol> {
+        match (family, raw) {
+            (_, 0)
+            | (Family::Inet4 | Family::Inet6, libc::IPPROTO_TCP)
+            | (Family::Inet4 | Family::Inet6, libc::IPPROTO_UDP) => Some(Protocol::Default),
+            _ => None,
+        }
+    }
+}
+
+/// The half of a transport a prefix or `-u` names before the address picks
+/// the family: (type, protocol). `tcp:` and a plain `-u`-less path are both
+/// [`Kind::STREAM`]; the family then makes it tcp4, tcp6 or unix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Kind {
+    pub socket_type: SocketType,
+    pub protocol: Protocol,
+}
+
+impl Kind {
+    /// SOCK_STREAM, protocol 0.
+    pub const STREAM: Kind = Kind::new(SocketType::Stream);
+    /// SOCK_DGRAM, protocol 0.
+    pub const DATAGRAM: Kind = Kind::new(SocketType::Datagram);
+    /// SOCK_SEQPACKET, protocol 0.
+    pub const SEQPACKET: Kind = Kind::new(SocketType::SeqPacket);
+
+    const fn new(socket_type: SocketType) -> Kind {
+        Kind {
+            socket_type,
+            protocol: Protocol::Default,
+        }
+    }
+
+    /// Whether a server `listen`s and `accept`s connections of this kind.
+    pub fn accepts_connections(self) -> bool {
+        self.socket_type.accepts_connections()
+    }
+
+    /// Whether each read returns one whole message.
+    pub fn keeps_boundaries(self) -> bool {
+        self.socket_type.keeps_boundaries()
+    }
+}
+
+/// The address family of SPEC §1: the first part of `socket(family, type, protocol)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// AF_INET.
@@ -93,6 +161,29 @@ pub enum Family {
     Inet6,
     /// AF_UNIX: a path, or (Linux) an abstract name.
     Unix,
+}
+
+impl Family {
+    /// The family of a socket2 domain, if echokit serves it.
+    pub fn from_socket2(domain: socket2::Domain) -> Option<Family> {
+        [
+            (socket2::Domain::IPV4, Family::Inet4),
+            (socket2::Domain::IPV6, Family::Inet6),
+            (socket2::Domain::UNIX, Family::Unix),
+        ]
+        .into_iter()
+        .find(|(d, _)| *d == domain)
+        .map(|(_, f)| f)
+    }
+
+    /// The domain for socket2's `Socket::new`.
+    pub fn to_socket2(self) -> socket2::Domain {
+        match self {
+            Family::Inet4 => socket2::Domain::IPV4,
+            Family::Inet6 => socket2::Domain::IPV6,
+            Family::Unix => socket2::Domain::UNIX,
+        }
+    }
 }
 
 /// A concrete socket address, resolved and ready for socket(2): what the
@@ -137,6 +228,9 @@ struct Row {
     prefix: &'static str,
     family: Family,
     socket_type: SocketType,
+    protocol: Protocol,
+    /// The largest message it carries whole (SPEC §3), or `None` for byte streams.
+    max_message: Option<usize>,
     /// The `--require` names that cover it, its own name first.
     require: &'static [&'static str],
 }
@@ -149,6 +243,8 @@ const TABLE: [Row; 7] = [
         prefix: "tcp",
         family: Family::Inet4,
         socket_type: SocketType::Stream,
+        protocol: Protocol::Default,
+        max_message: None,
         require: &["tcp4", "tcp", "ipv4"],
     },
     Row {
@@ -157,6 +253,8 @@ const TABLE: [Row; 7] = [
         prefix: "tcp",
         family: Family::Inet6,
         socket_type: SocketType::Stream,
+        protocol: Protocol::Default,
+        max_message: None,
         require: &["tcp6", "tcp", "ipv6"],
     },
     Row {
@@ -165,6 +263,8 @@ const TABLE: [Row; 7] = [
         prefix: "udp",
         family: Family::Inet4,
         socket_type: SocketType::Datagram,
+        protocol: Protocol::Default,
+        max_message: Some(65_507),
         require: &["udp4", "udp", "ipv4"],
     },
     Row {
@@ -173,6 +273,8 @@ const TABLE: [Row; 7] = [
         prefix: "udp",
         family: Family::Inet6,
         socket_type: SocketType::Datagram,
+        protocol: Protocol::Default,
+        max_message: Some(65_527),
         require: &["udp6", "udp", "ipv6"],
     },
     Row {
@@ -181,6 +283,8 @@ const TABLE: [Row; 7] = [
         prefix: "unix",
         family: Family::Unix,
         socket_type: SocketType::Stream,
+        protocol: Protocol::Default,
+        max_message: None,
         require: &["unix"],
     },
     Row {
@@ -189,6 +293,9 @@ const TABLE: [Row; 7] = [
         prefix: "unixgram",
         family: Family::Unix,
         socket_type: SocketType::Datagram,
+        protocol: Protocol::Default,
+        // Bounded in practice by SO_SNDBUF; the send path reports EMSGSIZE beyond it.
+        max_message: Some(platform::MAX_UNIX_DATAGRAM),
         // Both Unix path transports depend on the same socket directory.
         require: &["unixgram", "unix"],
     },
@@ -198,6 +305,8 @@ const TABLE: [Row; 7] = [
         prefix: "seqpacket",
         family: Family::Unix,
         socket_type: SocketType::SeqPacket,
+        protocol: Protocol::Default,
+        max_message: Some(platform::MAX_UNIX_DATAGRAM),
         require: &["seqpacket", "unix"],
     },
 ];
@@ -226,17 +335,24 @@ impl Transport {
             .expect("every transport has a row in TABLE")
     }
 
-    /// The transport of a socket of `socket_type` at `address`.
-    pub fn of(socket_type: SocketType, address: &SocketAddress) -> Transport {
-        Transport::with(socket_type, address.family())
-            .expect("every (type, family) pair echokit creates has a transport")
+    /// The transport of a socket of `kind` at `address`.
+    pub fn of(kind: Kind, address: &SocketAddress) -> Transport {
+        Transport::with(kind, address.family())
+            .expect("every (family, kind) pair echokit creates has a transport")
     }
 
-    /// The transport with this socket type and family, if there is one (no SOCK_SEQPACKET over inet).
-    pub fn with(socket_type: SocketType, family: Family) -> Option<Transport> {
+    /// The transport of this kind and family, if there is one (no SOCK_SEQPACKET over inet).
+    pub fn with(kind: Kind, family: Family) -> Option<Transport> {
+        Transport::find(family, kind.socket_type, kind.protocol)
+    }
+
+    /// The transport of the triple (family, type, protocol), if echokit serves it.
+    pub fn find(family: Family, socket_type: SocketType, protocol: Protocol) -> Option<Transport> {
         TABLE
             .iter()
-            .find(|row| row.socket_type == socket_type && row.family == family)
+            .find(|row| {
+                row.family == family && row.socket_type == socket_type && row.protocol == protocol
+            })
             .map(|row| row.transport)
     }
 
@@ -276,15 +392,22 @@ impl Transport {
         self.row().socket_type
     }
 
+    /// Its protocol.
+    pub fn protocol(self) -> Protocol {
+        self.row().protocol
+    }
+
+    /// Its (type, protocol) half.
+    pub fn kind(self) -> Kind {
+        Kind {
+            socket_type: self.socket_type(),
+            protocol: self.protocol(),
+        }
+    }
+
     /// The largest message it carries whole (SPEC §3), or `None` for byte streams.
     pub fn max_message(self) -> Option<usize> {
-        match self {
-            Transport::Udp4 => Some(65_507),
-            Transport::Udp6 => Some(65_527),
-            // Bounded in practice by SO_SNDBUF; the send path reports EMSGSIZE beyond it.
-            Transport::Unixgram | Transport::SeqPacket => Some(platform::MAX_UNIX_DATAGRAM),
-            Transport::Tcp4 | Transport::Tcp6 | Transport::Unix => None,
-        }
+        self.row().max_message
     }
 
     /// The `--require` names that cover it (its own name, its socket type, its family).
@@ -333,7 +456,11 @@ mod tests {
     fn every_transport_has_one_row_and_round_trips_through_type_and_family() {
         for t in Transport::ALL {
             assert_eq!(TABLE.iter().filter(|r| r.transport == t).count(), 1, "{t}");
-            assert_eq!(Transport::with(t.socket_type(), t.family()), Some(t));
+            assert_eq!(Transport::with(t.kind(), t.family()), Some(t));
+            assert_eq!(
+                Transport::find(t.family(), t.socket_type(), t.protocol()),
+                Some(t)
+            );
             assert!(Transport::for_prefix(t.prefix()).any(|p| p == t));
             assert_eq!(t.require_names()[0], t.name());
         }
@@ -347,7 +474,7 @@ mod tests {
         assert!(SocketType::Datagram.keeps_boundaries());
         assert!(SocketType::SeqPacket.accepts_connections());
         assert!(SocketType::SeqPacket.keeps_boundaries());
-        assert_eq!(Transport::with(SocketType::SeqPacket, Family::Inet4), None);
+        assert_eq!(Transport::with(Kind::SEQPACKET, Family::Inet4), None);
     }
 
     #[test]
@@ -365,6 +492,36 @@ mod tests {
         let unixgram = p.iter().position(|x| *x == "unixgram").unwrap();
         let unix = p.iter().position(|x| *x == "unix").unwrap();
         assert!(unixgram < unix);
+    }
+
+    /// The help texts name every prefix and `--require` name of the model
+    /// (they are clap doc comments, so a test keeps them in step).
+    #[test]
+    fn help_texts_list_every_prefix_and_require_name_of_the_model() {
+        let cmd = crate::cli::man::built_command();
+        let help = |sub: &str, arg: &str| {
+            cmd.find_subcommand(sub)
+                .and_then(|c| c.get_arguments().find(|a| a.get_id() == arg))
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        };
+        for sub in ["serve"] {
+            let addrs = help(sub, "addrs");
+            for prefix in Transport::prefixes() {
+                assert!(
+                    addrs.contains(&format!("{prefix}:")),
+                    "{sub} ADDR help lacks {prefix}:"
+                );
+            }
+        }
+        let require = help("check", "require");
+        for name in require_names() {
+            assert!(
+                require.split([' ', ',', ':']).any(|w| w == name),
+                "--require help lacks {name}"
+            );
+        }
     }
 
     #[test]

@@ -120,3 +120,9 @@ pub fn activated_sockets() -> Result<Vec<(Socket, Option<String>)>, crate::error
     }
     Ok(Vec::new())
 }
+
+/// SO_PROTOCOL is not everywhere (macOS lacks it): every socket echokit
+/// serves here has its family's default protocol.
+pub fn socket_protocol(_socket: &Socket) -> io::Result<i32> {
+    Ok(0)
+}

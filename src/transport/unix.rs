@@ -16,11 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use socket2::{SockAddr, Socket};
 
-use crate::addr::display_target;
 use crate::error::Error;
-use crate::transport::{SocketAddress, SocketType};
+use crate::transport::{Kind, SocketAddress, Transport};
 
-use super::{ListenOptions, Listener, new_socket, platform, sock_addr, start_listening};
+use super::{
+    ListenOptions, Listener, display_target, new_socket, platform, sock_addr, start_listening,
+};
 
 /// Removes a socket file on drop, if it is still the one this process bound.
 #[derive(Debug)]
@@ -122,14 +123,15 @@ fn refusal(path: &Path, errno: i32, hint: &str) -> Error {
 
 /// Binds a Unix socket file at `path`, replacing a stale one.
 pub(super) fn listen_path(
-    socket_type: SocketType,
+    kind: Kind,
     path: &Path,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
-    clear_stale(socket_type, path)?;
     let target = SocketAddress::Path(path.to_path_buf());
+    let transport = Transport::of(kind, &target);
+    clear_stale(transport, path)?;
     let fail = |e: io::Error| path_error(path, e);
-    let socket = new_socket(socket_type, &target).map_err(fail)?;
+    let socket = new_socket(transport, &target).map_err(fail)?;
     match options.mode {
         // Exactly --mode from the file's first instant, set on what this
         // process created and never through the name afterwards: a chmod by
@@ -147,10 +149,10 @@ pub(super) fn listen_path(
     // Had another user already removed or replaced it (the directory may be
     // world-writable), there is nothing of ours at the path to remove.
     let guard = SocketFileGuard::created(path);
-    start_listening(&socket, socket_type, options).map_err(fail)?;
+    start_listening(&socket, kind, options).map_err(fail)?;
     Ok(Listener {
         socket,
-        socket_type,
+        transport,
         local: target,
         guard: Some(guard),
     })
@@ -158,19 +160,20 @@ pub(super) fn listen_path(
 
 /// Binds a Linux abstract name (no file: nothing stale, nothing to remove).
 pub(super) fn listen_abstract(
-    socket_type: SocketType,
+    kind: Kind,
     target: &SocketAddress,
     options: ListenOptions,
 ) -> Result<Listener, Error> {
     let fail = |e: io::Error| Error::listen(&display_target(target), e);
-    let socket = new_socket(socket_type, target).map_err(fail)?;
+    let transport = Transport::of(kind, target);
+    let socket = new_socket(transport, target).map_err(fail)?;
     socket
         .bind(&sock_addr(target).map_err(fail)?)
         .map_err(fail)?;
-    start_listening(&socket, socket_type, options).map_err(fail)?;
+    start_listening(&socket, kind, options).map_err(fail)?;
     Ok(Listener {
         socket,
-        socket_type,
+        transport,
         local: target.clone(),
         guard: None,
     })
@@ -178,7 +181,7 @@ pub(super) fn listen_abstract(
 
 /// Makes room at `path`: nothing there is fine, a stale socket is removed,
 /// a live socket or a non-socket is an error.
-fn clear_stale(socket_type: SocketType, path: &Path) -> Result<(), Error> {
+fn clear_stale(transport: Transport, path: &Path) -> Result<(), Error> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -204,7 +207,7 @@ fn clear_stale(socket_type: SocketType, path: &Path) -> Result<(), Error> {
     // never blocks: a live server whose listen queue is full would keep a
     // blocking connect waiting for ever, and EAGAIN says it is live (SPEC §4).
     let target = SocketAddress::Path(path.to_path_buf());
-    let probe = new_socket(socket_type, &target).and_then(|s| {
+    let probe = new_socket(transport, &target).and_then(|s| {
         s.set_nonblocking(true)?;
         s.connect(&sock_addr(&target)?).map(|_| s)
     });

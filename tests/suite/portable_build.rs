@@ -1,7 +1,10 @@
 //! The macOS/BSD twin of the Linux-only code (`src/transport/portable.rs`)
 //! must keep compiling. Without a BSD toolchain, the custom cfg
 //! `echokit_force_portable` selects it on Linux (mio's trick); this test
-//! type-checks the crate that way, in a target directory of its own.
+//! type-checks the crate that way, in a target directory of its own, with
+//! warnings as errors. `build.rs` then leaves `echokit_linux` unset, so every
+//! twin (transport, engine, sd_notify, and the few body-level pairs) is the
+//! portable one.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,7 +24,8 @@ fn the_portable_twin_compiles_on_linux() {
         ])
         .arg(&target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUSTFLAGS", "--cfg echokit_force_portable")
+        // Warnings are errors: a twin that leaves code unused there has drifted.
+        .env("RUSTFLAGS", "--cfg echokit_force_portable -D warnings")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

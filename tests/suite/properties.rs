@@ -19,18 +19,30 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::PathBuf;
 
 use echokit::addr::{self, FamilyFilter, Host, Port, Role, Target};
-use echokit::transport::{SocketAddress, SocketType, Transport};
+use echokit::transport::{Family, Kind, SocketAddress, SocketType, Transport};
 use proptest::prelude::*;
 
 /// The bytes a path or abstract name may use on Linux (sun_path is 108 bytes).
 const SUN_PATH_USABLE: usize = 107;
 
-fn socket_type() -> impl Strategy<Value = SocketType> {
-    prop_oneof![
-        Just(SocketType::Stream),
-        Just(SocketType::Datagram),
-        Just(SocketType::SeqPacket),
-    ]
+/// Every kind (socket type and protocol) of the model's rows on `family`.
+fn kinds_of(family: Family) -> Vec<Kind> {
+    let mut kinds: Vec<Kind> = Transport::ALL
+        .iter()
+        .filter(|t| t.family() == family)
+        .map(|t| t.kind())
+        .collect();
+    kinds.dedup();
+    kinds
+}
+
+/// Any kind a default (`-u` or not) or a prefix may give.
+fn socket_type() -> impl Strategy<Value = Kind> {
+    let mut all = kinds_of(Family::Unix);
+    all.extend(kinds_of(Family::Inet4));
+    all.sort_by_key(|k| format!("{k:?}"));
+    all.dedup();
+    proptest::sample::select(all)
 }
 
 /// Pieces of the grammar and its near misses, glued together in any order.
@@ -114,7 +126,7 @@ proptest! {
                         prop_assert!(!name.is_empty() && name.len() <= SUN_PATH_USABLE);
                     }
                     Target::Inet { .. } => {
-                        prop_assert_ne!(endpoint.socket_type, SocketType::SeqPacket);
+                        prop_assert_ne!(endpoint.kind.socket_type, SocketType::SeqPacket);
                     }
                 }
                 // A literal (or `:PORT` to listen on) resolves without a lookup: no
@@ -168,8 +180,8 @@ fn abstract_name() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// A concrete address and a socket type that goes with it (every transport of SPEC §1).
-fn ready_address() -> impl Strategy<Value = (SocketType, SocketAddress)> {
-    let inet_type = prop_oneof![Just(SocketType::Stream), Just(SocketType::Datagram)];
+fn ready_address() -> impl Strategy<Value = (Kind, SocketAddress)> {
+    let inet_type = proptest::sample::select(kinds_of(Family::Inet4));
     let v4 = (any::<Ipv4Addr>(), any::<u16>())
         .prop_map(|(ip, port)| SocketAddr::V4(SocketAddrV4::new(ip, port)));
     let v6 = (any::<Ipv6Addr>(), any::<u16>(), scope_id())
@@ -180,7 +192,7 @@ fn ready_address() -> impl Strategy<Value = (SocketType, SocketAddress)> {
     ];
     prop_oneof![
         (inet_type, prop_oneof![v4, v6].prop_map(SocketAddress::Inet)),
-        (socket_type(), unix),
+        (proptest::sample::select(kinds_of(Family::Unix)), unix),
     ]
 }
 
@@ -200,7 +212,7 @@ proptest! {
             Ok(endpoint) => endpoint,
             Err(e) => return Err(TestCaseError::fail(format!("{line:?}: {e}"))),
         };
-        prop_assert_eq!(endpoint.socket_type, socket_type, "{}", line);
+        prop_assert_eq!(endpoint.kind, socket_type, "{}", line);
         for role in [Role::Listen, Role::Connect] {
             match addr::resolve(&endpoint, FamilyFilter::Any, role) {
                 Ok(resolved) => prop_assert_eq!(&resolved, &vec![address.clone()], "{}", line),

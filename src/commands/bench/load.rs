@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::transport::{SocketAddress, SocketType};
+use crate::transport::{Kind, SocketAddress};
 
 mod bulk;
 mod event_loop;
@@ -56,7 +56,7 @@ pub enum Workload {
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     pub workload: Workload,
-    pub socket_type: SocketType,
+    pub kind: Kind,
     pub connections: u32,
     /// Bytes per request; bulk: bytes per write.
     pub size: usize,
@@ -310,18 +310,19 @@ fn merge(results: Vec<io::Result<LoadReport>>) -> io::Result<LoadReport> {
 
 /// Linux lets a sleeping thread wake up to 50us late by default (timer
 /// slack), which would skew an open-loop schedule: this thread's is 1ns
-/// (PR_SET_TIMERSLACK), as `../shared/peers/loadgen.c` does.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// (PR_SET_TIMERSLACK), as C load generators that keep an open-loop
+/// schedule do (the one benches/compare.sh measures against, for one).
+#[cfg(echokit_linux)]
 fn set_timer_slack_to_one_nanosecond() {
     let _ = nix::sys::prctl::set_timerslack(1);
 }
 
 /// No timer slack to set elsewhere.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(echokit_linux))]
 fn set_timer_slack_to_one_nanosecond() {}
 
 /// This thread's CPU time (user + system), where the platform says.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(echokit_linux)]
 fn thread_cpu_time() -> Option<Duration> {
     use nix::sys::resource::{UsageWho, getrusage};
     let usage = getrusage(UsageWho::RUSAGE_THREAD).ok()?;
@@ -332,7 +333,7 @@ fn thread_cpu_time() -> Option<Duration> {
 }
 
 /// macOS and the BSDs have no RUSAGE_THREAD: the report leaves the client's CPU out.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(echokit_linux))]
 fn thread_cpu_time() -> Option<Duration> {
     None
 }
@@ -344,7 +345,7 @@ mod tests {
     fn config(connections: u32, threads: u16, max_requests: Option<u64>) -> LoadConfig {
         LoadConfig {
             workload: Workload::PingPong,
-            socket_type: SocketType::Stream,
+            kind: Kind::STREAM,
             connections,
             size: 64,
             duration: Duration::from_secs(1),

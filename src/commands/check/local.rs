@@ -18,7 +18,7 @@ use crate::cli::CheckArgs;
 use crate::error::{Error, describe};
 use crate::transport::{self, ListenOptions, platform};
 use crate::transport::{
-    Family, REQUIRE_ABSTRACT, REQUIRE_LOCALHOST, SocketAddress, SocketType, Transport,
+    Family, Kind, REQUIRE_ABSTRACT, REQUIRE_LOCALHOST, SocketAddress, SocketType, Transport,
 };
 
 use super::probe;
@@ -147,6 +147,7 @@ struct Planner<'a> {
 impl Planner<'_> {
     fn row(&mut self, spec: Spec) -> Row {
         let socket_type = spec.transport.socket_type();
+        let kind = spec.transport.kind();
         let mut row = Row {
             transport: spec.name().to_string(),
             socket_type: Some(socket_type),
@@ -169,10 +170,10 @@ impl Planner<'_> {
                     Family::Inet6 => Ipv6Addr::LOCALHOST.into(),
                     _ => Ipv4Addr::LOCALHOST.into(),
                 };
-                self.inet(&mut row, socket_type, ip)
+                self.inet(&mut row, kind, ip)
             }
-            Place::Path => self.path(&mut row, socket_type),
-            Place::Abstract => self.abstract_name(&mut row, socket_type),
+            Place::Path => self.path(&mut row, kind),
+            Place::Abstract => self.abstract_name(&mut row, kind),
             Place::Localhost => {
                 row.socket_type = None;
                 row.address = "localhost".to_string();
@@ -186,22 +187,22 @@ impl Planner<'_> {
     }
 
     /// Loopback for one family: probe, then listen.
-    fn inet(&mut self, row: &mut Row, socket_type: SocketType, ip: IpAddr) {
+    fn inet(&mut self, row: &mut Row, kind: Kind, ip: IpAddr) {
         let target = SocketAddress::Inet(SocketAddr::new(ip, 0));
-        row.address = addr::display(socket_type, &target);
-        if let Err(e) = transport::probe_bind(socket_type, &target) {
+        row.address = addr::display(kind, &target);
+        if let Err(e) = transport::probe_bind(kind, &target) {
             row.job = Job::Decided(match probe::missing(ip, &e) {
                 Some(reason) => Verdict::skip(reason),
                 None => Verdict::fail(format!("cannot bind: {}", describe(&e))),
             });
             return;
         }
-        self.serve(row, socket_type, target);
+        self.serve(row, kind, target);
     }
 
     /// A socket file in the socket directory.
-    fn path(&mut self, row: &mut Row, socket_type: SocketType) {
-        let name = match socket_type {
+    fn path(&mut self, row: &mut Row, kind: Kind) {
+        let name = match kind.socket_type {
             SocketType::Stream => "stream.sock",
             SocketType::Datagram => "dgram.sock",
             SocketType::SeqPacket => "seqpacket.sock",
@@ -213,19 +214,19 @@ impl Planner<'_> {
         let dir = match decided {
             Ok(dir) => dir,
             Err(verdict) => {
-                row.address = addr::display(socket_type, &SocketAddress::Path(self.would_be(name)));
+                row.address = addr::display(kind, &SocketAddress::Path(self.would_be(name)));
                 row.job = Job::Decided(verdict);
                 return;
             }
         };
         let path = dir.join(self.file_name(name));
         let target = SocketAddress::Path(path.clone());
-        row.address = addr::display(socket_type, &target);
+        row.address = addr::display(kind, &target);
         if let Some(verdict) = too_long(&path, self.args.unix_dir.is_some()) {
             row.job = Job::Decided(verdict);
             return;
         }
-        self.serve(row, socket_type, target);
+        self.serve(row, kind, target);
     }
 
     /// Socket file names: fixed in our own directory; in `--unix-dir`, unique to this process.
@@ -290,40 +291,38 @@ impl Planner<'_> {
     }
 
     /// An abstract name unique to this process and row.
-    fn abstract_name(&mut self, row: &mut Row, socket_type: SocketType) {
+    fn abstract_name(&mut self, row: &mut Row, kind: Kind) {
         let name = format!("echokit-check-{}-{}", std::process::id(), self.next_name);
         self.next_name += 1;
         let target = SocketAddress::Abstract(name.into_bytes());
-        row.address = addr::display(socket_type, &target);
+        row.address = addr::display(kind, &target);
         if !platform::SUPPORTS_ABSTRACT {
             row.job = Job::Decided(Verdict::skip(
                 "abstract sockets (@name) are Linux-only: not supported on this platform",
             ));
             return;
         }
-        self.serve(row, socket_type, target);
+        self.serve(row, kind, target);
     }
 
     /// Listens on `target` and starts an in-process server for the row.
-    fn serve(&mut self, row: &mut Row, socket_type: SocketType, target: SocketAddress) {
-        let listener = match transport::listen(socket_type, &target, ListenOptions::default()) {
+    fn serve(&mut self, row: &mut Row, kind: Kind, target: SocketAddress) {
+        let listener = match transport::listen(kind, &target, ListenOptions::default()) {
             Ok(l) => l,
             Err(e) => {
                 row.job = Job::Decided(Verdict::fail(listen_reason(e)));
                 return;
             }
         };
-        let max_datagram = Transport::of(socket_type, &listener.local)
-            .max_message()
-            .unwrap_or(0);
+        let max_datagram = listener.transport.max_message().unwrap_or(0);
         // The server's buffer must hold the largest message, or it would
         // (rightly) refuse it as oversize: here we check the transport.
         let server_buffer = self.args.buffer_size.max(max_datagram);
         match LocalServer::start(listener, server_buffer) {
             Ok((server, local)) => {
-                row.address = addr::display(socket_type, &local);
+                row.address = addr::display(kind, &local);
                 row.job = Job::Echo {
-                    socket_type,
+                    kind,
                     target: local,
                     max_datagram,
                     server: Some(server),

@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use crate::addr::{self, FamilyFilter, Role};
 use crate::error::describe;
 use crate::transport;
-use crate::transport::{SocketAddress, SocketType};
+use crate::transport::{Kind, SocketAddress};
 
 use super::table::Verdict;
 
@@ -102,7 +102,7 @@ fn family_tag(ip: IpAddr) -> &'static str {
 /// client that tries `::1` first fail. Returns the verdict and the extra
 /// `--require` names it concerns (the families of missing addresses).
 pub fn localhost(family: FamilyFilter) -> (Verdict, Vec<&'static str>) {
-    let endpoint = match addr::parse("localhost:0", SocketType::Datagram) {
+    let endpoint = match addr::parse("localhost:0", Kind::DATAGRAM) {
         Ok(e) => e,
         Err(e) => return (Verdict::fail(e.to_string()), Vec::new()),
     };
@@ -127,7 +127,7 @@ pub fn localhost(family: FamilyFilter) -> (Verdict, Vec<&'static str>) {
         .collect();
     let mut absent: Vec<(IpAddr, String)> = Vec::new();
     for (target, ip) in targets.iter().zip(&ips) {
-        if let Err(e) = transport::probe_bind(SocketType::Datagram, target) {
+        if let Err(e) = transport::probe_bind(Kind::DATAGRAM, target) {
             let why = missing(*ip, &e).unwrap_or_else(|| describe(&e));
             absent.push((*ip, why));
         }

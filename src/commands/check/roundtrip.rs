@@ -23,7 +23,7 @@ use crate::engine::stream::ExchangeError;
 use crate::error::{Error, describe};
 use crate::output::{self, Output};
 use crate::transport::{self, Connection};
-use crate::transport::{SocketAddress, SocketType};
+use crate::transport::{Kind, SocketAddress, SocketType};
 
 use super::table::{self, Verdict};
 
@@ -39,7 +39,7 @@ const DATAGRAM_WAITS: [Duration; 6] = [
 
 /// What to round-trip through one address.
 pub struct Trip<'a> {
-    pub socket_type: SocketType,
+    pub kind: Kind,
     pub target: &'a SocketAddress,
     /// Read size of the client; the stream payloads are built around it.
     pub buffer_size: usize,
@@ -55,14 +55,14 @@ impl Trip<'_> {
     /// Runs every payload; PASS only when each came back byte for byte.
     pub fn run(&self, out: &Output) -> Verdict {
         let deadline = Instant::now() + self.timeout;
-        let result = match self.socket_type {
+        let result = match self.kind.socket_type {
             SocketType::Stream => self.streams(deadline, out),
             SocketType::Datagram => self.datagrams(deadline, out),
             SocketType::SeqPacket => self.messages(deadline, out),
         };
         match result {
             Ok((rtt, payloads)) => {
-                let what = match self.socket_type {
+                let what = match self.kind.socket_type {
                     SocketType::Stream => "",
                     SocketType::Datagram => " datagrams",
                     SocketType::SeqPacket => " messages",
@@ -177,7 +177,7 @@ impl Trip<'_> {
                 table::duration(self.timeout)
             ));
         }
-        transport::connect(self.socket_type, self.target, Some(left))
+        transport::connect(self.kind, self.target, Some(left))
             .map_err(|e| connect_failure(self.target, e))
     }
 
@@ -187,7 +187,7 @@ impl Trip<'_> {
         deadline: Instant,
         out: &Output,
     ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
-        let conn = transport::connect(SocketType::Datagram, self.target, None)
+        let conn = transport::connect(Kind::DATAGRAM, self.target, None)
             .map_err(|e| (connect_failure(self.target, e), Vec::new()))?;
         self.whole_messages(deadline, out, "datagram", |payload| {
             datagram_exchange(&conn.socket, payload, &DATAGRAM_WAITS, Some(deadline))
@@ -245,7 +245,7 @@ impl Trip<'_> {
     }
 
     fn datagram_failure(&self, e: DatagramError, waited: Duration, deadline: Instant) -> String {
-        let noun = self.socket_type.message_noun();
+        let noun = self.kind.socket_type.message_noun();
         match e {
             DatagramError::TimedOut { tries } => {
                 let tries = format!("{tries} tr{}", if tries == 1 { "y" } else { "ies" });

@@ -38,7 +38,7 @@ impl LocalServer {
         buffer_size: usize,
     ) -> io::Result<(LocalServer, SocketAddress)> {
         let local = listener.local.clone();
-        let (served, file) = engine::served_socket(listener);
+        let (served, file) = listener.served();
         // The guard stays with us: if the loop ever failed to stop, the
         // file would still be removed when this server is dropped.
         let notes = Arc::new(Notes::default());

@@ -249,7 +249,7 @@ impl<'a> Load<'a> {
         match self.target {
             SocketAddress::Inet(a)
                 if sources > 1
-                    && self.config.socket_type.accepts_connections()
+                    && self.config.kind.accepts_connections()
                     && matches!(a.ip(), IpAddr::V4(ip) if ip.is_loopback()) =>
             {
                 let host = 1 + (k % usize::from(sources)) as u8;
@@ -263,13 +263,13 @@ impl<'a> Load<'a> {
     /// only starting it, the first write waiting for the socket to be writable.
     fn open(&mut self, i: usize, wait: bool) -> io::Result<()> {
         let source = self.next_source();
-        let (socket_type, target) = (self.config.socket_type, self.target);
+        let (kind, target) = (self.config.kind, self.target);
         let c = if wait {
-            transport::connect_from(socket_type, target, Some(self.config.timeout), source)?
+            transport::connect_from(kind, target, Some(self.config.timeout), source)?
         } else {
-            transport::start_connect(socket_type, target, source)?
+            transport::start_connect(kind, target, source)?
         };
-        if matches!(self.target, SocketAddress::Inet(_)) && socket_type.accepts_connections() {
+        if matches!(self.target, SocketAddress::Inet(_)) && kind.accepts_connections() {
             c.socket.set_tcp_nodelay(true)?;
         }
         self.poll.registry().register(
@@ -425,7 +425,7 @@ impl<'a> Load<'a> {
             return Ok(());
         };
         if conn.written < self.payload.len() {
-            if self.config.socket_type.keeps_boundaries() {
+            if self.config.kind.keeps_boundaries() {
                 // One request is one datagram or message: sent whole or not yet.
                 match socket.send(&self.payload) {
                     Ok(_) => {
@@ -461,7 +461,7 @@ impl<'a> Load<'a> {
             let socket = conn.socket.as_ref()?;
             // A connected datagram socket reads one whole datagram per read (cut to
             // the buffer, which is larger than a request so a longer reply shows).
-            let boundaries = self.config.socket_type.keeps_boundaries();
+            let boundaries = self.config.kind.keeps_boundaries();
             let read = if boundaries {
                 read_message(socket, &mut self.buf)
             } else {
@@ -471,7 +471,7 @@ impl<'a> Load<'a> {
                 Ok(ReadOutcome::Data(n)) => n,
                 Ok(ReadOutcome::WouldBlock) => return Some(false),
                 // An empty datagram; on a connection, EOF.
-                Ok(ReadOutcome::Eof) if !self.config.socket_type.accepts_connections() => 0,
+                Ok(ReadOutcome::Eof) if !self.config.kind.accepts_connections() => 0,
                 Ok(ReadOutcome::Eof) => {
                     self.fail("the server closed a connection".into());
                     return None;
@@ -489,7 +489,7 @@ impl<'a> Load<'a> {
                 self.report.mismatches += 1;
                 self.first_error
                     .get_or_insert_with(|| "an echo differed from the request".to_string());
-                if self.config.socket_type.accepts_connections() {
+                if self.config.kind.accepts_connections() {
                     return None;
                 }
                 continue;
