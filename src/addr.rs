@@ -107,10 +107,12 @@ pub fn parse(text: &str, default_kind: Kind) -> Result<Endpoint, Error> {
     } else {
         parse_inet(rest).map_err(bad)?
     };
-    if !matches!(target, Target::Inet { .. }) {
-        if let Some(Err(what)) = Transport::with(kind, Family::Unix).map(Transport::supported) {
-            return Err(Error::Unsupported(what.to_string()));
-        }
+    let family = match target {
+        Target::Inet { .. } => Family::Inet4,
+        Target::Path(_) | Target::Abstract(_) => Family::Unix,
+    };
+    if let Some(Err(what)) = Transport::with(kind, family).map(Transport::supported) {
+        return Err(Error::Unsupported(what.to_string()));
     }
     Ok(Endpoint {
         kind,

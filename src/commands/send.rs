@@ -128,7 +128,14 @@ impl Plan<'_> {
                 continue;
             }
             match transport::connect(self.kind, target, timeout) {
-                Ok(conn) => return Ok(conn),
+                Ok(conn) => {
+                    if let Some(over) = conn.transport.in_use(&conn.socket) {
+                        let shown = conn.transport.display(&conn.peer);
+                        self.out
+                            .verbose(1, &format!("connected to {shown} over {}", over.words));
+                    }
+                    return Ok(conn);
+                }
                 Err(e) => {
                     let err = refine_unix_refusal(Error::connect(self.text(), e), target);
                     self.out

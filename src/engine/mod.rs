@@ -199,6 +199,9 @@ pub struct Closed<'a> {
     pub listener: &'a str,
     /// Only with details on.
     pub peer: Option<&'a Peer>,
+    /// What the connection ran over when the transport cannot say alone
+    /// (MPTCP, or TCP after fallback), read from the kernel; only with details on.
+    pub over: Option<&'static str>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub duration: Duration,

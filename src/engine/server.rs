@@ -25,7 +25,7 @@ use super::{
     Closed, Control, DatagramGate, Event, MetricsEndpoint, Observer, Peer, Policy, ServedSocket,
     ServerConfig, Shutdown,
 };
-use crate::transport::{SocketType, platform};
+use crate::transport::{Transport, platform};
 
 /// Reads one connection may do per readiness event before others get a turn.
 const READS_PER_TURN: u32 = 16;
@@ -90,6 +90,8 @@ struct Served {
     metered_out: u64,
     /// Only when the observer wants details: boxed, so an idle connection pays one pointer.
     peer: Option<Box<Peer>>,
+    /// With details: MPTCP or TCP after fallback, for an MPTCP listener's connection.
+    over: Option<&'static str>,
 }
 
 /// A minimal slab: tokens are indices, freed slots are reused.
@@ -243,12 +245,7 @@ impl Server {
             if served.connected && served.transport.socket_type().accepts_connections() {
                 // `--inetd`: the connection itself, echoed as if just accepted.
                 let peer = Peer::Named(served.name.clone());
-                server.add_connection(
-                    served.socket,
-                    served.transport.socket_type(),
-                    i,
-                    Some(peer),
-                )?;
+                server.add_connection(served.socket, served.transport, i, Some(peer))?;
                 server.sockets.push(None);
                 continue;
             }
@@ -486,7 +483,7 @@ impl Server {
             let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
                 return;
             };
-            let socket_type = served.transport.socket_type();
+            let transport = served.transport;
             let (socket, peer_addr) = match served.socket.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -541,7 +538,7 @@ impl Server {
                 let _ = socket.set_tcp_nodelay(true);
             }
             if self
-                .add_connection(socket, socket_type, listener, peer)
+                .add_connection(socket, transport, listener, peer)
                 .is_err()
             {
                 self.policy.connection_ended();
@@ -620,11 +617,15 @@ impl Server {
     fn add_connection(
         &mut self,
         socket: Socket,
-        socket_type: SocketType,
+        transport: Transport,
         listener: usize,
         peer: Option<Peer>,
     ) -> io::Result<()> {
         socket.set_nonblocking(true)?;
+        let over = peer
+            .as_ref()
+            .and_then(|_| transport.in_use(&socket))
+            .map(|u| u.words);
         let fd = socket.as_raw_fd();
         if let Some(peer) = &peer {
             self.observer.event(&Event::Accepted {
@@ -633,11 +634,12 @@ impl Server {
             });
         }
         let index = self.slab.insert(Entry::Stream(Box::new(Served {
-            conn: StreamConn::new(socket, socket_type, Instant::now()),
+            conn: StreamConn::new(socket, transport.socket_type(), Instant::now()),
             listener,
             metered_in: 0,
             metered_out: 0,
             peer: peer.map(Box::new),
+            over,
         })));
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self
@@ -691,6 +693,7 @@ impl Server {
         self.observer.event(&Event::Closed(Closed {
             listener: self.listener_name(served.listener),
             peer: served.peer.as_deref(),
+            over: served.over,
             bytes_in: served.conn.bytes_in,
             bytes_out: served.conn.bytes_out,
             duration: served.conn.started.elapsed(),

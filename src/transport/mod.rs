@@ -166,9 +166,49 @@ pub fn new_socket(transport: Transport, target: &SocketAddress) -> io::Result<So
         transport.family().to_socket2(),
         transport.socket_type().to_socket2(),
         transport.protocol().to_socket2(),
-    )?;
+    )
+    .map_err(|e| protocol_missing(transport.protocol(), e))?;
     platform::set_no_sigpipe(&socket)?;
     Ok(socket)
+}
+
+/// socket(2)'s refusal of a protocol other than the family's own, in words
+/// that name the fix (an `io::ErrorKind::Unsupported` error of our own
+/// words, which [`protocol_unavailable`] recognises). Protocol 0 errors stay
+/// as they are.
+fn protocol_missing(protocol: Protocol, err: io::Error) -> io::Error {
+    match protocol {
+        Protocol::Default => err,
+    }
+}
+
+/// Whether `err` is [`new_socket`]'s word that this kernel lacks the
+/// transport's protocol or has it turned off (a SKIP in `check`, not a FAIL).
+pub fn protocol_unavailable(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Unsupported && err.raw_os_error().is_none()
+}
+
+/// What a connection really runs over, read from the kernel, for a
+/// transport whose peer can make it something else (a protocol that falls
+/// back to the family's own when the peer does not speak it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InUse {
+    /// In `-v`'s words.
+    pub words: &'static str,
+    /// Whether it is what the transport promises (no fallback, and the
+    /// kernel said so: never assumed).
+    pub as_promised: bool,
+}
+
+impl Transport {
+    /// What a connected socket of this transport really runs over, when
+    /// that can differ from the transport itself; `None` when it cannot.
+    pub fn in_use(self, _socket: &Socket) -> Option<InUse> {
+        match self.protocol() {
+            // The family's own protocol is what it is: nothing to ask.
+            Protocol::Default => None,
+        }
+    }
 }
 
 /// The socket address for `target`.

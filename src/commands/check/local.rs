@@ -156,7 +156,8 @@ impl Planner<'_> {
             tags: spec.tags(),
             job: Job::Decided(Verdict::skip("")),
         };
-        if let (Place::Path | Place::Abstract, Err(what)) = (spec.place, spec.transport.supported())
+        if let (Place::Loopback | Place::Path | Place::Abstract, Err(what)) =
+            (spec.place, spec.transport.supported())
         {
             row.address = "-".to_string();
             row.job = Job::Decided(Verdict::skip(format!(
@@ -193,6 +194,7 @@ impl Planner<'_> {
         if let Err(e) = transport::probe_bind(kind, &target) {
             row.job = Job::Decided(match probe::missing(ip, &e) {
                 Some(reason) => Verdict::skip(reason),
+                None if transport::protocol_unavailable(&e) => Verdict::skip(describe(&e)),
                 None => Verdict::fail(format!("cannot bind: {}", describe(&e))),
             });
             return;

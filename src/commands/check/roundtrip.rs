@@ -133,6 +133,18 @@ impl Trip<'_> {
         size: usize,
         deadline: Instant,
     ) -> Result<Duration, String> {
+        // A row passes only when the connection is what its transport
+        // promises, as the kernel says of this end once the handshake is
+        // done (an MPTCP row: MP_CAPABLE both ways, so both ends are MPTCP).
+        if let Some(over) = conn.transport.in_use(&conn.socket) {
+            if !over.as_promised {
+                return Err(format!(
+                    "the connection runs over {}, not {}",
+                    over.words,
+                    conn.transport.name()
+                ));
+            }
+        }
         let mut client = StreamClient::new(conn.socket, self.buffer_size, true)
             .map_err(|e| format!("cannot start the event loop: {}", describe(&e)))?;
         let started = Instant::now();

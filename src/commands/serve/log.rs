@@ -372,10 +372,11 @@ impl Report for ServeEvent<'_, '_> {
                     1
                 },
                 format!(
-                    "{}: {}{} bytes in, {} bytes out, {}, {}",
+                    "{}: {}{}{} bytes in, {} bytes out, {}, {}",
                     c.listener,
                     c.peer
                         .map_or(String::new(), |p| format!("{}: ", peer_text(Some(p)))),
+                    c.over.map_or(String::new(), |over| format!("{over}, ")),
                     c.bytes_in,
                     c.bytes_out,
                     output::duration(c.duration),
@@ -566,6 +567,7 @@ mod tests {
         let event = Event::Closed(crate::engine::Closed {
             listener: "seqpacket:@x",
             peer: None,
+            over: None,
             bytes_in: 0,
             bytes_out: 0,
             duration: std::time::Duration::ZERO,
