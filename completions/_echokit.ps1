@@ -88,7 +88,7 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             break
         }
         'echokit;check' {
-            [CompletionResult]::new('--require', '--require', [CompletionResultType]::ParameterName, 'Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram')
+            [CompletionResult]::new('--require', '--require', [CompletionResultType]::ParameterName, 'Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, mptcp, mptcp4, mptcp6, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram')
             [CompletionResult]::new('--unix-dir', '--unix-dir', [CompletionResultType]::ParameterName, 'Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Give up on one transport (all its payloads) after this long')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on one transport (all its payloads) after this long')

@@ -176,7 +176,7 @@ _echokit() {
             fi
             case "${prev}" in
                 --require)
-                    COMPREPLY=($(compgen -W "abstract ipv4 ipv6 localhost seqpacket tcp tcp4 tcp6 udp udp4 udp6 unix unixgram" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "abstract ipv4 ipv6 localhost mptcp mptcp4 mptcp6 seqpacket tcp tcp4 tcp6 udp udp4 udp6 unix unixgram" -- "${cur}"))
                     return 0
                     ;;
                 --unix-dir)

@@ -82,7 +82,7 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'echokit;check'= {
-            cand --require 'Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram'
+            cand --require 'Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, mptcp, mptcp4, mptcp6, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram'
             cand --unix-dir 'Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL'
             cand -t 'Give up on one transport (all its payloads) after this long'
             cand --timeout 'Give up on one transport (all its payloads) after this long'

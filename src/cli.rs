@@ -23,7 +23,7 @@ use clap::{Args, Parser, Subcommand};
                   really work on this machine, and shows what getaddrinfo answers for a name.\n\n\
                   Addresses use one grammar everywhere: HOST:PORT, [IPv6]:PORT, :PORT, a path \
                   containing '/', @NAME (Linux abstract socket), optionally behind a transport \
-                  prefix tcp:, udp:, unix:, unixgram: or seqpacket:.",
+                  prefix tcp:, udp:, unix:, unixgram:, seqpacket: or mptcp:.",
     after_help = "Exit status: 0 success, 1 echo differed or a check failed, 2 usage error or bad \
                   address, 3 could not connect, 4 timed out, 5 could not listen, 6 internal error."
 )]
@@ -60,8 +60,8 @@ pub enum Command {
     /// Round-trip payloads through every transport and report PASS/FAIL/SKIP
     #[command(
         long_about = "With no ADDR: round-trip payloads through every transport on this machine \
-                      (tcp4, tcp6, udp4, udp6, unix, unixgram, seqpacket, and abstract stream, datagram \
-                      and seqpacket) with \
+                      (tcp4, tcp6, udp4, udp6, unix, unixgram, seqpacket, mptcp4, mptcp6 (Linux), \
+                      and abstract stream, datagram and seqpacket) with \
                       in-process servers on loopback and in a temporary directory it removes, and \
                       check that localhost resolves only to addresses this machine has. Streams \
                       carry 1 byte, exactly 1x and 3x --buffer-size, and more than the socket \
@@ -148,7 +148,7 @@ pub struct OutputFlags {
 /// `echokit serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Addresses to listen on: HOST:PORT, [IPv6]:PORT, :PORT, /path, @name, with optional tcp:/udp:/unix:/unixgram:/seqpacket: prefix
+    /// Addresses to listen on: HOST:PORT, [IPv6]:PORT, :PORT, /path, @name, with optional tcp:/udp:/unix:/unixgram:/seqpacket:/mptcp: prefix
     #[arg(value_name = "ADDR")]
     pub addrs: Vec<String>,
     #[command(flatten)]
@@ -241,7 +241,7 @@ pub struct CheckArgs {
     /// Echo servers to check instead of the in-process ones (any transport)
     #[arg(value_name = "ADDR", conflicts_with = "unix_dir")]
     pub addrs: Vec<String>,
-    /// Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram
+    /// Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, mptcp, mptcp4, mptcp6, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram
     #[arg(long, value_name = "LIST", value_delimiter = ',', hide_possible_values = true,
           value_parser = offered::Offered(crate::transport::require_names()))]
     pub require: Vec<String>,

@@ -227,6 +227,26 @@ pub fn reserve_descriptors(count: i32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// getsockopt(2) into `buf` for an option neither socket2 nor nix wraps
+/// (TCP_IS_MPTCP, MPTCP_INFO); returns the length the kernel wrote. The
+/// descriptor is borrowed for the call only.
+pub fn getsockopt_raw(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    let mut len = libc::socklen_t::try_from(buf.len()).unwrap_or(libc::socklen_t::MAX);
+    // SAFETY: `buf` is valid for writes of `len` bytes and `len` is a live
+    // socklen_t; the kernel writes at most `len` bytes and updates `len`.
+    let rc = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
+    if rc == 0 {
+        Ok(usize::try_from(len).unwrap_or(0).min(buf.len()))
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Adds listening socket `fd` to epoll instance `epfd` (a `mio::Poll`'s)
 /// with EPOLLEXCLUSIVE, edge-triggered, under `token` as mio encodes it
 /// (the event's u64): when several workers' loops wait on one shared

@@ -25,6 +25,7 @@ mod suite {
     mod hostile;
     mod interop;
     mod metrics;
+    mod mptcp;
     mod portable_build;
     mod properties;
     mod readiness;

@@ -329,7 +329,7 @@ kill \"$server\"
 }
 
 const TRANSPORTS: &str = r#"
-Every transport is a pair (family, type), and every socket is made one way, as the BSD socket API does it: `socket`(2), then `bind`(2), `listen`(2) and `accept`(2), or `connect`(2).
+Every transport is a triple (family, type, protocol), and every socket is made one way, as the BSD socket API does it: `socket`(2), then `bind`(2), `listen`(2) and `accept`(2), or `connect`(2).
 
 : `tcp4`, `tcp6`
 AF_INET or AF_INET6, SOCK_STREAM: `127.0.0.1:5000`, `[::1]:5000`.
@@ -348,6 +348,9 @@ AF_UNIX, SOCK_SEQPACKET: connections, as for streams, that keep message boundari
 
 : `abstract`
 AF_UNIX in the Linux abstract namespace (no file), of any of the three types: `@echo`, `unixgram:@echo`, `seqpacket:@echo`.
+
+: `mptcp4`, `mptcp6`
+AF_INET or AF_INET6, SOCK_STREAM, IPPROTO_MPTCP (Multipath TCP, Linux): `mptcp:127.0.0.1:5000`, `mptcp:[::1]:5000`. A peer that does not speak MPTCP falls back to plain TCP on the same connection; `serve -v` and `send -v` say which one a connection is (MPTCP, or TCP after fallback), as the kernel tells it. A kernel without MPTCP, or with it turned off (`net.mptcp.enabled=0`), refuses the socket with an error naming the fix (`sysctl net.mptcp.enabled=1`); `check` shows its mptcp4 and mptcp6 rows as SKIP then, and they pass only when both ends of the connection are MPTCP. Elsewhere than Linux: "not supported on this platform".
 "#;
 
 const ADDRESSES: &str = r#"
@@ -368,7 +371,7 @@ Anything containing a slash is a Unix socket path: `/tmp/echo.sock`, `./echo.soc
 : `@`{NAME}
 A Linux abstract-namespace socket, which has no file; also after a prefix: `unix:@echo`, `unixgram:@echo`, `seqpacket:@echo`. A file whose name starts with @ is written `./@echo`. On other systems, an error.
 
-: `tcp:`, `udp:`, `unix:`, `unixgram:`, `seqpacket:`
+: `tcp:`, `udp:`, `unix:`, `unixgram:`, `seqpacket:`, `mptcp:`
 A prefix names the transport: `udp:[::1]:7`, `unixgram:/tmp/echo.sock`, `seqpacket:@echo`. Without one, `-u` selects datagrams (UDP, or SOCK_DGRAM for Unix sockets) and the default is streams; `-4` and `-6` restrict name resolution to one family.
 
 Bad input names the bad part and exits 2: a port out of range, an unknown service, a bad IPv6 literal, an unknown scope, a path longer than sun_path holds, a datagram larger than the transport carries.

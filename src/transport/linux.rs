@@ -17,6 +17,8 @@ pub const SUPPORTS_ABSTRACT: bool = true;
 
 /// SOCK_SEQPACKET over AF_UNIX exists here.
 pub const SUPPORTS_SEQPACKET: bool = true;
+/// Multipath TCP (IPPROTO_MPTCP): in Linux since 5.6, where the kernel has it built in.
+pub const SUPPORTS_MPTCP: bool = true;
 
 /// `sizeof(sun_path)` on Linux.
 pub const SUN_PATH_CAPACITY: usize = 108;
@@ -230,4 +232,30 @@ fn check_passed(socket: &Socket) -> Result<(), String> {
 /// IPPROTO_UDP, 0 for AF_UNIX…).
 pub fn socket_protocol(socket: &Socket) -> io::Result<i32> {
     Ok(socket.protocol()?.map_or(0, i32::from))
+}
+
+/// Whether the connection on MPTCP socket `socket` really is MPTCP, or fell
+/// back to plain TCP (a peer without MPTCP), as the kernel says:
+/// TCP_IS_MPTCP (SOL_TCP, 43; Linux 5.16), else MPTCP_INFO (SOL_MPTCP,
+/// 284), which an MPTCP connection answers and a fallen-back one refuses
+/// (EOPNOTSUPP).
+pub fn mptcp_in_use(socket: &Socket) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    const TCP_IS_MPTCP: libc::c_int = 43;
+    const SOL_MPTCP: libc::c_int = 284;
+    const MPTCP_INFO: libc::c_int = 1;
+    let fd = socket.as_raw_fd();
+    let mut flag = [0u8; 4];
+    match crate::sys::getsockopt_raw(fd, libc::SOL_TCP, TCP_IS_MPTCP, &mut flag) {
+        Ok(_) => Ok(i32::from_ne_bytes(flag) != 0),
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+            let mut info = [0u8; 256];
+            match crate::sys::getsockopt_raw(fd, SOL_MPTCP, MPTCP_INFO, &mut info) {
+                Ok(_) => Ok(true),
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }

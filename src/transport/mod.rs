@@ -20,8 +20,10 @@ mod unix;
 /// the BSDs, and Linux built with `--cfg echokit_force_portable` so CI
 /// compiles it) each provide, with the same signatures:
 ///
-/// - `SUPPORTS_ABSTRACT`, `SUPPORTS_SEQPACKET`: whether the abstract namespace
-///   and SOCK_SEQPACKET over AF_UNIX exist;
+/// - `SUPPORTS_ABSTRACT`, `SUPPORTS_SEQPACKET`, `SUPPORTS_MPTCP`: whether the
+///   abstract namespace, SOCK_SEQPACKET over AF_UNIX and IPPROTO_MPTCP exist;
+/// - `mptcp_in_use(socket)`: whether a connection on an MPTCP socket is MPTCP
+///   or fell back to TCP, read from the kernel;
 /// - `SUN_PATH_CAPACITY`, `MAX_UNIX_DATAGRAM`: the sizes of `sun_path` and of
 ///   the largest Unix datagram or message tried;
 /// - `abstract_addr(name)`: the socket address of an abstract name;
@@ -172,14 +174,21 @@ pub fn new_socket(transport: Transport, target: &SocketAddress) -> io::Result<So
     Ok(socket)
 }
 
-/// socket(2)'s refusal of a protocol other than the family's own, in words
-/// that name the fix (an `io::ErrorKind::Unsupported` error of our own
-/// words, which [`protocol_unavailable`] recognises). Protocol 0 errors stay
-/// as they are.
+/// socket(2)'s refusal of a protocol in words that name the fix: a kernel
+/// without MPTCP says EPROTONOSUPPORT (or EINVAL, before 5.6), one with it
+/// turned off (`net.mptcp.enabled=0`) ENOPROTOOPT. Other errors stay as they are.
 fn protocol_missing(protocol: Protocol, err: io::Error) -> io::Error {
-    match protocol {
-        Protocol::Default => err,
-    }
+    let said = crate::error::describe(&err);
+    let text = match (protocol, err.raw_os_error()) {
+        (Protocol::Mptcp, Some(libc::ENOPROTOOPT)) => format!(
+            "MPTCP is turned off in this kernel (net.mptcp.enabled=0: socket(IPPROTO_MPTCP) says {said}); `sysctl net.mptcp.enabled=1` turns it on"
+        ),
+        (Protocol::Mptcp, Some(libc::EPROTONOSUPPORT | libc::EINVAL)) => format!(
+            "this kernel has no MPTCP (socket(IPPROTO_MPTCP) says {said}): it needs Linux 5.6 or later built with CONFIG_MPTCP, and `sysctl net.mptcp.enabled=1`"
+        ),
+        _ => return err,
+    };
+    io::Error::new(io::ErrorKind::Unsupported, text)
 }
 
 /// Whether `err` is [`new_socket`]'s word that this kernel lacks the
@@ -189,11 +198,10 @@ pub fn protocol_unavailable(err: &io::Error) -> bool {
 }
 
 /// What a connection really runs over, read from the kernel, for a
-/// transport whose peer can make it something else (a protocol that falls
-/// back to the family's own when the peer does not speak it).
+/// transport whose peer can make it something else (MPTCP falls back to TCP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InUse {
-    /// In `-v`'s words.
+    /// In `-v`'s words: `MPTCP`, `TCP after fallback`.
     pub words: &'static str,
     /// Whether it is what the transport promises (no fallback, and the
     /// kernel said so: never assumed).
@@ -203,11 +211,16 @@ pub struct InUse {
 impl Transport {
     /// What a connected socket of this transport really runs over, when
     /// that can differ from the transport itself; `None` when it cannot.
-    pub fn in_use(self, _socket: &Socket) -> Option<InUse> {
-        match self.protocol() {
-            // The family's own protocol is what it is: nothing to ask.
-            Protocol::Default => None,
-        }
+    pub fn in_use(self, socket: &Socket) -> Option<InUse> {
+        let (words, as_promised) = match self.protocol() {
+            Protocol::Default => return None,
+            Protocol::Mptcp => match platform::mptcp_in_use(socket) {
+                Ok(true) => ("MPTCP", true),
+                Ok(false) => ("TCP after fallback", false),
+                Err(_) => ("MPTCP or TCP (the kernel does not say)", false),
+            },
+        };
+        Some(InUse { words, as_promised })
     }
 }
 

@@ -95,13 +95,20 @@ impl SocketType {
 pub enum Protocol {
     /// 0: the family's own protocol for the type (TCP, UDP; none for AF_UNIX).
     Default,
+    /// IPPROTO_MPTCP: Multipath TCP (Linux), a stream that falls back to
+    /// plain TCP on the same connection when the peer does not speak it.
+    Mptcp,
 }
+
+/// IPPROTO_MPTCP's number (Linux; the libc crate defines it there only).
+pub const IPPROTO_MPTCP: i32 = 262;
 
 impl Protocol {
     /// The protocol for socket2's `Socket::new` (`None` is 0).
     pub fn to_socket2(self) -> Option<socket2::Protocol> {
         match self {
             Protocol::Default => None,
+            Protocol::Mptcp => Some(socket2::Protocol::from(IPPROTO_MPTCP)),
         }
     }
 
@@ -112,6 +119,7 @@ impl Protocol {
             (_, 0)
             | (Family::Inet4 | Family::Inet6, libc::IPPROTO_TCP)
             | (Family::Inet4 | Family::Inet6, libc::IPPROTO_UDP) => Some(Protocol::Default),
+            (Family::Inet4 | Family::Inet6, IPPROTO_MPTCP) => Some(Protocol::Mptcp),
             _ => None,
         }
     }
@@ -219,6 +227,8 @@ pub enum Transport {
     Unix,
     Unixgram,
     SeqPacket,
+    Mptcp4,
+    Mptcp6,
 }
 
 /// What the table says of one transport.
@@ -236,7 +246,7 @@ struct Row {
 }
 
 /// The table: one row per transport, in the order `check` lists them.
-const TABLE: [Row; 7] = [
+const TABLE: [Row; 9] = [
     Row {
         transport: Transport::Tcp4,
         name: "tcp4",
@@ -309,6 +319,27 @@ const TABLE: [Row; 7] = [
         max_message: Some(platform::MAX_UNIX_DATAGRAM),
         require: &["seqpacket", "unix"],
     },
+    Row {
+        transport: Transport::Mptcp4,
+        name: "mptcp4",
+        prefix: "mptcp",
+        family: Family::Inet4,
+        socket_type: SocketType::Stream,
+        protocol: Protocol::Mptcp,
+        max_message: None,
+        // Not `ipv4`: a kernel without MPTCP still has IPv4.
+        require: &["mptcp4", "mptcp"],
+    },
+    Row {
+        transport: Transport::Mptcp6,
+        name: "mptcp6",
+        prefix: "mptcp",
+        family: Family::Inet6,
+        socket_type: SocketType::Stream,
+        protocol: Protocol::Mptcp,
+        max_message: None,
+        require: &["mptcp6", "mptcp"],
+    },
 ];
 
 /// The `--require` name of the rows on abstract addresses (Linux).
@@ -318,7 +349,7 @@ pub const REQUIRE_LOCALHOST: &str = "localhost";
 
 impl Transport {
     /// Every transport, in table order.
-    pub const ALL: [Transport; 7] = [
+    pub const ALL: [Transport; 9] = [
         Transport::Tcp4,
         Transport::Tcp6,
         Transport::Udp4,
@@ -326,6 +357,8 @@ impl Transport {
         Transport::Unix,
         Transport::Unixgram,
         Transport::SeqPacket,
+        Transport::Mptcp4,
+        Transport::Mptcp6,
     ];
 
     fn row(self) -> &'static Row {
@@ -415,11 +448,15 @@ impl Transport {
         self.row().require
     }
 
-    /// Whether this platform has it at all (SOCK_SEQPACKET is missing on macOS).
+    /// Whether this platform has it at all (SOCK_SEQPACKET is missing on
+    /// macOS, MPTCP everywhere but Linux).
     pub fn supported(self) -> Result<(), &'static str> {
         match self {
             Transport::SeqPacket if !platform::SUPPORTS_SEQPACKET => {
                 Err("SOCK_SEQPACKET Unix sockets are")
+            }
+            Transport::Mptcp4 | Transport::Mptcp6 if !platform::SUPPORTS_MPTCP => {
+                Err("MPTCP sockets are")
             }
             _ => Ok(()),
         }
@@ -466,6 +503,25 @@ mod tests {
         }
     }
 
+    /// SO_PROTOCOL's numbers of inherited sockets: an MPTCP socket is an
+    /// MPTCP transport, not TCP (the key is the triple).
+    #[test]
+    fn inherited_protocol_numbers_pick_the_row() {
+        let mptcp = Protocol::from_raw(Family::Inet6, IPPROTO_MPTCP).unwrap();
+        assert_eq!(
+            Transport::find(Family::Inet6, SocketType::Stream, mptcp),
+            Some(Transport::Mptcp6)
+        );
+        let tcp = Protocol::from_raw(Family::Inet4, libc::IPPROTO_TCP).unwrap();
+        assert_eq!(
+            Transport::find(Family::Inet4, SocketType::Stream, tcp),
+            Some(Transport::Tcp4)
+        );
+        assert_eq!(Protocol::from_raw(Family::Unix, IPPROTO_MPTCP), None);
+        assert_eq!(Transport::Mptcp4.prefix(), "mptcp");
+        assert!(!Transport::Mptcp4.require_names().contains(&"ipv4"));
+    }
+
     #[test]
     fn predicates_follow_the_socket_type() {
         assert!(SocketType::Stream.accepts_connections());
@@ -488,7 +544,7 @@ mod tests {
     #[test]
     fn prefixes_are_listed_longest_first_and_once() {
         let p = Transport::prefixes();
-        assert_eq!(p.len(), 5);
+        assert_eq!(p.len(), 6);
         let unixgram = p.iter().position(|x| *x == "unixgram").unwrap();
         let unix = p.iter().position(|x| *x == "unix").unwrap();
         assert!(unixgram < unix);

@@ -18,6 +18,8 @@ pub const SUPPORTS_ABSTRACT: bool = false;
 
 /// SOCK_SEQPACKET over AF_UNIX exists on the BSDs, not on macOS.
 pub const SUPPORTS_SEQPACKET: bool = !cfg!(target_os = "macos");
+/// Multipath TCP sockets (IPPROTO_MPTCP) are Linux's: not supported here.
+pub const SUPPORTS_MPTCP: bool = false;
 
 /// `sizeof(sun_path)` on macOS and the BSDs (104); Linux builds forced here keep 108.
 #[cfg(target_os = "linux")]
@@ -125,4 +127,9 @@ pub fn activated_sockets() -> Result<Vec<(Socket, Option<String>)>, crate::error
 /// serves here has its family's default protocol.
 pub fn socket_protocol(_socket: &Socket) -> io::Result<i32> {
     Ok(0)
+}
+
+/// Never asked: MPTCP transports are refused before a socket is made.
+pub fn mptcp_in_use(_socket: &Socket) -> io::Result<bool> {
+    Ok(false)
 }

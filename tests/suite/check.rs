@@ -116,7 +116,7 @@ fn every_transport_passes_on_this_machine() {
     let ran = check(&[]);
     ran.assert_code(0);
     let rows = ran.rows();
-    assert_eq!(rows.len(), 11, "{ran}");
+    assert_eq!(rows.len(), 13, "{ran}");
     for (transport, prefix, payloads) in [
         ("tcp4", "tcp:127.0.0.1:", "echoed 1B, 64KiB, 192KiB, "),
         ("udp4", "udp:127.0.0.1:", "echoed 1B, 65507B datagrams"),
@@ -230,7 +230,7 @@ fn json_rows_carry_the_documented_fields() {
     let ran = check(&["--json"]);
     ran.assert_code(0);
     let rows = ran.json();
-    assert_eq!(rows.len(), 11, "{ran}");
+    assert_eq!(rows.len(), 13, "{ran}");
     for row in &rows {
         for field in [
             "transport",
@@ -276,7 +276,7 @@ fn quiet_prints_nothing_and_only_sets_the_exit_code() {
 fn unknown_require_name_is_a_usage_error() {
     check(&["--require", "ipv6,ipv7"]).assert_error(
         2,
-        "echokit: unknown --require name \"ipv7\" (expected: abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram)",
+        "echokit: unknown --require name \"ipv7\" (expected: abstract, ipv4, ipv6, localhost, mptcp, mptcp4, mptcp6, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram)",
     );
 }
 

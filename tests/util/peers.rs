@@ -24,14 +24,18 @@ pub enum RawStream {
 }
 
 impl RawStream {
-    /// Connects to a stream ready line (`tcp:127.0.0.1:P`, `unix:/path`, `unix:@name`).
+    /// Connects to a stream ready line (`tcp:127.0.0.1:P`, `unix:/path`, `unix:@name`;
+    /// `mptcp:…` as a plain TCP client, which the MPTCP listener falls back for).
     pub fn connect(ready: &str) -> RawStream {
         RawStream::try_connect(ready).unwrap_or_else(|e| panic!("connect to {ready}: {e}"))
     }
 
     /// Like [`RawStream::connect`], returning the error.
     pub fn try_connect(ready: &str) -> io::Result<RawStream> {
-        let stream = if let Some(inet) = ready.strip_prefix("tcp:") {
+        let inet = ready
+            .strip_prefix("tcp:")
+            .or_else(|| ready.strip_prefix("mptcp:"));
+        let stream = if let Some(inet) = inet {
             let addr: SocketAddr = inet
                 .parse()
                 .unwrap_or_else(|e| panic!("{inet:?} is not a socket address: {e}"));

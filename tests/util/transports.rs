@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use echokit::transport::Family;
+use echokit::transport::Protocol;
 use echokit::transport::Transport as Model;
 
 use super::port_of;
@@ -115,10 +116,11 @@ impl Transport {
         }
     }
 
-    /// The grammar prefix an address of it needs: none for streams (the
-    /// default, so the bare forms stay covered), else its own.
+    /// The grammar prefix an address of it needs: none for streams of the
+    /// default protocol (the default, so the bare forms stay covered), else
+    /// its own (`mptcp:` too: without it, a plain TCP socket).
     fn arg_prefix(self) -> String {
-        if self.is_byte_stream() {
+        if self.is_byte_stream() && self.model.protocol() == Protocol::Default {
             String::new()
         } else {
             format!("{}:", self.model.prefix())
@@ -176,6 +178,13 @@ impl Transport {
         }
         if self.place == Place::Abstract && !cfg!(target_os = "linux") {
             return Some("abstract Unix sockets exist only on Linux".to_string());
+        }
+        if self.model.protocol() == Protocol::Mptcp {
+            match std::fs::read_to_string("/proc/sys/net/mptcp/enabled") {
+                Ok(v) if v.trim() == "1" => {}
+                Ok(_) => return Some("net.mptcp.enabled is 0 on this machine".to_string()),
+                Err(_) => return Some("this kernel has no MPTCP".to_string()),
+            }
         }
         match self.model.family() {
             Family::Inet6 => ipv6_unavailable(),
