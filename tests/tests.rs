@@ -19,6 +19,7 @@ mod suite {
     mod flags;
     mod generated_docs;
     mod interop;
+    mod limits;
     mod portable_build;
     mod properties;
     mod readiness;

@@ -396,7 +396,7 @@ Success.
 Verification failed: the echo differed or ended early, or a check failed.
 
 : 2
-Usage error or invalid address, including a name that does not resolve, and input that cannot be read (`--file`, stdin).
+Usage error or invalid address, including a name that does not resolve, input that cannot be read (`--file`, stdin), and a value past its flag's limit (a duration over 100y, a size over 16MiB), named with that limit.
 
 : 3
 Could not connect: refused (also ICMP port unreachable on UDP), unreachable, no such socket file, permission denied, resolver unavailable.
