@@ -20,6 +20,7 @@ mod suite {
     mod generated_docs;
     mod interop;
     mod limits;
+    mod outputs;
     mod portable_build;
     mod properties;
     mod readiness;
