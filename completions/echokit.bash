@@ -169,14 +169,14 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__check)
-            opts="-u -4 -6 -t -v -q -h --require --unix-dir --udp --timeout --buffer-size --junit --github --json --verbose --quiet --help"
+            opts="-u -4 -6 -t -v -q -h --require --unix-dir --udp --timeout --buffer-size --junit --metrics-file --github --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --require)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "abstract ipv4 ipv6 localhost seqpacket tcp tcp4 tcp6 udp udp4 udp6 unix unixgram" -- "${cur}"))
                     return 0
                     ;;
                 --unix-dir)
@@ -197,6 +197,21 @@ _echokit() {
                     ;;
                 --junit)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
                     return 0
                     ;;
                 *)
@@ -521,7 +536,7 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__serve)
-            opts="-u -4 -6 -v -q -h --udp --backlog --max-conns --idle-timeout --drain --udp-rate --buffer-size --count --mode --workers --inetd --v6only --json --verbose --quiet --help"
+            opts="-u -4 -6 -v -q -h --udp --backlog --max-conns --idle-timeout --drain --udp-rate --buffer-size --count --mode --workers --inetd --v6only --metrics --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -556,11 +571,21 @@ _echokit() {
                     return 0
                     ;;
                 --mode)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --workers)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 *)

@@ -40,8 +40,9 @@ complete -c echokit -n "__fish_echokit_using_subcommand serve" -l drain -d 'Afte
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l udp-rate -d 'Answer at most N datagrams per second from one source address (extra ones are dropped and counted)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l buffer-size -d 'Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB; at most 16MiB); also the largest datagram echoed' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l count -d 'Exit once N connections or datagrams have been echoed in full' -r
-complete -c echokit -n "__fish_echokit_using_subcommand serve" -l mode -d 'Permissions of created Unix socket files, octal as for chmod (600, 0660)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -l mode -d 'Permissions of created Unix socket files, octal as for chmod (600, 0660)' -r -f
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l workers -d 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -l metrics -d 'Serve GET /metrics in the Prometheus text format on this TCP address (e.g. 127.0.0.1:9862; port 0 works, the address is logged): counters per listener' -r -f
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s 4 -d 'Resolve names to IPv4 addresses only'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s 6 -d 'Resolve names to IPv6 addresses only'
@@ -67,11 +68,24 @@ complete -c echokit -n "__fish_echokit_using_subcommand send" -l json -d 'Print 
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s v -l verbose -d 'Say more on stderr (repeat for more)'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c echokit -n "__fish_echokit_using_subcommand check" -l require -d 'Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram' -r
+complete -c echokit -n "__fish_echokit_using_subcommand check" -l require -d 'Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram' -r -f -a "abstract\t''
+ipv4\t''
+ipv6\t''
+localhost\t''
+seqpacket\t''
+tcp\t''
+tcp4\t''
+tcp6\t''
+udp\t''
+udp4\t''
+udp6\t''
+unix\t''
+unixgram\t''"
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l unix-dir -d 'Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s t -l timeout -d 'Give up on one transport (all its payloads) after this long (at most 100y)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l buffer-size -d 'Read size of the in-process servers and the clients (at most 16MiB); stream payloads include exact multiples of it' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l junit -d 'Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)' -r -F
+complete -c echokit -n "__fish_echokit_using_subcommand check" -l metrics-file -d 'Also write the rows for node_exporter\'s textfile collector to FILE (name it *.prom): probe_success and probe_duration_seconds per row, replaced atomically' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s 4 -d 'Resolve names to IPv4 addresses only'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s 6 -d 'Resolve names to IPv6 addresses only'

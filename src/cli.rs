@@ -6,6 +6,7 @@
 //! [`Cli`], so every word here is also documentation.
 
 pub mod man;
+pub mod offered;
 
 use std::time::Duration;
 
@@ -174,7 +175,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub count: Option<u64>,
     /// Permissions of created Unix socket files, octal as for chmod (600, 0660)
-    #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = parse_mode)]
+    #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = parse_mode, value_hint = clap::ValueHint::Other)]
     pub mode: Option<u32>,
     /// Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, 256u16))]
@@ -185,6 +186,9 @@ pub struct ServeArgs {
     /// Make IPv6 listeners IPv6-only (IPV6_V6ONLY on; default: off for [::], so IPv4 clients arrive as ::ffff:a.b.c.d)
     #[arg(long)]
     pub v6only: bool,
+    /// Serve GET /metrics in the Prometheus text format on this TCP address (e.g. 127.0.0.1:9862; port 0 works, the address is logged): counters per listener
+    #[arg(long, value_name = "ADDR", conflicts_with = "inetd", value_hint = clap::ValueHint::Other)]
+    pub metrics: Option<String>,
     #[command(flatten)]
     pub output: OutputFlags,
 }
@@ -238,7 +242,8 @@ pub struct CheckArgs {
     #[arg(value_name = "ADDR", conflicts_with = "unix_dir")]
     pub addrs: Vec<String>,
     /// Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', hide_possible_values = true,
+          value_parser = offered::Offered(crate::transport::require_names()))]
     pub require: Vec<String>,
     /// Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL
     #[arg(long, value_name = "DIR")]
@@ -254,6 +259,9 @@ pub struct CheckArgs {
     /// Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+    /// Also write the rows for node_exporter's textfile collector to FILE (name it *.prom): probe_success and probe_duration_seconds per row, replaced atomically
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub metrics_file: Option<std::path::PathBuf>,
     /// GitHub Actions: ::error/::warning lines after the table, a summary table in $GITHUB_STEP_SUMMARY, TRANSPORT=pass|fail|skip lines in $GITHUB_OUTPUT
     #[arg(long, conflicts_with = "json")]
     pub github: bool,
@@ -291,7 +299,7 @@ pub struct BenchArgs {
     #[arg(short = 'r', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub rate: Option<u64>,
     /// Give up on a request (counted as an error) after this long (at most 100y)
-    #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "2s")]
+    #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "1s")]
     pub timeout: Duration,
     /// Stop after this many requests in total (default: only --duration stops)
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]

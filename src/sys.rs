@@ -4,10 +4,14 @@
 //! through (address grammar, service names, `resolve`), so all of them see the
 //! same answers the system resolver gives any other program; taking
 //! ownership of file descriptors inherited through socket activation (and of
-//! the one that sizes the descriptor table); sendmmsg(2) on Linux (nix's
-//! wrapper reads uninitialised addresses back); and a listener's epoll
-//! registration with EPOLLEXCLUSIVE, which mio does not offer.
+//! the one that sizes the descriptor table); datagrams with their whole
+//! addresses and the local address each came to (`datagram.rs`:
+//! recvmsg/sendmsg with IP_PKTINFO/IPV6_PKTINFO, recvmmsg/sendmmsg on Linux);
+//! and a listener's epoll registration with EPOLLEXCLUSIVE, which mio does
+//! not offer.
 #![allow(unsafe_code)]
+
+pub mod datagram;
 
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -207,62 +211,6 @@ pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Datagrams one [`send_datagrams`] call sends at most (the engine's batch size).
-#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
-pub const SEND_BATCH: usize = 32;
-
-/// Sends each `(payload, address)` as one datagram in one sendmmsg(2) call,
-/// without blocking; returns how many went (always the first ones; at most
-/// [`SEND_BATCH`]). The headers live on the stack: no allocation per call.
-/// Linux only: the engine's batch twin for other systems sends one at a time.
-#[cfg(all(target_os = "linux", not(echokit_force_portable)))]
-pub fn send_datagrams(
-    fd: BorrowedFd<'_>,
-    messages: &[(&[u8], &dyn nix::sys::socket::SockaddrLike)],
-) -> std::io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    let messages = &messages[..messages.len().min(SEND_BATCH)];
-    let mut iovs = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; SEND_BATCH];
-    // SAFETY: an all-zero mmsghdr is a valid empty one (null pointers, zero
-    // lengths); the fields that matter are set below for every message sent.
-    let mut headers: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
-    for (k, (payload, address)) in messages.iter().enumerate() {
-        iovs[k] = libc::iovec {
-            iov_base: payload.as_ptr() as *mut libc::c_void,
-            iov_len: payload.len(),
-        };
-        let header = &mut headers[k].msg_hdr;
-        header.msg_name = address.as_ptr() as *mut libc::c_void;
-        header.msg_namelen = address.len();
-        header.msg_iov = &mut iovs[k];
-        header.msg_iovlen = 1;
-    }
-    loop {
-        // SAFETY: the first `messages.len()` headers point at iovecs in
-        // `iovs` and at payloads and addresses in `messages`, all alive until
-        // this call returns. The kernel only reads them (and writes `msg_len`
-        // in `headers`, which we own).
-        let sent = unsafe {
-            libc::sendmmsg(
-                fd.as_raw_fd(),
-                headers.as_mut_ptr(),
-                messages.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if sent >= 0 {
-            return Ok(sent as usize);
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
 /// Grows this process's descriptor table to hold `count` descriptors: a
 /// duplicate of /dev/null at descriptor `count - 1` (F_DUPFD_CLOEXEC takes
 /// the lowest free one from there), closed at once. The table keeps its size.
@@ -326,28 +274,5 @@ mod tests {
         };
         let err = getaddrinfo(Some("1.2.3.4.5"), None, hints).unwrap_err();
         assert_eq!(err.kind, LookupErrorKind::NotFound);
-    }
-
-    #[cfg(all(target_os = "linux", not(echokit_force_portable)))]
-    #[test]
-    fn send_datagrams_sends_each_to_its_address() {
-        use std::net::UdpSocket;
-        use std::os::fd::AsFd;
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let to_a = nix::sys::socket::SockaddrStorage::from(a.local_addr().unwrap());
-        let to_b = nix::sys::socket::SockaddrStorage::from(b.local_addr().unwrap());
-        let sent = send_datagrams(sender.as_fd(), &[(b"one", &to_a), (b"two!", &to_b)]).unwrap();
-        assert_eq!(sent, 2);
-        let mut buf = [0u8; 8];
-        a.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        let n = a.recv(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"one");
-        let n = b.recv(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"two!");
     }
 }

@@ -11,7 +11,12 @@
 #     (default 60) on tcp, unix and seqpacket, each connection echoing for the
 #     whole round; bench checks every byte and counts errors and mismatches;
 #   - datagrams: `echokit send -u` loops and `echokit bench -u` rounds on udp
-#     and unixgram.
+#     and unixgram;
+#   - mixed datagram senders (Python, when python3 is there): Unix paths and
+#     abstract names of random lengths, autobound and unbound sockets, UDP from
+#     127.0.0.N, in bursts to the udp and unixgram listeners; an echo that
+#     reaches a socket that did not send it is a misdelivery, counted apart
+#     from losses (a datagram with no echo within 2 s).
 # Every loop stops by itself at the deadline and after at most MAX_ITERATIONS
 # rounds; every command runs under `timeout`. The server's descriptor count
 # (/proc/PID/fd) and VmRSS (/proc/PID/status) are sampled at the start (idle),
@@ -145,7 +150,90 @@ bench_loop() {
     echo "$name $ok $bad $mismatch" >"$dir/$name.result"
 }
 
+# mixed_senders NAME UDP_ADDR UNIXGRAM_PATH: see the header. Its result line's
+# columns: echoes, losses (as errors), misdeliveries (as mismatches).
+mixed_senders() {
+    local name=$1
+    trap - INT TERM EXIT
+    timeout $((end - SECONDS + 30)) python3 - "$2" "$3" "$dir" "$end_epoch" "$MAX_ITERATIONS" \
+        >"$dir/$name.counts" 2>>"$dir/$name.err" <<'PY'
+import os, random, socket, sys, time
+udp, unix_path, tmp, end, max_rounds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+host, port = udp.rsplit(":", 1)
+port = int(port)
+ok = lost = misdelivered = 0
+rounds = 0
+alphabet = "abcdefghijklmnopqrstuvwxyz0123456789.-_"
+def rname(n):
+    return "".join(random.choice(alphabet) for _ in range(n))
+while time.time() < end and rounds < max_rounds:
+    rounds += 1
+    senders = []
+    for k in range(random.randint(1, 6)):
+        shape = random.choice(["path", "abstract", "autobind", "unbound", "udp"])
+        if shape == "udp":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.%d" % random.randint(1, 9), 0))
+            target = (host, port)
+        else:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            if shape == "path":
+                room = 107 - len(tmp) - 1
+                s.bind(os.path.join(tmp, ("m%d-" % random.randint(0, 10**9) + rname(room))[:random.randint(1, room)]))
+            elif shape == "abstract":
+                s.bind("\0" + rname(random.randint(4, 107)))
+            elif shape == "autobind":
+                s.bind("")
+            target = unix_path
+        s.settimeout(2)
+        senders.append((shape, s, target, []))
+    for seq in range(random.randint(1, 16)):
+        shape, s, target, sent = random.choice(senders)
+        if len(sent) >= 8:
+            continue
+        payload = b"%d.%d|" % (rounds, seq) + os.urandom(random.randint(0, 3000))
+        s.sendto(payload, target)
+        if shape != "unbound":
+            sent.append(payload)
+    for shape, s, target, sent in senders:
+        while sent:
+            try:
+                got = s.recv(70000)
+            except OSError:
+                lost += len(sent)
+                break
+            if got in sent:
+                sent.remove(got)
+                ok += 1
+            else:
+                misdelivered += 1
+        s.setblocking(False)
+        try:
+            while True:
+                s.recv(70000)
+                misdelivered += 1
+        except OSError:
+            pass
+        name = s.getsockname()
+        s.close()
+        if isinstance(name, str) and name.startswith("/"):
+            os.unlink(name)
+print(ok, lost, misdelivered)
+PY
+    local counts
+    counts=$(<"$dir/$name.counts")
+    [[ $counts =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]] || counts="0 1 0"
+    echo "$name $counts" >"$dir/$name.result"
+}
+
 sample start
+end_epoch=$(($(date +%s) + end - SECONDS))
+if command -v python3 >/dev/null; then
+    mixed_senders mixed-dgram "${addr[udp]#udp:}" "${addr[unixgram]#unixgram:}" &
+    workers+=($!)
+else
+    echo "soak: python3 is not installed: no mixed datagram senders" >&2
+fi
 send_loop churn-tcp "${addr[tcp]}" "" p1 p4k p3m &
 workers+=($!)
 send_loop churn-unix "${addr[unix]}" "" p1 p4k p3m &
@@ -198,6 +286,10 @@ for f in "$dir"/*.result; do
     total_ok=$((total_ok + ok)) total_bad=$((total_bad + bad)) total_mismatch=$((total_mismatch + mismatch))
 done
 printf '%-16s %12s %8s %10s\n' TOTAL "$total_ok" "$total_bad" "$total_mismatch"
+if [[ -f $dir/mixed-dgram.result ]]; then
+    read -r _ mixed_ok mixed_lost mixed_misdelivered <"$dir/mixed-dgram.result"
+    echo "mixed datagram senders: $mixed_ok echoes, $mixed_lost lost, $mixed_misdelivered misdelivered"
+fi
 
 status=0
 if ((total_bad + total_mismatch > 0)); then

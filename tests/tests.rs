@@ -12,14 +12,19 @@ mod suite {
     mod action;
     mod activation;
     mod bench;
+    mod blackbox;
     mod check;
     mod ci_reports;
     mod cli;
+    mod completions;
+    mod datagram_delivery;
     mod debian;
     mod flags;
+    mod foreign_servers;
     mod generated_docs;
     mod interop;
     mod limits;
+    mod metrics;
     mod outputs;
     mod portable_build;
     mod properties;
@@ -30,4 +35,6 @@ mod suite {
     mod seqpacket;
     mod serve;
     mod systemd_units;
+    mod textfile;
+    mod workers;
 }

@@ -176,6 +176,7 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
                 section("UNIX SOCKET FILES", SERVE_UNIX_FILES),
                 section("INETD AND SOCKET ACTIVATION", SERVE_INHERITED),
                 section("READINESS", SERVE_READINESS),
+                section("METRICS", SERVE_METRICS),
                 section("SYSTEMD UNITS", SERVE_SYSTEMD),
                 section("JSON OUTPUT", SERVE_JSON),
                 section("SIGNALS", SERVE_SIGNALS),
@@ -517,7 +518,10 @@ Each datagram goes back to its sender as one datagram, byte for byte. These are 
 - a datagram larger than `--buffer-size` (detected with MSG_TRUNC, never echoed cut);
 - a datagram from source port 0 or from the ports of the inetd internal services, echo (7), discard (9), daytime (13), chargen (19) and time (37): answering them is how two echo services loop forever;
 - a datagram from a Unix socket with no bound address, which cannot be answered;
+- a datagram whose source is one of this server's own datagram listeners (for a wildcard listener: its port from a loopback address, or from the address the datagram was sent to): a forged, self-addressed datagram would loop inside the process;
 - datagrams over `--udp-rate` per second from one source address.
+
+The echo goes to the sender's whole address exactly as the kernel gave it (a Unix path or abstract name of any length, an autobound name, IPv4, IPv6) and to nobody else. A UDP echo leaves from the address its datagram was sent to (IP_PKTINFO, IPV6_PKTINFO), so a listener on a wildcard address answers a connected client from the address that client expects.
 
 Dropped datagrams are logged on stderr at most once a second, with a count and the last sender.
 
@@ -534,6 +538,12 @@ The socket is on stdin, as inetd(8) passes it: a connected stream, echoed until 
 
 : systemd socket activation (Linux)
 When LISTEN_PID is this process, `serve` serves the LISTEN_FDS sockets passed from fd 3 on (family and type are read from each socket) and prints their ready lines as for bound sockets; ADDRs given as well are bound too. When LISTEN_PID names another process, the sockets are not ours and ADDR is bound as usual.
+"#;
+
+const SERVE_METRICS: &str = r#"
+With `--metrics ADDR` (a TCP address such as `127.0.0.1:9862`; port 0 works), `serve` answers `GET /metrics` on ADDR in the Prometheus text format 0.0.4, from its own event loop: one request, one response, then the connection is closed. Other paths are 404, other methods 405; a request head over 8 KiB is 431, and a request not finished within 5 seconds is closed. The real address is logged once on stderr as `echokit: metrics on http://ADDR/metrics`; it gets no ready line and is never echoed on.
+
+Per listener (labels `listener`, its ready line, and `transport`, its name such as `tcp4` or `unixgram`): `echokit_connections_accepted_total`, `echokit_connections_open`, `echokit_connections_rejected_total` (`reason="max_conns"`), `echokit_connections_completed_total`, `echokit_connections_closed_total` (`reason="cut_message"` or `"idle_timeout"`), `echokit_bytes_received_total`, `echokit_bytes_echoed_total`, `echokit_datagrams_received_total`, `echokit_datagrams_echoed_total` and `echokit_datagrams_dropped_total` (`reason` one of `oversize`, `loop_port`, `own_address`, `unbound_sender`, `rate_limit`, `reply_failed`); and `echokit_build_info{version}`. The values are the counters the stop summary prints.
 "#;
 
 const SERVE_READINESS: &str = r#"
@@ -657,7 +667,7 @@ echo dgram  udp wait   nobody /usr/bin/echokit echokit serve --inetd
 );
 
 const SEND_STREAMS: &str = r#"
-The input is written while the echo is read, so any size works and nothing can deadlock. After the last byte, our write side is shut down (as `nc -N` does), and the exchange ends as soon as every byte sent has come back: echokit does not wait for the server to close, and it never takes a short read for the end of a message. A reset or close before that is exit 1 ("ended early"). When the echo differs, stderr names the offset of the first differing byte, counted from 0, and both bytes.
+The input is written while the echo is read, so any size works and nothing can deadlock; at most 32 KiB is under way unechoed at any time, as some servers (`ncat -e /bin/cat`) stall with more. Our write side is shut down once every byte sent has come back, so a server that stops echoing when it sees EOF (`ncat -e /bin/cat`, `socat ... EXEC:cat`) still returns everything, and the exchange ends then: echokit does not wait for the server to close, and it never takes a short read for the end of a message. A server that answers only after EOF (a buffering pipe) still works: when nothing has come back for 200ms, the rest of the input is sent at once, and once all is sent and 200ms pass with nothing back, our write side is shut down. A reset or close before that is exit 1 ("ended early"). When the echo differs, stderr names the offset of the first differing byte, counted from 0, and both bytes.
 
 With `-v`, every chunk received is shown on stderr as it arrives; with `--buffer-size 8`, that is the classroom demo of how a stream arrives in pieces.
 
@@ -669,7 +679,7 @@ Over `seqpacket:` the whole input is one message, sent on a connection; the echo
 "#;
 
 const SEND_DATAGRAMS: &str = r#"
-The whole input is one datagram; more than the transport carries is exit 2 (65,507 bytes over UDP/IPv4, 65,527 over UDP/IPv6). When no reply comes, the datagram is sent again after 1s, then 2s, 4s and so on, `--retries` times (default 2); `--timeout` caps the whole exchange. A Unix datagram client binds an address of its own to get the reply. An empty input is sent as an empty datagram.
+The whole input is one datagram; more than the transport carries is exit 2 (65,507 bytes over UDP/IPv4, 65,527 over UDP/IPv6). When no reply comes, the datagram is sent again after 1s, then 2s, 4s and so on, `--retries` times (default 2); `--timeout` caps the whole exchange. A Unix datagram client binds an address of its own to get the reply. An empty input is sent as an empty datagram. A reply that differs, is short (xinetd's echo returns at most 2,048 bytes of a datagram) or is longer is written to stdout as it came back, then exit 1; the message names the server with its prefix and says "datagram": there is no connection to close.
 "#;
 
 const SEND_REPEAT: &str = r#"
@@ -691,10 +701,10 @@ const SEND_JSON: &str = r#"
 With `--json`, the echoed data is not printed; instead:
 
 : one exchange
-`address`, `ok`, `bytes_sent`, `bytes_received`, `rtt_ms`.
+`address`, `ok`, `bytes_sent`, `bytes_received`, `rtt_ms`; or, when it failed, `address`, `ok` (false), `error_class` (the exit code's meaning: `verify`, `connect`, `timeout` or `internal`) and `error` (the message). Bad input (exit 2) is no exchange: it has only its error line.
 
 : each repeated echo
-`seq`, `bytes`, `rtt_ms`, `ok` (true); or `seq`, `ok` (false), `error`.
+`seq`, `bytes`, `rtt_ms`, `ok` (true); or `seq`, `ok` (false), `error_class`, `error`.
 
 : the summary of a repeated run
 `address`, `sent`, `received`, `loss_percent`, and `rtt_ms` with `min`, `avg`, `max`, `mdev`.
@@ -832,7 +842,10 @@ echokit check --require ipv6,unix --json > transports.jsonl
 // Written from src/commands/check/junit.rs and github.rs: keep in step with them.
 const CHECK_CI: &str = r#"
 : `--junit` {FILE}
-Also writes the rows as a JUnit XML report, as GitLab (`artifacts: reports: junit:`), Jenkins and the GitHub test-report actions read it: one `testsuite` named `echokit check` with the counts of tests, failures and skipped rows and the time the whole check took, and one `testcase` per row, named by transport and address (`tcp4 tcp:127.0.0.1:40123`), class name `echokit.check`, its time the round trip of the 1-byte payload in seconds. A FAIL row holds a `failure` element and a SKIP row a `skipped` element, each with the reason as its `message`; a PASS row keeps its reason in `system-out`. {FILE} is created (or truncated) before anything runs, so a path that cannot be written is a usage error (exit 2) that names it and the system's reason; the report is written once every row has run.
+Also writes the rows as a JUnit XML report, as GitLab (`artifacts: reports: junit:`), Jenkins and the GitHub test-report actions read it: one `testsuite` named `echokit check` with the counts of tests, failures and skipped rows and the time the whole check took, and one `testcase` per row, named by transport and address (`tcp4 tcp:127.0.0.1:40123`), class name `echokit.check`, its time the round trip of the 1-byte payload in seconds. Times have at most 3 decimals, as junit-10.xsd (the schema of Jenkins' xUnit plugin and pytest) wants. A FAIL row holds a `failure` element and a SKIP row a `skipped` element, each with the reason as its `message`; a PASS row keeps its reason in `system-out`. Tab, line feed, carriage return, DEL and the C1 controls in a name or message are written as character references (`&#10;`), so a reader gets them back; the other C0 controls, which XML 1.0 cannot carry at all, are written as text (`\u{1}`), as echokit's diagnostics show them. Whether {FILE} can be written is checked before anything runs: a missing directory or a directory at {FILE} is a usage error (exit 2) that names it and the system's reason. Once every row has run, the report goes to a temporary file in the same directory, renamed over {FILE}: a reader never sees a partial report, and a report that cannot be written (a full disk) is exit 6, leaving {FILE} as it was. A device such as /dev/stdout is written in place.
+
+: `--metrics-file` {FILE}
+Also writes the rows for node_exporter's textfile collector (name {FILE} `*.prom` in the directory its textfile collector reads), in blackbox_exporter's words: `probe_success` (1 PASS, 0 FAIL) and `probe_duration_seconds` (the 1-byte round trip) per row, labelled `transport` and `address`; a SKIP row is `echokit_check_skipped 1` instead, not a failed probe. Without ADDRs the rows are in-process servers whose addresses change at every run, so their `address` label is their prefix (`tcp:in-process`): one series per row for good. No timestamps. {FILE} is checked before anything runs and replaced atomically at the end, as for `--junit`. The source tree's `contrib/systemd/echokit-check.timer` runs it every minute into Debian's textfile directory.
 
 : `--github`
 For GitHub Actions. After the table, one workflow command per FAIL and per SKIP row, which the runner turns into annotations:
@@ -892,6 +905,8 @@ Each connection (one by default) writes a position-dependent pattern in --size w
 : --threads N
 The connections (and a --requests limit) are split over N client threads, each with its own event loop; their clocks start together once every connection is open.
 
+Every workload ends within --duration plus --timeout. A request with no echo after --timeout (default 1s) is an error: a lost datagram, a stalled connection (bulk: no byte back for that long); its connection is replaced. Requests still waiting when the run ends, sent less than --timeout before, are reported as in flight (bulk: the bytes not yet back), never silently dropped. Exit 1 when no request completed (bulk: no byte came back), or when any error or mismatch was counted. `--duration 0` is a usage error (exit 2).
+
 With --rate (open loop), requests are due on a fixed schedule and latency counts from when each was due. On Linux the client threads run with 1ns of timer slack (PR_SET_TIMERSLACK) rather than the default 50us, so their wake-ups keep to the schedule.
 
 TCP connections to an address in 127.0.0.0/8 are made from 127.0.0.1 to 127.0.0.16 in turn on Linux (IP_BIND_ADDRESS_NO_PORT), sixteen times the ephemeral ports one source address has, so churn and very many connections do not run out of ports.
@@ -900,7 +915,7 @@ On Linux the report ends with the CPU time of the client's busiest thread as a s
 "#;
 
 const BENCH_JSON: &str = r#"
-With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`. Exit 1 when there were errors or mismatches.
+With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `in_flight` (requests still waiting at the end; null for bulk), `in_flight_bytes` (bulk: bytes not back yet at the end; null otherwise), `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`. Exit 1 when no request completed, or there were errors or mismatches.
 "#;
 
 const BENCH_EXAMPLES: &str = r#"

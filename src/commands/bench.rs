@@ -23,6 +23,12 @@ use load::{LoadConfig, LoadReport, Progress, SATURATED, Workload};
 /// Runs `echokit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
+    if args.duration.is_zero() {
+        // Nothing could complete in no time: exit 1 for ever (SPEC §4 bench).
+        return Err(Error::Usage(
+            "--duration must be longer than 0 (e.g. 500ms, 3s, 1m)".into(),
+        ));
+    }
     transport::raise_fd_limit();
     let default_type = super::default_type(&args.addr_flags);
     let workload = if args.bulk {
@@ -173,13 +179,32 @@ fn finish(out: &Output, target: &SocketAddress, config: &LoadConfig, r: &LoadRep
     if let Some(e) = &r.first_error {
         out.note(&format!("first error: {e}"));
     }
+    let nothing_done = match config.workload {
+        Workload::Bulk => r.bytes == 0,
+        _ => r.requests == 0,
+    };
+    if nothing_done {
+        let what = match config.workload {
+            Workload::Bulk => "no byte was echoed",
+            _ => "no request was echoed",
+        };
+        let errors = match r.errors {
+            1 => "1 error".to_string(),
+            n => format!("{n} errors"),
+        };
+        out.note(&format!(
+            "{what} in {} ({errors}, {} in flight)",
+            crate::output::duration(r.elapsed),
+            r.in_flight
+        ));
+    }
     if let Some(busy) = r.busiest_thread_cpu.filter(|b| *b >= SATURATED) {
         out.note(&format!(
             "the client was saturated (its busiest thread on CPU {:.0}% of the run): these figures are the client's limit, not the server's; try more --threads",
             busy * 100.0
         ));
     }
-    if r.mismatches > 0 || r.errors > 0 {
+    if nothing_done || r.mismatches > 0 || r.errors > 0 {
         ExitCode::VerifyFailed
     } else {
         ExitCode::Success
@@ -260,8 +285,12 @@ impl Report for BenchReport<'_> {
                 micros(r.latency.max())
             ));
         }
+        let in_flight = match config.workload {
+            Workload::Bulk => bytes(r.in_flight as f64),
+            _ => r.in_flight.to_string(),
+        };
         lines.push(format!(
-            "errors:     {}  mismatches: {}",
+            "errors:     {}  mismatches: {}  in flight: {in_flight}",
             r.errors, r.mismatches
         ));
         if let Some(busy) = r.busiest_thread_cpu {
@@ -311,6 +340,8 @@ impl Report for BenchReport<'_> {
             "latency_us": latency,
             "errors": r.errors,
             "mismatches": r.mismatches,
+            "in_flight": (config.workload != Workload::Bulk).then_some(r.in_flight),
+            "in_flight_bytes": (config.workload == Workload::Bulk).then_some(r.in_flight),
             "first_error": r.first_error,
             "client_cpu": r.busiest_thread_cpu,
             "client_saturated": r.busiest_thread_cpu.map(|b| b >= SATURATED),

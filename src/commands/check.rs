@@ -89,7 +89,7 @@ impl Row {
 pub fn run(args: CheckArgs) -> Result<ExitCode, Error> {
     let out = Output::new(args.output);
     let required = parse_require(&args.require)?;
-    // --junit and --github files are opened now: one that cannot be written stops us before any row runs.
+    // --junit and --github files are checked now: one that cannot be written stops us before any row runs.
     let mut reports = report::Reports::open(&args)?;
     // `_cleanup` lives until every row has run: it removes the temporary socket directory.
     let (rows, _cleanup) = if args.addrs.is_empty() {

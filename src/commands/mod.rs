@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod check;
 pub mod generate;
+pub mod prometheus;
 pub mod resolve;
 pub mod send;
 pub mod serve;

@@ -1,6 +1,7 @@
 //! `echokit send`: send a message, write the echo to stdout byte for byte,
 //! and verify it (SPEC §4 send); with `--count`/`--interval`, repeat like ping.
 
+use std::cell::RefCell;
 use std::io::{self, IsTerminal, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,17 +37,22 @@ pub fn run(args: SendArgs) -> Result<ExitCode, Error> {
         out: &out,
         socket_type: endpoint.socket_type,
         deadline: args.timeout.map(|t| Instant::now() + t),
+        peer: RefCell::new(None),
     };
     if args.count.is_some() || args.interval.is_some() {
         return plan.repeat(&targets);
     }
-    match endpoint.socket_type {
+    let result = match endpoint.socket_type {
         SocketType::Stream => plan.stream_once(&targets),
         // The input is read once, before the first address is tried: a
         // second address must get the same bytes, not what is left of stdin.
         SocketType::Datagram => plan.datagram_once(&targets, &plan.payload_in_memory()?),
         SocketType::SeqPacket => plan.message_once(&targets, &plan.payload_in_memory()?),
+    };
+    if let Err(err) = &result {
+        plan.report_failure(err);
     }
+    result
 }
 
 struct Plan<'a> {
@@ -54,6 +60,8 @@ struct Plan<'a> {
     out: &'a Output,
     socket_type: SocketType,
     deadline: Option<Instant>,
+    /// The address of the server once connected, in the grammar with its prefix.
+    peer: RefCell<Option<String>>,
 }
 
 /// Failures of the addresses tried so far, for "all failed" reports.
@@ -75,6 +83,29 @@ impl Failures {
 impl Plan<'_> {
     fn text(&self) -> &str {
         &self.args.addr
+    }
+
+    /// Notes the server an exchange is under way with, and gives it back.
+    fn connected_to(&self, conn: &Connection) -> String {
+        let peer = addr::display(self.socket_type, &conn.peer);
+        *self.peer.borrow_mut() = Some(peer.clone());
+        peer
+    }
+
+    /// `--json`: a failed exchange is one JSON line too (SPEC §4 send). Bad
+    /// input is no exchange: it has only its error line.
+    fn report_failure(&self, err: &Error) {
+        if matches!(
+            err,
+            Error::Usage(_) | Error::Address { .. } | Error::Unsupported(_) | Error::Input { .. }
+        ) {
+            return;
+        }
+        let peer = self.peer.borrow().clone();
+        self.out.report(&report::Failed {
+            peer: peer.as_deref().unwrap_or(self.text()),
+            error: err,
+        });
     }
 
     fn connect_timeout(&self) -> Option<Duration> {
@@ -176,7 +207,7 @@ impl Plan<'_> {
         // Open the input first: a bad --file is reported as such, whatever the server.
         let source = self.source()?;
         let conn = self.connect(targets)?;
-        let peer = addr::display(self.socket_type, &conn.peer);
+        let peer = self.connected_to(&conn);
         let started = Instant::now();
         let mut client = StreamClient::new(conn.socket, self.args.buffer_size, true)
             .map_err(|e| Error::internal("cannot start the event loop", e))?;
@@ -200,7 +231,7 @@ impl Plan<'_> {
             check_message_size(payload.len(), SocketType::SeqPacket, t)?;
         }
         let conn = self.connect(targets)?;
-        let peer = addr::display(self.socket_type, &conn.peer);
+        let peer = self.connected_to(&conn);
         let wait = self.idle_timeout().unwrap_or(Duration::MAX);
         match message_exchange(&conn.socket, payload, wait, self.deadline) {
             Ok((reply, rtt)) => {
@@ -230,7 +261,12 @@ impl Plan<'_> {
                 }
                 Err(err)
             }
-            Err(other) => Err(self.datagram_error(other)),
+            Err(DatagramError::Mismatch { error, reply }) => {
+                // The reply as it came back, then the verdict (SPEC §4 send).
+                (self.sink())(&reply).map_err(|e| self.output_error(e))?;
+                Err(self.exchange_error(error))
+            }
+            Err(other) => Err(self.datagram_error(other, &peer)),
         }
     }
 
@@ -246,7 +282,7 @@ impl Plan<'_> {
                     continue;
                 }
             };
-            let peer = addr::display(SocketType::Datagram, &conn.peer);
+            let peer = self.connected_to(&conn);
             match datagram_exchange(&conn.socket, payload, &self.waits(), self.deadline) {
                 Ok((reply, rtt)) => {
                     (self.sink())(&reply).map_err(|e| self.output_error(e))?;
@@ -264,7 +300,11 @@ impl Plan<'_> {
                     failures.add(target, err);
                 }
                 Err(DatagramError::Io(e)) => failures.add(target, Error::connect(self.text(), e)),
-                Err(other) => return Err(self.datagram_error(other)),
+                Err(DatagramError::Mismatch { error, reply }) => {
+                    // The reply as it came back, then the verdict (SPEC §4 send).
+                    (self.sink())(&reply).map_err(|e| self.output_error(e))?;
+                    return Err(self.datagram_mismatch(error, &peer));
+                }
             }
         }
         Err(failures.into_error(self.text()))
@@ -353,12 +393,40 @@ impl Plan<'_> {
         }
     }
 
-    fn datagram_error(&self, e: DatagramError) -> Error {
-        match e {
-            DatagramError::Mismatch(e) => self.exchange_error(e),
-            DatagramError::Oversize => {
-                self.verify_error("is a datagram larger than what was sent".to_string())
+    /// A datagram reply that is not what was sent, named by the server's
+    /// address with its prefix (`udp:…`): there is no connection to close.
+    fn datagram_mismatch(&self, e: ExchangeError, peer: &str) -> Error {
+        let noun = self.socket_type.message_noun();
+        let reason = match e {
+            ExchangeError::Mismatch {
+                offset,
+                sent,
+                received,
+            } => format!(
+                "is a {noun} that differs at byte {offset}: sent {}, received {}",
+                output::byte(sent),
+                output::byte(received)
+            ),
+            ExchangeError::Longer { offset } => {
+                format!("is a {noun} longer than what was sent: an extra byte at offset {offset}")
             }
+            ExchangeError::EndedEarly { received, sent, .. } => {
+                format!("is a short {noun}: {received} of {sent} bytes came back")
+            }
+            other => return self.exchange_error(other),
+        };
+        Error::Verify {
+            addr: peer.to_string(),
+            reason,
+        }
+    }
+
+    fn datagram_error(&self, e: DatagramError, peer: &str) -> Error {
+        match e {
+            DatagramError::Mismatch { error, .. } if self.socket_type == SocketType::Datagram => {
+                self.datagram_mismatch(error, peer)
+            }
+            DatagramError::Mismatch { error, .. } => self.exchange_error(error),
             DatagramError::Io(e) => Error::connect(self.text(), e),
             DatagramError::TimedOut { tries } => {
                 let mut err = Error::timeout(self.text(), "waiting for the echo from");
@@ -438,7 +506,7 @@ impl Plan<'_> {
                 }
                 None => datagram_exchange(&conn.socket, &payload, &[per_echo], None)
                     .map(|(_, rtt)| rtt)
-                    .map_err(|e| self.datagram_error(e)),
+                    .map_err(|e| self.datagram_error(e, &peer)),
             };
             self.out.report(&report::Ping {
                 peer: &peer,
@@ -472,8 +540,9 @@ impl Plan<'_> {
         });
         match failure {
             None => Ok(ExitCode::Success),
-            Some(err) if rtts.is_empty() => Err(err),
-            Some(Error::Timeout { .. }) => Ok(ExitCode::VerifyFailed),
+            Some(Error::Timeout { .. }) if !rtts.is_empty() => Ok(ExitCode::VerifyFailed),
+            // Its `seq=N:` line already said it on stderr (issue 15): once is enough.
+            Some(err) if self.out.human() => Ok(err.exit_code()),
             Some(err) => Err(err),
         }
     }

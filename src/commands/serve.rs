@@ -2,6 +2,7 @@
 //! the engine until a signal (or `--count`) ends it (SPEC §4 serve).
 
 mod log;
+mod metrics;
 mod policy;
 
 /// sd_notify(3) readiness, the platform twin chosen here once (as in
@@ -99,8 +100,19 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         guards.extend(guard);
     }
     let names: Vec<String> = sockets.iter().map(|s| s.name.clone()).collect();
+    let metrics = match &args.metrics {
+        Some(text) => Some(bind_metrics(text, family, options)?),
+        None => None,
+    };
+    let metrics_addresses: Vec<String> = metrics
+        .iter()
+        .flat_map(|m| m.sockets.iter())
+        .filter_map(|s| s.local_addr().ok()?.as_socket())
+        .map(|a| crate::addr::display_target(&SocketAddress::Inet(a)))
+        .collect();
     let config = ServerConfig {
         tick_every: readiness.as_ref().map(Readiness::tick_every),
+        metrics,
         ..config(&args)
     };
     let log = Arc::new(ServeLog::new(Output::new(args.output), guards, readiness));
@@ -124,6 +136,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         log.remove_socket_files();
         return Err(err);
     }
+    for address in &metrics_addresses {
+        out.note(&format!("metrics on http://{address}/metrics"));
+    }
     log.ready(&out);
     let stats = handle
         .join()
@@ -139,6 +154,37 @@ fn config(args: &ServeArgs) -> ServerConfig {
         drain: args.drain,
         ..ServerConfig::new(args.buffer_size)
     }
+}
+
+/// `--metrics ADDR`: a TCP address (every address a name resolves to),
+/// bound like the echo listeners but served with the metrics page.
+fn bind_metrics(
+    text: &str,
+    family: addr::FamilyFilter,
+    options: ListenOptions,
+) -> Result<engine::MetricsEndpoint, Error> {
+    let endpoint = addr::parse(text, transport::SocketType::Stream)?;
+    if endpoint.socket_type != transport::SocketType::Stream
+        || !matches!(endpoint.target, Target::Inet { .. })
+    {
+        return Err(Error::Usage(format!(
+            "--metrics {text}: needs a TCP address (HOST:PORT, e.g. 127.0.0.1:9862)"
+        )));
+    }
+    let targets = addr::resolve(&endpoint, family, Role::Listen)?;
+    let options = ListenOptions {
+        mode: None,
+        ..options
+    };
+    let group = bind_group(&endpoint, &targets, options)?;
+    Ok(engine::MetricsEndpoint {
+        sockets: group
+            .listeners
+            .into_iter()
+            .map(|l| Arc::new(l.socket))
+            .collect(),
+        page: Arc::new(metrics::Page),
+    })
 }
 
 /// `--workers`, or one loop per CPU this process may run on: its affinity

@@ -1,12 +1,12 @@
 //! The twin of `batch.rs` for systems without recvmmsg(2) (macOS), and for
 //! Linux builds with `--cfg echokit_force_portable`: the same items, one
-//! recvmsg and one sendto per datagram.
+//! recvmsg and one sendmsg per datagram.
 
 use std::io;
 
 use socket2::Socket;
 
-use super::dgram::{self, Received};
+use super::dgram::{self, OwnAddresses, Received};
 
 /// Datagrams taken per call: one, without recvmmsg.
 pub const SLOTS: usize = 1;
@@ -27,8 +27,8 @@ impl Batch {
     }
 
     /// Takes one datagram waiting on `socket` (non-blocking); 0 means EAGAIN.
-    pub fn receive(&mut self, socket: &Socket, unix: bool) -> io::Result<usize> {
-        self.received = match dgram::receive(socket, &mut self.buf, unix)? {
+    pub fn receive(&mut self, socket: &Socket, own: &OwnAddresses) -> io::Result<usize> {
+        self.received = match dgram::receive(socket, &mut self.buf, own)? {
             Received::Empty => None,
             other => Some(other),
         };
@@ -40,13 +40,10 @@ impl Batch {
         self.received.as_ref().unwrap_or(&Received::Empty)
     }
 
-    /// Sends the slot's echo to its sender, if `echo` names it; 1 when it went.
-    pub fn reply(&self, socket: &Socket, echo: &[usize]) -> usize {
-        match (&self.received, echo.is_empty()) {
-            (Some(Received::Echo(len, from)), false) => {
-                usize::from(dgram::reply(socket, &self.buf[..*len], from).is_ok())
-            }
-            _ => 0,
+    /// Sends the slot's echo to its sender, if `echo` names it; `sent[0]` says whether it went.
+    pub fn reply(&self, socket: &Socket, echo: &[usize], sent: &mut [bool; SLOTS]) {
+        if let (Some(Received::Echo(len, from)), false) = (&self.received, echo.is_empty()) {
+            sent[0] = dgram::reply(socket, &self.buf[..*len], from).is_ok();
         }
     }
 }

@@ -4,7 +4,10 @@
 //! by a `mio` poll, so a payload larger than both socket buffers cannot
 //! deadlock (SPEC §3); read until every byte sent has come back — never "a
 //! short read means done", which hangs on a message whose length is a
-//! multiple of the buffer size. Input that comes from a file or stdin is read
+//! multiple of the buffer size. At most [`MAX_UNECHOED`] bytes are under way,
+//! and the write side is shut only once every byte is back, or after
+//! [`QUIET`] silence for a server that answers only after EOF (SPEC §3).
+//! Input that comes from a file or stdin is read
 //! on a helper thread into a bounded channel, so a slow or interactive source
 //! never stops the echo from being read.
 //!
@@ -67,13 +70,26 @@ pub struct Exchanged {
     pub received: u64,
 }
 
+/// At most this many bytes written and not yet echoed, while the server
+/// echoes (SPEC §3). Some servers stall with more in flight: `ncat --exec
+/// /bin/cat` blocks writing into cat's full pipe while cat blocks writing
+/// into ncat's, once about 56 KiB is under way. Lifted by [`QUIET`].
+pub const MAX_UNECHOED: u64 = 32 << 10;
+
+/// Silence that tells a server that answers only after EOF (a buffering
+/// pipe, a server that reads to EOF first) from one that echoes as it reads:
+/// with nothing back for this long, the client stops pacing and sends the
+/// rest, and once all is sent it half-closes without waiting for the echo.
+pub const QUIET: Duration = Duration::from_millis(200);
+
 /// Where a client exchange stands, as `send -v` would tell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientState {
     /// Input is still coming: writing it and reading the echo at once.
     Sending,
-    /// Input ended and every byte is written; our write side is shut
-    /// (with half-close): reading the rest of the echo.
+    /// Input ended and every byte is written: reading the rest of the echo.
+    /// With half-close, our write side is shut once it is all back (or after
+    /// [`QUIET`], for a server that answers only after EOF).
     Draining,
     /// Every byte sent has come back.
     Done,
@@ -94,7 +110,7 @@ impl std::fmt::Display for ClientState {
 pub enum ClientStep {
     /// The outbound buffer is empty: give it the next input chunk ([`ClientConn::offer`]) or say the input ended ([`ClientConn::finish_input`]).
     NeedInput,
-    /// Wait for the socket's next readiness event.
+    /// Wait for the socket's next readiness event (or [`ClientConn::wake_at`]).
     Wait,
     /// The exchange is complete.
     Done,
@@ -106,28 +122,40 @@ pub enum ClientStep {
 /// bounded whatever the payload. It writes and reads in the same turn, so a
 /// payload larger than both socket buffers cannot deadlock (SPEC §3), and it
 /// reads until every byte sent has come back, never trusting a short read.
+///
+/// It keeps at most [`MAX_UNECHOED`] bytes unechoed, and shuts its write side
+/// only once every byte is back, so a server that stops echoing at EOF
+/// (`ncat --exec /bin/cat`, `socat … EXEC:cat`) still returns everything.
+/// A server that answers only after EOF is told by [`QUIET`] silence: then
+/// the pace is lifted and, once all is sent, the write side is shut.
 pub struct ClientConn {
     socket: Socket,
     state: ClientState,
     half_close: bool,
     input_ended: bool,
+    /// Whether [`MAX_UNECHOED`] still holds (lifted by [`QUIET`] silence).
+    paced: bool,
+    /// Whether our write side is shut already.
+    shut: bool,
     outbound: Vec<u8>,
     outbound_from: usize,
     inbound: Vec<u8>,
     verifier: Verifier,
-    /// When a byte last moved either way (for `--idle-timeout`).
+    /// When a byte last moved either way (for `--idle-timeout` and [`QUIET`]).
     pub last_progress: Instant,
 }
 
 impl ClientConn {
     /// Takes a connected, non-blocking stream socket. With `half_close`, our
-    /// write side is shut down once the input has ended and been written (like `nc -N`).
+    /// write side is shut down once every byte is back (see [`QUIET`]).
     pub fn new(socket: Socket, buffer_size: usize, half_close: bool) -> ClientConn {
         ClientConn {
             socket,
             state: ClientState::Sending,
             half_close,
             input_ended: false,
+            paced: true,
+            shut: false,
             outbound: Vec::new(),
             outbound_from: 0,
             inbound: vec![0; buffer_size.max(1)],
@@ -149,6 +177,29 @@ impl ClientConn {
         }
     }
 
+    fn unechoed(&self) -> u64 {
+        self.verifier.sent - self.verifier.received
+    }
+
+    /// Whether the pace alone keeps the next bytes from being written.
+    fn held_by_pace(&self) -> bool {
+        self.paced
+            && self.state == ClientState::Sending
+            && self.outbound_from < self.outbound.len()
+            && self.unechoed() >= MAX_UNECHOED
+    }
+
+    /// Whether all is sent, nothing is back yet and our write side is still open.
+    fn waiting_to_shut(&self) -> bool {
+        self.half_close && !self.shut && self.state == ClientState::Draining
+    }
+
+    /// When [`ClientConn::drive`] must run again even without a socket
+    /// event: when [`QUIET`] silence would lift the pace or shut our write side.
+    pub fn wake_at(&self) -> Option<Instant> {
+        (self.held_by_pace() || self.waiting_to_shut()).then(|| self.last_progress + QUIET)
+    }
+
     /// Hands over the next input chunk; only when [`ClientStep::NeedInput`] asked for it.
     pub fn offer(&mut self, chunk: Vec<u8>) {
         debug_assert!(self.outbound_from == self.outbound.len());
@@ -165,70 +216,127 @@ impl ClientConn {
     pub fn restart(&mut self) {
         self.state = ClientState::Sending;
         self.input_ended = false;
+        self.paced = true;
         self.verifier.restart();
     }
 
-    /// Writes what the socket takes, reads what has come back (handing each
-    /// checked chunk to `sink`), and says what is needed next.
+    fn shut_write(&mut self) {
+        if self.half_close && !self.shut {
+            self.shut = true;
+            let _ = self.socket.shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// Writes what the socket (and the pace) takes, reads what has come back
+    /// (handing each checked chunk to `sink`), and says what is needed next.
     pub fn drive(
         &mut self,
         sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
         now: Instant,
     ) -> Result<ClientStep, ClientError> {
-        let mut need_input = false;
-        if self.state == ClientState::Sending {
-            while self.outbound_from < self.outbound.len() {
-                match write_some(&self.socket, &self.outbound[self.outbound_from..]) {
-                    // EAGAIN: the server is not reading; wait for writable.
-                    Ok(0) => break,
-                    Ok(n) => {
-                        let end = self.outbound_from + n;
-                        self.verifier.sent(&self.outbound[self.outbound_from..end]);
-                        self.outbound_from = end;
-                        self.last_progress = now;
-                    }
-                    Err(e) => return Err(self.verifier.ended_early(Some(e)).into()),
-                }
-            }
-            if self.outbound_from == self.outbound.len() {
-                if self.input_ended {
-                    if self.half_close {
-                        // Like `nc -N`: only after input EOF *and* an empty buffer.
-                        let _ = self.socket.shutdown(std::net::Shutdown::Write);
-                    }
-                    self.state = ClientState::Draining;
-                } else {
-                    need_input = true;
-                }
-            }
+        let quiet = now.saturating_duration_since(self.last_progress) >= QUIET;
+        if self.held_by_pace() && quiet {
+            // Nothing back for a while with bytes under way: a server that
+            // answers only after EOF. It gets the rest at once.
+            self.paced = false;
         }
+        let mut need_input;
+        // Write, then read; again while the echo read opens room under the
+        // pace: nothing else would wake us for it (no EAGAIN was hit, so no
+        // writable edge comes).
         loop {
-            match read_some(&self.socket, &mut self.inbound) {
-                Ok(ReadOutcome::Data(n)) => {
-                    self.verifier.received(&self.inbound[..n])?;
-                    self.last_progress = now;
-                    sink(&self.inbound[..n]).map_err(ExchangeError::Output)?;
-                }
-                // EOF is the end only once everything sent came back.
-                Ok(ReadOutcome::Eof)
-                    if self.state == ClientState::Draining && self.verifier.complete() =>
-                {
-                    break;
-                }
-                Ok(ReadOutcome::Eof) => return Err(self.verifier.ended_early(None).into()),
-                Ok(ReadOutcome::WouldBlock) => break,
-                Err(e) => return Err(self.verifier.ended_early(Some(e)).into()),
+            need_input = self.write_phase(now)?;
+            let echoed = self.read_phase(sink, now)?;
+            if !(echoed && self.paced && self.state == ClientState::Sending && !need_input) {
+                break;
             }
         }
-        if self.state == ClientState::Draining && self.verifier.complete() {
-            self.state = ClientState::Done;
-            return Ok(ClientStep::Done);
+        if self.state == ClientState::Draining {
+            if self.verifier.complete() {
+                // Like `nc -N`, and later than it: after input EOF, an empty
+                // buffer *and* every byte back, so a server that stops
+                // echoing at EOF has nothing left to drop.
+                self.shut_write();
+                self.state = ClientState::Done;
+                return Ok(ClientStep::Done);
+            }
+            if now.saturating_duration_since(self.last_progress) >= QUIET {
+                // All sent and nothing back for a while: the server may be
+                // waiting for EOF before it answers.
+                self.shut_write();
+            }
         }
         Ok(if need_input {
             ClientStep::NeedInput
         } else {
             ClientStep::Wait
         })
+    }
+
+    /// Writes what the socket and the pace take; `true` when the chunk is
+    /// all written and the next is needed.
+    fn write_phase(&mut self, now: Instant) -> Result<bool, ClientError> {
+        if self.state != ClientState::Sending {
+            return Ok(false);
+        }
+        while self.outbound_from < self.outbound.len() {
+            let mut end = self.outbound.len();
+            if self.paced {
+                let room = MAX_UNECHOED.saturating_sub(self.unechoed());
+                if room == 0 {
+                    break; // the echo makes room; [`QUIET`] lifts the pace
+                }
+                end = end.min(self.outbound_from.saturating_add(room as usize));
+            }
+            match write_some(&self.socket, &self.outbound[self.outbound_from..end]) {
+                // EAGAIN: the server is not reading; wait for writable.
+                Ok(0) => break,
+                Ok(n) => {
+                    let end = self.outbound_from + n;
+                    self.verifier.sent(&self.outbound[self.outbound_from..end]);
+                    self.outbound_from = end;
+                    self.last_progress = now;
+                }
+                Err(e) => return Err(self.verifier.ended_early(Some(e)).into()),
+            }
+        }
+        if self.outbound_from < self.outbound.len() {
+            return Ok(false);
+        }
+        if self.input_ended {
+            self.state = ClientState::Draining;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Reads and checks every echoed byte the socket holds, handing each
+    /// chunk to `sink`; `true` when any came.
+    fn read_phase(
+        &mut self,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+        now: Instant,
+    ) -> Result<bool, ClientError> {
+        let mut echoed = false;
+        loop {
+            match read_some(&self.socket, &mut self.inbound) {
+                Ok(ReadOutcome::Data(n)) => {
+                    self.verifier.received(&self.inbound[..n])?;
+                    self.last_progress = now;
+                    echoed = true;
+                    sink(&self.inbound[..n]).map_err(ExchangeError::Output)?;
+                }
+                // EOF is the end only once everything sent came back.
+                Ok(ReadOutcome::Eof)
+                    if self.state == ClientState::Draining && self.verifier.complete() =>
+                {
+                    return Ok(echoed);
+                }
+                Ok(ReadOutcome::Eof) => return Err(self.verifier.ended_early(None).into()),
+                Ok(ReadOutcome::WouldBlock) => return Ok(echoed),
+                Err(e) => return Err(self.verifier.ended_early(Some(e)).into()),
+            }
+        }
     }
 
     /// The socket, e.g. to shut it down after repeated exchanges.
@@ -309,7 +417,10 @@ impl StreamClient {
                 ClientStep::Wait => {}
             }
             let counts = self.conn.counts();
-            let mut wake = deadline;
+            let mut wake = match (deadline, self.conn.wake_at()) {
+                (Some(d), Some(w)) => Some(d.min(w)),
+                (d, w) => d.or(w),
+            };
             if let Some(idle) = idle {
                 let at = self.conn.last_progress + idle;
                 if now >= at {
@@ -398,13 +509,18 @@ fn spawn_reader(
 pub enum DatagramError {
     /// No reply after every try.
     TimedOut { tries: u32 },
-    /// The reply differs from what was sent.
-    Mismatch(ExchangeError),
-    /// The reply was larger than the buffer (cut by the kernel).
-    Oversize,
+    /// The reply differs from what was sent, is shorter or longer; `reply`
+    /// is what came back (cut to [`REPLY_ROOM`] when longer still).
+    Mismatch {
+        error: ExchangeError,
+        reply: Vec<u8>,
+    },
     /// Sending or receiving failed (refused: ICMP port unreachable; no such socket file…).
     Io(io::Error),
 }
+
+/// The least room for a reply: any UDP datagram fits whole.
+pub const REPLY_ROOM: usize = 64 << 10;
 
 /// Sends `payload` as one datagram and waits for the same datagram back,
 /// resending after each silent wait in `waits` (the deadline caps them all).
@@ -414,8 +530,9 @@ pub fn datagram_exchange(
     waits: &[Duration],
     deadline: Option<Instant>,
 ) -> Result<(Vec<u8>, Duration), DatagramError> {
-    // Room for one byte more than sent, so a longer reply is seen as such.
-    let mut buf = vec![0u8; payload.len() + 1];
+    // Room for more than was sent, so a longer reply is seen as such and
+    // can be shown whole (a UDP datagram always fits).
+    let mut buf = vec![0u8; (payload.len() + 1).max(REPLY_ROOM)];
     // Leftovers from an earlier, late exchange are not this one's reply. A
     // zero-length read ends the sweep: on a message connection it is EOF,
     // which stays readable for ever.
@@ -443,10 +560,12 @@ pub fn datagram_exchange(
             }
             match recv_message(socket, &mut buf).map_err(DatagramError::Io)? {
                 None => continue,
-                Some((_, true)) => return Err(DatagramError::Oversize),
-                Some((n, false)) => {
+                // Cut by the kernel: longer than the buffer, so longer than sent.
+                Some((n, _)) => {
                     let reply = buf[..n].to_vec();
-                    compare_datagram(payload, &reply)?;
+                    if let Err(error) = compare_datagram(payload, &reply) {
+                        return Err(DatagramError::Mismatch { error, reply });
+                    }
                     return Ok((reply, started.elapsed()));
                 }
             }
@@ -492,9 +611,12 @@ pub fn message_exchange(
         match recv_message(socket, &mut buf).map_err(DatagramError::Io)? {
             Some((0, false)) => return Ok((reply, started.elapsed())),
             Some(_) => {
-                return Err(DatagramError::Mismatch(ExchangeError::Longer {
-                    offset: payload.len() as u64,
-                }));
+                return Err(DatagramError::Mismatch {
+                    error: ExchangeError::Longer {
+                        offset: payload.len() as u64,
+                    },
+                    reply,
+                });
             }
             None => {}
         }
@@ -506,25 +628,27 @@ pub fn message_exchange(
     }
 }
 
-fn compare_datagram(sent: &[u8], reply: &[u8]) -> Result<(), DatagramError> {
+/// How `reply` differs from `sent`: the first differing byte first, then a
+/// longer or a shorter reply.
+fn compare_datagram(sent: &[u8], reply: &[u8]) -> Result<(), ExchangeError> {
     if let Some(offset) = sent.iter().zip(reply).position(|(a, b)| a != b) {
-        return Err(DatagramError::Mismatch(ExchangeError::Mismatch {
+        return Err(ExchangeError::Mismatch {
             offset: offset as u64,
             sent: sent[offset],
             received: reply[offset],
-        }));
+        });
     }
     if reply.len() > sent.len() {
-        return Err(DatagramError::Mismatch(ExchangeError::Longer {
+        return Err(ExchangeError::Longer {
             offset: sent.len() as u64,
-        }));
+        });
     }
     if reply.len() < sent.len() {
-        return Err(DatagramError::Mismatch(ExchangeError::EndedEarly {
+        return Err(ExchangeError::EndedEarly {
             received: reply.len() as u64,
             sent: sent.len() as u64,
             cause: None,
-        }));
+        });
     }
     Ok(())
 }
@@ -687,6 +811,77 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A peer on its own thread, blocking, like the foreign servers SPEC §3 names.
+    fn peer_thread(behave: impl FnOnce(std::os::unix::net::UnixStream) + Send + 'static) -> Socket {
+        let (client_end, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        std::thread::spawn(move || behave(peer));
+        let socket = Socket::from(std::os::fd::OwnedFd::from(client_end));
+        socket.set_nonblocking(true).unwrap();
+        socket
+    }
+
+    fn exchange_with(socket: Socket, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let mut client = StreamClient::new(socket, 64 << 10, true).unwrap();
+        let mut echoed = Vec::new();
+        let mut sink = |b: &[u8]| {
+            echoed.extend_from_slice(b);
+            Ok(())
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        client.exchange(
+            Source::Bytes(payload.to_vec()),
+            &mut sink,
+            Some(deadline),
+            None,
+        )?;
+        Ok(echoed)
+    }
+
+    #[test]
+    fn test_a_peer_that_drops_its_pending_echo_at_eof_gets_eof_only_after_the_echo() {
+        // `ncat --exec /bin/cat`: once it reads EOF, what cat has not yet
+        // written back is lost. This peer looks for EOF before each echo.
+        let socket = peer_thread(|mut peer| {
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = match peer.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                std::thread::sleep(Duration::from_millis(20));
+                let mut probe = [0u8; 1];
+                let flags =
+                    nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+                let eof = matches!(
+                    nix::sys::socket::recv(peer.as_raw_fd(), &mut probe, flags),
+                    Ok(0)
+                );
+                if eof {
+                    return;
+                }
+                std::io::Write::write_all(&mut peer, &buf[..n]).unwrap();
+            }
+        });
+        assert_eq!(exchange_with(socket, b"hello\n").unwrap(), b"hello\n");
+    }
+
+    #[test]
+    fn test_a_peer_that_answers_only_after_eof_gets_it_after_a_quiet_while() {
+        // A buffering pipe: nothing comes back before our EOF. More than
+        // the pace lets through, so the pace must be lifted too.
+        let payload: Vec<u8> = (0..(3 * MAX_UNECHOED as usize)).map(|i| i as u8).collect();
+        let socket = peer_thread(|mut peer| {
+            let mut all = Vec::new();
+            peer.read_to_end(&mut all).unwrap();
+            std::io::Write::write_all(&mut peer, &all).unwrap();
+        });
+        let started = Instant::now();
+        assert_eq!(exchange_with(socket, &payload).unwrap(), payload);
+        assert!(started.elapsed() >= QUIET, "{:?}", started.elapsed());
     }
 
     #[test]

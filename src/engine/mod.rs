@@ -15,6 +15,8 @@
 
 pub mod client;
 pub mod dgram;
+mod http;
+pub mod meters;
 mod server;
 
 /// recvmmsg(2) batches where the system has them (Linux), one datagram at a
@@ -72,6 +74,30 @@ pub struct ServerConfig {
     /// The first worker tells the observer [`Event::Tick`] this often, from
     /// its loop: a heartbeat that stops when that loop is stuck.
     pub tick_every: Option<Duration>,
+    /// `serve --metrics`: served by the first worker's loop.
+    pub metrics: Option<MetricsEndpoint>,
+}
+
+/// What renders the metrics page from every listener's counters.
+pub trait MetricsPage: Send + Sync {
+    /// The page's body for `listeners`, as they are now.
+    fn render(&self, listeners: &[(meters::ListenerInfo, meters::Totals)]) -> String;
+}
+
+/// The listening sockets of the metrics page and what renders it. Never
+/// echoed on: a request gets the page (`GET /metrics`) or an HTTP error.
+#[derive(Clone)]
+pub struct MetricsEndpoint {
+    pub sockets: Vec<Arc<Socket>>,
+    pub page: Arc<dyn MetricsPage>,
+}
+
+impl std::fmt::Debug for MetricsEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsEndpoint")
+            .field("sockets", &self.sockets)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerConfig {
@@ -83,6 +109,7 @@ impl ServerConfig {
             drain: Duration::ZERO,
             drop_report_every: Duration::from_secs(1),
             tick_every: None,
+            metrics: None,
         }
     }
 }
@@ -90,6 +117,9 @@ impl ServerConfig {
 /// A socket the server serves on, with the text of its ready line.
 #[derive(Debug)]
 pub struct ServedSocket {
+    /// Its place among every socket the process serves (set by [`spawn`]):
+    /// the key of its counters in [`meters::Meters`].
+    pub id: usize,
     pub socket: Socket,
     pub socket_type: SocketType,
     /// AF_UNIX (paths and abstract names), as opposed to AF_INET/AF_INET6.
@@ -222,19 +252,6 @@ pub struct Stats {
     pub bytes_out: u64,
 }
 
-impl Stats {
-    fn add(&mut self, other: &Stats) {
-        self.accepted += other.accepted;
-        self.completed += other.completed;
-        self.rejected += other.rejected;
-        self.datagrams_echoed += other.datagrams_echoed;
-        self.datagrams_dropped += other.datagrams_dropped;
-        self.messages_truncated += other.messages_truncated;
-        self.bytes_in += other.bytes_in;
-        self.bytes_out += other.bytes_out;
-    }
-}
-
 /// Where a server is in its life; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -273,6 +290,10 @@ pub struct Control {
     state: AtomicU8,
     /// Connections open across every worker (for [`Event::Tick`]).
     open: AtomicUsize,
+    /// Listeners, counted once per worker, out of descriptors right now: an
+    /// episode is reported by the worker that starts it, not by every
+    /// worker that meets it (they share one descriptor table).
+    starved: AtomicUsize,
     wakers: Mutex<Vec<Arc<Waker>>>,
 }
 
@@ -323,10 +344,16 @@ impl Control {
 /// Running event loops, each on its own thread: what [`spawn`] returns.
 pub struct Handle {
     control: Arc<Control>,
-    threads: Vec<JoinHandle<io::Result<Stats>>>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    meters: Arc<meters::Meters>,
 }
 
 impl Handle {
+    /// Every listener's counters, readable while the loops run.
+    pub fn meters(&self) -> Arc<meters::Meters> {
+        Arc::clone(&self.meters)
+    }
+
     /// The run state, for a signal thread to act on.
     pub fn control(&self) -> Arc<Control> {
         Arc::clone(&self.control)
@@ -344,11 +371,10 @@ impl Handle {
 
     /// Waits for every loop and sums what they did; the first failure wins.
     pub fn join(self) -> io::Result<Stats> {
-        let mut total = Stats::default();
         let mut failure = None;
         for thread in self.threads {
             match thread.join() {
-                Ok(Ok(stats)) => total.add(&stats),
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     failure.get_or_insert(e);
                 }
@@ -359,7 +385,7 @@ impl Handle {
         }
         match failure {
             Some(e) => Err(e),
-            None => Ok(total),
+            None => Ok(self.meters.stats()),
         }
     }
 }
@@ -376,6 +402,16 @@ pub fn spawn(
     observer: Arc<dyn Observer>,
 ) -> io::Result<Handle> {
     let control = Control::new();
+    let mut sockets = sockets;
+    let mut infos = Vec::with_capacity(sockets.len());
+    for (id, s) in sockets.iter_mut().enumerate() {
+        s.id = id;
+        infos.push(meters::ListenerInfo {
+            name: s.name.clone(),
+            transport: transport_name(s),
+        });
+    }
+    let meters = Arc::new(meters::Meters::new(infos, workers.max(1)));
     let mut sets = vec![sockets];
     for _ in 1..workers.max(1) {
         let mut copy = Vec::new();
@@ -384,6 +420,7 @@ pub fn spawn(
             .filter(|s| s.socket_type.accepts_connections() && !s.connected)
         {
             copy.push(ServedSocket {
+                id: s.id,
                 socket: s.socket.try_clone()?,
                 socket_type: s.socket_type,
                 unix: s.unix,
@@ -396,17 +433,22 @@ pub fn spawn(
     // Every loop is registered before any runs: a stop asked at once reaches them all.
     let mut servers = Vec::with_capacity(sets.len());
     for (i, set) in sets.into_iter().enumerate() {
-        let config = ServerConfig {
-            // One heartbeat per process, from the first loop (it also owns the datagram sockets).
+        let worker_config = ServerConfig {
+            // One heartbeat per process, from the first loop (it also owns the
+            // datagram sockets and the metrics page).
             tick_every: config.tick_every.filter(|_| i == 0),
+            metrics: None,
             ..config.clone()
         };
+        let metrics = config_metrics(&config, i).map(|m| (m, Arc::clone(&meters)));
         servers.push(server::Server::new(
             set,
-            config,
+            worker_config,
             Arc::clone(&policy),
             Arc::clone(&observer),
             Arc::clone(&control),
+            meters.worker(i),
+            metrics,
         )?);
     }
     let mut threads = Vec::with_capacity(servers.len());
@@ -422,12 +464,34 @@ pub fn spawn(
             }
         }
     }
-    Ok(Handle { control, threads })
+    Ok(Handle {
+        control,
+        threads,
+        meters,
+    })
+}
+
+/// The metrics endpoint for worker `i`: the first worker's alone.
+fn config_metrics(config: &ServerConfig, i: usize) -> Option<MetricsEndpoint> {
+    config.metrics.clone().filter(|_| i == 0)
+}
+
+/// The SPEC §1 name of what `socket` serves (`tcp4`, `unixgram`…), from its
+/// family and type; `unknown` for a socket without a local address.
+fn transport_name(socket: &ServedSocket) -> &'static str {
+    let family = match socket.socket.local_addr().map(|a| a.family() as i32) {
+        Ok(libc::AF_INET) => transport::Family::Inet4,
+        Ok(libc::AF_INET6) => transport::Family::Inet6,
+        Ok(libc::AF_UNIX) => transport::Family::Unix,
+        _ => return "unknown",
+    };
+    transport::Transport::with(socket.socket_type, family).map_or("unknown", |t| t.name())
 }
 
 /// A socket handed over already made (inetd, socket activation), ready to serve.
 pub fn inherited_socket(inherited: transport::Inherited) -> ServedSocket {
     ServedSocket {
+        id: 0,
         socket: inherited.socket,
         socket_type: inherited.socket_type,
         unix: inherited.unix,
@@ -443,6 +507,7 @@ pub fn served_socket(
     let name = listener.display();
     (
         ServedSocket {
+            id: 0,
             unix: listener.local.family() == transport::Family::Unix,
             connected: false,
             socket: listener.socket,
@@ -478,6 +543,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         ServedSocket {
+            id: 0,
             socket: Socket::from(std::os::fd::OwnedFd::from(listener)),
             socket_type: SocketType::Stream,
             unix: false,

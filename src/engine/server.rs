@@ -7,7 +7,7 @@
 //! one per worker thread.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -17,11 +17,13 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::Socket;
 
 use super::batch::{Batch, SLOTS};
-use super::dgram::{DropReason, Received, Sender};
+use super::dgram::{DropReason, OwnAddresses, Received, Sender};
+use super::http::{HttpConn, HttpStep};
+use super::meters::{Meters, WorkerMeters};
 use super::stream::{EndReason, PeerSide, Step, StreamConn};
 use super::{
-    Closed, Control, DatagramGate, Event, Observer, Peer, Policy, ServedSocket, ServerConfig,
-    Shutdown, Stats,
+    Closed, Control, DatagramGate, Event, MetricsEndpoint, Observer, Peer, Policy, ServedSocket,
+    ServerConfig, Shutdown,
 };
 use crate::transport::{SocketType, platform};
 
@@ -74,11 +76,18 @@ enum Entry {
     Acceptor(usize),
     Datagram(usize),
     Stream(Box<Served>),
+    /// A listening socket of the metrics page (its index in the endpoint).
+    MetricsListener(usize),
+    /// One request to the metrics page.
+    Http(Box<HttpConn>),
 }
 
 struct Served {
     conn: StreamConn,
     listener: usize,
+    /// Bytes of `conn` already added to the listener's meters.
+    metered_in: u64,
+    metered_out: u64,
     /// Only when the observer wants details: boxed, so an idle connection pays one pointer.
     peer: Option<Box<Peer>>,
 }
@@ -162,11 +171,21 @@ pub(super) struct Server {
     /// per retry, nor again each time a close lets one more in.
     starved: Vec<usize>,
     next_accept_retry: Option<Instant>,
-    stats: Stats,
+    /// This worker's counters (the stop summary and `--metrics` read them).
+    meters: Arc<WorkerMeters>,
+    /// Each served socket's listener id in the process (its index in [`Meters`]).
+    ids: Vec<usize>,
+    /// `serve --metrics`: the page's listeners and what renders it (first worker only).
+    metrics: Option<(MetricsEndpoint, Arc<Meters>)>,
     open_conns: usize,
     drops: Vec<PendingDrop>,
     last_drop_report: Option<Instant>,
+    /// The addresses of this loop's datagram sockets (the first loop has
+    /// them all): a datagram from one of them is never echoed.
+    own: OwnAddresses,
     drain_deadline: Option<Instant>,
+    /// Metrics requests open on this loop.
+    http_open: usize,
     next_sweep: Option<Instant>,
     next_tick: Option<Instant>,
 }
@@ -179,6 +198,8 @@ impl Server {
         policy: Arc<dyn Policy>,
         observer: Arc<dyn Observer>,
         control: Arc<Control>,
+        meters: Arc<WorkerMeters>,
+        metrics: Option<(MetricsEndpoint, Arc<Meters>)>,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -201,11 +222,20 @@ impl Server {
             deferred: Vec::new(),
             starved: Vec::new(),
             next_accept_retry: None,
-            stats: Stats::default(),
+            meters,
+            ids: sockets.iter().map(|s| s.id).collect(),
+            metrics,
             open_conns: 0,
             drops: Vec::new(),
             last_drop_report: None,
+            own: OwnAddresses::of(
+                sockets
+                    .iter()
+                    .filter(|s| !s.socket_type.accepts_connections() && !s.connected)
+                    .map(|s| &s.socket),
+            ),
             drain_deadline: None,
+            http_open: 0,
             next_sweep: None,
             next_tick: None,
         };
@@ -221,16 +251,33 @@ impl Server {
                 let index = server.slab.insert(Entry::Acceptor(i));
                 super::acceptor::register(&server.poll, &served.socket, token(index))?;
             } else {
+                // The echo leaves from the address its datagram came to (SPEC §3).
+                if let Ok(local) = served.socket.local_addr() {
+                    crate::sys::datagram::report_arrival(
+                        served.socket.as_fd(),
+                        i32::from(local.family()),
+                    )?;
+                }
                 let index = server.slab.insert(Entry::Datagram(i));
                 register(&server.poll, &served.socket, index, Interest::READABLE)?;
             }
             server.sockets.push(Some(served));
         }
+        let metrics_sockets = server
+            .metrics
+            .as_ref()
+            .map(|(m, _)| m.sockets.clone())
+            .unwrap_or_default();
+        for (k, socket) in metrics_sockets.iter().enumerate() {
+            socket.set_nonblocking(true)?;
+            let index = server.slab.insert(Entry::MetricsListener(k));
+            register(&server.poll, socket, index, Interest::READABLE)?;
+        }
         Ok(server)
     }
 
     /// Runs until shutdown completes; returns what was done.
-    pub(super) fn run(mut self) -> io::Result<Stats> {
+    pub(super) fn run(mut self) -> io::Result<()> {
         let mut batch: Option<Batch> = None;
         let mut events = Events::with_capacity(1024);
         let mut draining = false;
@@ -264,6 +311,7 @@ impl Server {
                 self.handle(index, now, Turn::DEFERRED, &mut batch);
             }
             self.periodic(now);
+            self.expire_http(now);
             self.tick(now);
 
             match self.control.state() {
@@ -293,7 +341,7 @@ impl Server {
             }
         }
         self.report_drops();
-        Ok(self.stats)
+        Ok(())
     }
 
     fn poll_timeout(&mut self, now: Instant) -> Option<Duration> {
@@ -310,6 +358,11 @@ impl Server {
         }
         if let Some(every) = self.config.tick_every {
             let at = *self.next_tick.get_or_insert(now + every);
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        if self.http_open > 0 {
+            // A metrics request's deadline is at most this late to be seen.
+            let at = now + Duration::from_millis(250);
             next = Some(next.map_or(at, |n| n.min(at)));
         }
         next.map(|at| at.saturating_duration_since(now))
@@ -380,6 +433,19 @@ impl Server {
                 let listener = *listener;
                 self.echo_datagrams(index, listener, now, batch);
             }
+            Entry::MetricsListener(k) => {
+                let k = *k;
+                self.accept_http(k, now);
+            }
+            Entry::Http(conn) => {
+                let Some((endpoint, meters)) = &self.metrics else {
+                    return;
+                };
+                let page = &endpoint.page;
+                if conn.drive(|| page.render(&meters.snapshot())) == HttpStep::Done {
+                    self.close_http(index);
+                }
+            }
             Entry::Stream(served) => {
                 if turn.writable_only && served.conn.held() == 0 {
                     return;
@@ -387,6 +453,16 @@ impl Server {
                 let step = served
                     .conn
                     .drive(&mut self.scratch, READS_PER_TURN, turn.peer, now);
+                // Bytes count as they move, so `--metrics` sees long connections too.
+                let meters = self.meters.listener(self.ids[served.listener]);
+                meters
+                    .bytes_in
+                    .add(served.conn.bytes_in - served.metered_in);
+                meters
+                    .bytes_out
+                    .add(served.conn.bytes_out - served.metered_out);
+                served.metered_in = served.conn.bytes_in;
+                served.metered_out = served.conn.bytes_out;
                 match step {
                     Step::Wait => {}
                     Step::Yield => self.deferred.push(index),
@@ -410,9 +486,7 @@ impl Server {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // The queue is empty: any starvation episode is over.
-                    if !self.starved.is_empty() {
-                        self.starved.retain(|&s| s != index);
-                    }
+                    self.end_starvation(index);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -423,10 +497,13 @@ impl Server {
                     // connections; try again soon (and report it once).
                     if !self.starved.contains(&index) {
                         self.starved.push(index);
-                        self.observer.event(&Event::ListenerError {
-                            listener: self.listener_name(listener),
-                            error: &e,
-                        });
+                        // Reported by the first worker of the process to meet it.
+                        if self.control.starved.fetch_add(1, Ordering::Relaxed) == 0 {
+                            self.observer.event(&Event::ListenerError {
+                                listener: self.listener_name(listener),
+                                error: &e,
+                            });
+                        }
                     }
                     self.next_accept_retry
                         .get_or_insert_with(|| Instant::now() + ACCEPT_RETRY);
@@ -440,13 +517,14 @@ impl Server {
                     return;
                 }
             };
-            self.stats.accepted += 1;
+            let meters = self.meters.listener(self.ids[listener]);
+            meters.accepted.add(1);
             let peer = self
                 .observer
                 .details()
                 .then(|| peer_of(&socket, &peer_addr));
             if !self.policy.admit_connection() {
-                self.stats.rejected += 1;
+                meters.rejected.add(1);
                 self.observer.event(&Event::Rejected {
                     listener: self.listener_name(listener),
                     peer: peer.as_ref(),
@@ -468,6 +546,71 @@ impl Server {
         self.deferred.push(index);
     }
 
+    /// Accepts what waits on metrics listener `k`: each request is one
+    /// connection on this loop, answered and closed (`http.rs`).
+    fn accept_http(&mut self, k: usize, now: Instant) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            let Some(listener) = self.metrics.as_ref().and_then(|(m, _)| m.sockets.get(k)) else {
+                return;
+            };
+            let socket = match listener.accept() {
+                Ok((socket, _)) => socket,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // EAGAIN, or a failure that is the scraper's problem (or
+                // a lack of descriptors, which the next scrape retries).
+                Err(_) => return,
+            };
+            if socket.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let fd = socket.as_raw_fd();
+            let index = self
+                .slab
+                .insert(Entry::Http(Box::new(HttpConn::new(socket, now))));
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if self
+                .poll
+                .registry()
+                .register(&mut SourceFd(&fd), token(index), interest)
+                .is_err()
+            {
+                self.slab.remove(index);
+                continue;
+            }
+            self.http_open += 1;
+        }
+    }
+
+    fn close_http(&mut self, index: usize) {
+        if let Some(Entry::Http(conn)) = self.slab.remove(index) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&conn.socket.as_raw_fd()));
+            self.http_open -= 1;
+        }
+    }
+
+    /// Closes metrics requests past their deadline (a slow or silent scraper).
+    fn expire_http(&mut self, now: Instant) {
+        if self.http_open == 0 {
+            return;
+        }
+        let expired: Vec<usize> = self
+            .slab
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Some(Entry::Http(c)) if now >= c.deadline => Some(i),
+                _ => None,
+            })
+            .collect();
+        for i in expired {
+            self.close_http(i);
+        }
+    }
+
     /// Registers an accepted (or inherited) connection and tells the observer.
     fn add_connection(
         &mut self,
@@ -487,6 +630,8 @@ impl Server {
         let index = self.slab.insert(Entry::Stream(Box::new(Served {
             conn: StreamConn::new(socket, socket_type, Instant::now()),
             listener,
+            metered_in: 0,
+            metered_out: 0,
             peer: peer.map(Box::new),
         })));
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -500,6 +645,7 @@ impl Server {
         }
         self.open_conns += 1;
         self.control.open.fetch_add(1, Ordering::Relaxed);
+        self.meters.listener(self.ids[listener]).open.add(1);
         Ok(())
     }
 
@@ -518,12 +664,19 @@ impl Server {
             // A descriptor is free again: a starved listener tries at once.
             self.next_accept_retry = Some(Instant::now());
         }
-        self.stats.bytes_in += served.conn.bytes_in;
-        self.stats.bytes_out += served.conn.bytes_out;
+        let meters = self.meters.listener(self.ids[served.listener]);
+        meters.open.sub(1);
+        meters
+            .bytes_in
+            .add(served.conn.bytes_in - served.metered_in);
+        meters
+            .bytes_out
+            .add(served.conn.bytes_out - served.metered_out);
         match reason {
-            EndReason::Truncated => self.stats.messages_truncated += 1,
+            EndReason::Truncated => meters.closed_cut.add(1),
+            EndReason::IdleTimeout => meters.closed_idle.add(1),
             EndReason::Completed => {
-                self.stats.completed += 1;
+                meters.completed.add(1);
                 if !self.policy.completed() {
                     self.control.drain();
                 }
@@ -547,8 +700,18 @@ impl Server {
         }
     }
 
+    /// Listener `index` is no longer out of descriptors (its queue was seen empty).
+    fn end_starvation(&mut self, index: usize) {
+        if let Some(k) = self.starved.iter().position(|&s| s == index) {
+            self.starved.swap_remove(k);
+            self.control.starved.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     fn stop_listening(&mut self) {
-        self.starved.clear();
+        for _ in self.starved.drain(..) {
+            self.control.starved.fetch_sub(1, Ordering::Relaxed);
+        }
         self.next_accept_retry = None;
         for i in 0..self.slab.entries.len() {
             if matches!(
@@ -594,7 +757,7 @@ impl Server {
             let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
                 return true;
             };
-            let count = match batch.receive(&served.socket, served.unix) {
+            let count = match batch.receive(&served.socket, &self.own) {
                 Ok(count) => count,
                 // ICMP errors from earlier replies (Linux reports them on some
                 // sockets): one sender's problem; keep serving the others.
@@ -617,6 +780,10 @@ impl Server {
                     return true;
                 }
             };
+            self.meters
+                .listener(self.ids[listener])
+                .datagrams_received
+                .add(count as u64);
             let mut echo = [0usize; SLOTS];
             let mut admitted = 0;
             for i in 0..count {
@@ -629,9 +796,10 @@ impl Server {
                 let Some(served) = self.sockets.get(listener).and_then(|s| s.as_ref()) else {
                     return true;
                 };
-                let sent = batch.reply(&served.socket, &echo[..admitted]);
+                let mut sent = [false; SLOTS];
+                batch.reply(&served.socket, &echo[..admitted], &mut sent);
                 for (k, &i) in echo[..admitted].iter().enumerate() {
-                    self.echoed(batch, i, k < sent, listener, now);
+                    self.echoed(batch, i, sent[k], listener, now);
                 }
             }
             // Fewer than a full batch: the queue was empty a moment ago, and
@@ -671,9 +839,10 @@ impl Server {
         if !sent {
             return self.note_drop(listener, DropReason::SendFailed, Some(from.clone()), now);
         }
-        self.stats.datagrams_echoed += 1;
-        self.stats.bytes_in += *len as u64;
-        self.stats.bytes_out += *len as u64;
+        let meters = self.meters.listener(self.ids[listener]);
+        meters.datagrams_echoed.add(1);
+        meters.bytes_in.add(*len as u64);
+        meters.bytes_out.add(*len as u64);
         if !self.policy.completed() {
             self.control.drain();
         }
@@ -686,7 +855,7 @@ impl Server {
         from: Option<Sender>,
         now: Instant,
     ) {
-        self.stats.datagrams_dropped += 1;
+        self.meters.listener(self.ids[listener]).drop_for(reason);
         match self
             .drops
             .iter_mut()

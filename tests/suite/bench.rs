@@ -469,3 +469,34 @@ fn running_out_of_descriptors_names_the_limit() {
         "{text}"
     );
 }
+
+/// Issue 16.2: nothing can complete in no time.
+#[test]
+fn issue16_duration_0_is_a_usage_error() {
+    echokit_within(&["bench", "-d", "0"], b"", Duration::from_secs(10)).assert_error(
+        2,
+        "echokit: --duration must be longer than 0 (e.g. 500ms, 3s, 1m)",
+    );
+}
+
+/// Issue 16.3: bulk with 1-byte writes once ran for minutes past -d 1s; every
+/// workload ends within --duration plus --timeout.
+#[test]
+fn issue16_bulk_with_one_byte_writes_ends_within_duration_plus_timeout() {
+    let server = Server::start(&["127.0.0.1:0"], 1);
+    let addr = server.addr(0);
+    for size in ["1", "64"] {
+        let started = Instant::now();
+        let args = [
+            "bench", "--bulk", "-s", size, "-d", "500ms", "-t", "1s", &addr,
+        ];
+        let run = echokit_within(&args, b"", Duration::from_secs(20));
+        run.assert_code(0);
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "-s {size}: {:?}\n{}",
+            started.elapsed(),
+            run.describe()
+        );
+    }
+}

@@ -3,6 +3,14 @@
 //! summary and the step outputs, and the errors that stop a run before any
 //! row runs.
 //!
+//! The JUnit report is also checked by strangers (issue 16): `xmllint
+//! --schema` with tests/data/junit-10-rules.xsd (junit-10.xsd's rules, which
+//! Jenkins' xUnit plugin and pytest apply), and Debian's python3-junitparser,
+//! a real report reader, reading back counts, names and messages with control
+//! characters in them. Each says it skips when its tool is missing. A full
+//! disk (a tiny tmpfs in a private mount namespace, as root) shows the report
+//! is replaced atomically: exit 6, one line, the old file intact.
+//!
 //! Every run clears the GitHub Actions variables it did not set, so these
 //! tests behave the same when `cargo test` itself runs inside a workflow.
 
@@ -11,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{BIN, Run, Server, run_cmd};
+use crate::util::{BIN, Run, Server, program_succeeds, run_cmd, skip};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -158,6 +166,7 @@ fn junit_has_one_case_per_row_with_skipped_reasons() {
     let rows = table_rows(&run);
     let xml = std::fs::read_to_string(&report).expect("the report was written");
     let (suite, cases) = parse_junit(&xml);
+    assert_schema_valid("junit_has_one_case_per_row_with_skipped_reasons", &report);
 
     assert_eq!(attr(&suite, "name"), "echokit check");
     assert_eq!(attr(&suite, "tests"), rows.len().to_string());
@@ -216,9 +225,18 @@ fn junit_failure_carries_the_reason_and_a_pass_its_round_trip_time() {
     assert_eq!(attr(&suite, "tests"), "2");
     assert_eq!(attr(&suite, "failures"), "1");
     assert_eq!(attr(&suite, "skipped"), "0");
+    assert_schema_valid(
+        "junit_failure_carries_the_reason_and_a_pass_its_round_trip_time",
+        &report,
+    );
     assert_eq!(cases[0].name, format!("tcp4 {live}"));
     assert!(cases[0].outcome.is_none());
-    assert!(cases[0].time > 0.0, "the 1-byte round trip: {:?}", cases[0]);
+    // The 1-byte round trip, in milliseconds (often 0.000 on loopback).
+    assert!(
+        cases[0].time >= 0.0 && cases[0].time < 10.0,
+        "{:?}",
+        cases[0]
+    );
     assert_eq!(cases[1].name, format!("tcp4 tcp:{dead}"));
     let (kind, message) = cases[1].outcome.as_ref().expect("a failure");
     assert_eq!(kind, "failure");
@@ -361,4 +379,221 @@ fn github_and_json_together_are_a_usage_error() {
         "{}",
         run.describe()
     );
+}
+
+/// junit-10.xsd's rules, restated (see the file's own comment).
+fn schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10-rules.xsd")
+}
+
+/// `xmllint --noout --schema` on `report`; says it skips without xmllint.
+fn assert_schema_valid(test: &str, report: &Path) {
+    if !program_succeeds("xmllint", &["--version"]) {
+        skip(test, "xmllint is not installed (Debian: libxml2-utils)");
+        return;
+    }
+    let mut cmd = Command::new("xmllint");
+    cmd.args(["--noout", "--schema"]).arg(schema()).arg(report);
+    let run = run_cmd(cmd, b"", Duration::from_secs(30));
+    assert_eq!(
+        run.code,
+        0,
+        "the report breaks junit-10.xsd's rules\n{}\n{}",
+        run.describe(),
+        std::fs::read_to_string(report).unwrap_or_default()
+    );
+}
+
+/// The Python that has Debian's modules (a pyenv shim may come first on PATH).
+const DEBIAN_PYTHON: &str = "/usr/bin/python3";
+
+/// Reads a report with junitparser and prints what it understood, as JSON.
+const JUNITPARSER_READ: &str = r#"
+import json, sys
+from junitparser import JUnitXml, TestSuite
+xml = JUnitXml.fromfile(sys.argv[1])
+suites = [xml] if isinstance(xml, TestSuite) else list(xml)
+print(json.dumps([{
+    "name": s.name, "tests": s.tests, "failures": s.failures,
+    "errors": s.errors, "skipped": s.skipped,
+    "cases": [{"name": c.name, "classname": c.classname,
+               "results": [[r._tag, r.message] for r in c.result]} for c in s],
+} for s in suites]))
+"#;
+
+/// What junitparser reads from `report`: its suites, as JSON; `None` (said)
+/// when /usr/bin/python3 has no junitparser.
+fn junitparser_read(test: &str, report: &Path) -> Option<serde_json::Value> {
+    if !program_succeeds(DEBIAN_PYTHON, &["-c", "import junitparser"]) {
+        skip(
+            test,
+            "/usr/bin/python3 has no junitparser (Debian: python3-junitparser)",
+        );
+        return None;
+    }
+    let mut cmd = Command::new(DEBIAN_PYTHON);
+    cmd.args(["-c", JUNITPARSER_READ]).arg(report);
+    let run = run_cmd(cmd, b"", Duration::from_secs(30));
+    run.assert_code(0);
+    Some(serde_json::from_str(&run.out()).expect("junitparser's reading as JSON"))
+}
+
+/// A long temporary directory whose name holds a newline, a tab, a C0
+/// control XML cannot carry (U+0001) and DEL: its Unix rows skip with a
+/// reason that names it, and their names hold it too.
+fn odd_long_dir(tmp: &Path) -> PathBuf {
+    let odd = tmp.join("line\nbreak\ttab\u{1}ctl\u{7f}del");
+    long_dir(&odd)
+}
+
+/// What a reader must see for `text` that had the odd characters: the ones
+/// XML 1.0 carries as references come back as they were; U+0001 is text.
+fn as_read(text: &str) -> String {
+    text.replace('\u{1}', "\\u{1}")
+}
+
+#[test]
+fn junit_control_characters_survive_the_schema_and_a_real_reader() {
+    let test = "junit_control_characters_survive_the_schema_and_a_real_reader";
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let long = odd_long_dir(tmp.path());
+    let shown = long.to_str().expect("utf-8").to_string();
+    // -u: the datagram rows only (no 8 MiB stream payloads); unixgram skips,
+    // then, under --require unix, fails: both outcome elements, same reason.
+    for (extra, code, tag) in [(None, 0, "skipped"), (Some("unix"), 1, "failure")] {
+        let report = tmp.path().join(format!("{tag}.xml"));
+        let mut args = vec!["-u", "--junit", report.to_str().expect("utf-8")];
+        if let Some(name) = extra {
+            args.extend(["--require", name]);
+        }
+        let run = check(&args, &[("TMPDIR", &long)]);
+        run.assert_code(code);
+        let xml = std::fs::read_to_string(&report).expect("the report was written");
+        // Nothing raw below U+0020 but the indentation's newlines.
+        assert!(
+            !xml.chars().any(|c| c < ' ' && c != '\n') && !xml.contains("\n\n"),
+            "{xml:?}"
+        );
+        assert!(
+            xml.contains("line&#10;break&#9;tab\\u{1}ctl&#127;del"),
+            "{xml}"
+        );
+        assert_schema_valid(test, &report);
+
+        let Some(suites) = junitparser_read(test, &report) else {
+            continue;
+        };
+        let suites = suites.as_array().expect("a list of suites");
+        assert_eq!(suites.len(), 1, "{suites:?}");
+        let suite = &suites[0];
+        let cases = suite["cases"].as_array().expect("cases");
+        assert_eq!(suite["name"], "echokit check");
+        assert_eq!(suite["tests"], cases.len());
+        assert_eq!(suite["errors"], 0);
+        let (failures, skipped) = if code == 0 { (0, 1) } else { (1, 0) };
+        assert_eq!(suite["failures"], failures, "{suite}");
+        assert_eq!(suite["skipped"], skipped, "{suite}");
+        let odd: Vec<&serde_json::Value> = cases
+            .iter()
+            .filter(|c| {
+                c["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("unixgram "))
+            })
+            .collect();
+        assert_eq!(odd.len(), 1, "{cases:?}");
+        let name = odd[0]["name"].as_str().expect("a name");
+        assert!(
+            name.starts_with(&format!("unixgram unixgram:{}/", as_read(&shown))),
+            "{name:?}"
+        );
+        let results = odd[0]["results"].as_array().expect("results");
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert_eq!(results[0][0], tag);
+        let message = results[0][1].as_str().expect("a message");
+        assert!(
+            message.starts_with(&format!(
+                "the temporary directory {} is too long for Unix sockets",
+                as_read(&shown)
+            )),
+            "{message:?}"
+        );
+        for case in cases {
+            assert_eq!(case["classname"], "echokit.check");
+        }
+    }
+}
+
+#[test]
+fn junit_on_a_full_disk_is_exit_6_and_the_old_report_stays_whole() {
+    let test = "junit_on_a_full_disk_is_exit_6_and_the_old_report_stays_whole";
+    // A tmpfs of two pages in a mount namespace of its own (only root may
+    // make one): one page holds the old report, a filler takes the other.
+    if !program_succeeds("unshare", &["-m", "true"]) {
+        skip(
+            test,
+            "cannot make a mount namespace here (unshare -m needs root)",
+        );
+        return;
+    }
+    let server = Server::start(&["127.0.0.1:0"], 1);
+    let live = server.addr(0);
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let mount = tmp.path().join("full");
+    std::fs::create_dir(&mount).expect("mkdir");
+    let script = r#"
+        mount -t tmpfs -o size=8k echokit-full "$1" || exit 99
+        printf 'old report\n' > "$1/report.xml"
+        head -c 1048576 /dev/zero > "$1/filler" 2>/dev/null
+        "$2" check --junit "$1/report.xml" "$3" > /dev/null
+        echo "exit $?"
+        ls -A "$1"
+        cat "$1/report.xml"
+    "#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", script, "sh"])
+        .arg(&mount)
+        .arg(BIN)
+        .arg(&live);
+    let run = run_cmd(cmd, b"", Duration::from_secs(60));
+    if run.code == 99 {
+        skip(
+            test,
+            &format!("cannot mount a tmpfs: {}", run.stderr.trim()),
+        );
+        return;
+    }
+    let report = mount.join("report.xml");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "echokit: cannot write the JUnit report {}: no space left on device\n",
+            report.display()
+        ),
+        "{}",
+        run.describe()
+    );
+    // Exit 6 (SPEC §5), no temporary file left, the old report untouched.
+    assert_eq!(
+        run.out(),
+        "exit 6\nfiller\nreport.xml\nold report\n",
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn junit_into_a_device_writes_in_place_and_a_full_one_is_exit_6() {
+    let server = Server::start(&["127.0.0.1:0"], 1);
+    let live = server.addr(0);
+    // Renaming over /dev/null would replace the device (as root): it is written in place.
+    check(&["--junit", "/dev/null", &live], &[]).assert_code(0);
+    let meta = std::fs::metadata("/dev/null").expect("/dev/null");
+    assert!(!meta.is_file(), "/dev/null became a regular file");
+    if Path::new("/dev/full").exists() {
+        check(&["--junit", "/dev/full", &live], &[]).assert_stderr_line(
+            6,
+            "echokit: cannot write the JUnit report /dev/full: no space left on device",
+        );
+    }
 }

@@ -17,6 +17,11 @@
 //! `--fast` only lowers the xz level (13 s to 5 s here), which no check
 //! looks at.
 //!
+//! `lintian` (issue 16) reads the .deb and must report no error and no
+//! warning; each override in contrib/debian/lintian-overrides must be one
+//! lintian used, so none outlives its reason. The Debian changelog shipped is
+//! contrib/debian/changelog, its top entry this version.
+//!
 //! Without cargo-deb (or dpkg-deb) the tests say that they skip, so a
 //! developer without them still passes; `.ci/run` installs cargo-deb.
 //! The systemd units of contrib/systemd/ are installed in
@@ -37,6 +42,9 @@ const BUILD_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 /// `dpkg-deb`, `gzip`, `readelf` and the packaged binary: quick, bounded anyway.
 const TOOL_LIMIT: Duration = Duration::from_secs(60);
+
+/// lintian on a 2-core machine busy with other builds (about 11 s idle).
+const LINTIAN_LIMIT: Duration = Duration::from_secs(5 * 60);
 
 /// The package's version: Cargo's, with cargo-deb's default Debian revision.
 const DEB_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "-1");
@@ -205,6 +213,10 @@ fn copied_docs() -> Vec<(&'static str, &'static str)> {
             "completions/echokit.fish",
         ),
         ("usr/share/doc/echokit/README.md", "README.md"),
+        (
+            "usr/share/lintian/overrides/echokit",
+            "contrib/debian/lintian-overrides",
+        ),
         // The systemd units: installed, never enabled or started by the package.
         (
             "usr/lib/systemd/system/echokit.socket",
@@ -221,6 +233,14 @@ fn copied_docs() -> Vec<(&'static str, &'static str)> {
         (
             "usr/lib/systemd/system/echokit-inetd@.service",
             "contrib/systemd/echokit-inetd@.service",
+        ),
+        (
+            "usr/lib/systemd/system/echokit-check.service",
+            "contrib/systemd/echokit-check.service",
+        ),
+        (
+            "usr/lib/systemd/system/echokit-check.timer",
+            "contrib/systemd/echokit-check.timer",
         ),
     ]
 }
@@ -264,10 +284,12 @@ fn debian_package_holds_exactly_the_documented_files() {
     for (packaged, _) in copied_docs() {
         want.insert(format!("/{packaged}"), doc.to_string());
     }
-    want.insert(
-        "/usr/share/doc/echokit/copyright".to_string(),
-        doc.to_string(),
-    );
+    for generated in ["copyright", "changelog.Debian.gz"] {
+        want.insert(
+            format!("/usr/share/doc/echokit/{generated}"),
+            doc.to_string(),
+        );
+    }
     assert_eq!(file_list(&built.deb), want, "{}", built.deb.display());
 
     // The debug info went to the -dbgsym package, keyed by build id.
@@ -307,6 +329,13 @@ fn debian_package_files_are_the_committed_docs_and_a_working_stripped_binary() {
     let licence = std::fs::read_to_string(repo().join("LICENSE")).expect("LICENSE");
     assert!(copyright.contains("License: MIT"), "{copyright}");
     assert!(copyright.contains(licence.trim()), "{copyright}");
+    let changelog = built.root.join("usr/share/doc/echokit/changelog.Debian.gz");
+    let changelog = tool_on(&["gzip", "-dc"], &changelog).stdout;
+    let committed = std::fs::read(repo().join("contrib/debian/changelog")).expect("changelog");
+    assert!(
+        changelog == committed,
+        "changelog.Debian.gz is not contrib/debian/changelog"
+    );
 
     let bin = built.root.join("usr/bin/echokit");
     let mut cmd = Command::new(&bin);
@@ -341,6 +370,27 @@ fn debian_package_metadata_has_computed_depends_and_the_description() {
     assert_eq!(field("Package"), "echokit");
     assert_eq!(field("Version"), DEB_VERSION);
     assert_eq!(field("Section"), "net");
+    let maintainer = field("Maintainer");
+    assert_eq!(
+        maintainer,
+        "echokit developers <echokit@users.noreply.github.com>"
+    );
+    // The changelog's newest entry is this version, signed by the maintainer.
+    let changelog =
+        std::fs::read_to_string(repo().join("contrib/debian/changelog")).expect("changelog");
+    let first = changelog.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("echokit ({DEB_VERSION}) ")),
+        "contrib/debian/changelog's top entry is not {DEB_VERSION}: {first:?}"
+    );
+    let signed = changelog
+        .lines()
+        .find(|l| l.starts_with(" -- "))
+        .expect("a trailer line");
+    assert!(
+        signed.starts_with(&format!(" -- {maintainer}  ")),
+        "{signed:?}"
+    );
     assert_eq!(field("Priority"), "optional");
     // Computed by dpkg-shlibdeps from the binary ($auto), not written by hand.
     assert!(field("Depends").contains("libc6 (>= "), "{info}");
@@ -354,4 +404,47 @@ fn debian_package_metadata_has_computed_depends_and_the_description() {
         dbgsym.contains(&format!("Recommends: echokit (= {DEB_VERSION})")),
         "{dbgsym}"
     );
+}
+
+#[test]
+fn debian_package_lints_clean() {
+    let test = "debian_package_lints_clean";
+    let Some(built) = built(test) else {
+        return;
+    };
+    if !program_succeeds("lintian", &["--version"]) {
+        skip(test, "lintian is not installed (.ci/run installs it)");
+        return;
+    }
+    let mut cmd = Command::new("lintian");
+    cmd.arg("--show-overrides").arg(&built.deb);
+    let run = run_cmd(cmd, b"", LINTIAN_LIMIT);
+    let out = run.out();
+    // E: error, W: warning; I:/N: are information, O: a tag overridden.
+    let findings: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("E: ") || l.starts_with("W: "))
+        .collect();
+    assert!(
+        findings.is_empty() && run.code == 0,
+        "lintian reports errors or warnings\n{}",
+        run.describe()
+    );
+    // Every override was needed: a tag overridden that lintian no longer
+    // reports would hide the next real one.
+    let overrides =
+        std::fs::read_to_string(repo().join("contrib/debian/lintian-overrides")).expect("read");
+    let tags: Vec<&str> = overrides
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.trim())
+        .collect();
+    assert!(!tags.is_empty());
+    for tag in tags {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("O: {tag}"))),
+            "override {tag:?} was not used\n{}",
+            run.describe()
+        );
+    }
 }

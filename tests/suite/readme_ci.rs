@@ -27,14 +27,14 @@ const README_ADDR: &str = "127.0.0.1:7";
 /// One `echokit check` on a busy 2-core machine, with its 8 MiB payloads.
 const CHECK_LIMIT: Duration = Duration::from_secs(90);
 
-fn readme() -> String {
+pub(super) fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md")
 }
 
 /// The text under the heading `### title` (or `## title`), up to the next
 /// heading; `#` lines inside fenced blocks are not headings.
-fn section(readme: &str, title: &str) -> String {
+pub(super) fn section(readme: &str, title: &str) -> String {
     let mut inside = false;
     let mut fenced = false;
     let mut text = String::new();
@@ -79,7 +79,7 @@ fn blocks(section: &str, lang: &str) -> Vec<String> {
 }
 
 /// The one fenced `lang` block of the section `title`.
-fn only_block(title: &str, lang: &str) -> String {
+pub(super) fn only_block(title: &str, lang: &str) -> String {
     let found = blocks(&section(&readme(), title), lang);
     assert_eq!(found.len(), 1, "one ```{lang} block under {title:?}");
     found.into_iter().next().expect("one block")

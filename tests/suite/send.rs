@@ -1044,3 +1044,90 @@ fn issue6_send_reads_its_input_once_before_the_first_address_is_tried() {
     };
     run.assert_echo(b"hello\n");
 }
+
+/// Issue 15: in ping mode the error that ends the run is said once, by its
+/// `seq=N:` line, not again as the last line.
+#[test]
+fn issue15_ping_mode_prints_its_final_error_once() {
+    // It reads the first message, then closes without echoing it.
+    let peer = FakePeer::tcp(|mut s| {
+        let mut first = [0u8; 6];
+        std::io::Read::read_exact(&mut s, &mut first).expect("the first message");
+    });
+    let addr = peer.addr_text();
+    let run = send(&["-c", "3", "-i", "10ms", &addr, "hello"], b"", STEP);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "echokit: seq=1: echo from {addr} ended early: 0 of 6 bytes came back (connection closed by the peer)\n"
+        ),
+        "{}",
+        run.describe()
+    );
+    peer.finish();
+}
+
+/// A UDP peer that answers one datagram with `reply(datagram)`.
+fn udp_peer_answering(reply: fn(&[u8]) -> Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
+    socket.set_read_timeout(Some(STEP)).expect("timeout");
+    let addr = socket.local_addr().expect("local addr").to_string();
+    let handle = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&reply(&buf[..n]), from);
+        }
+    });
+    (addr, handle)
+}
+
+/// Issue 16.4: a longer, altered datagram reply names the first differing
+/// byte, says "datagram", names `udp:ADDR`, and goes to stdout as it came.
+#[test]
+fn issue16_a_longer_altered_datagram_reply_names_the_offset_and_is_written_as_it_came() {
+    let (addr, peer) = udp_peer_answering(|d| {
+        let mut r = d.to_vec();
+        r[2] = b'X';
+        r.extend_from_slice(b"tail");
+        r
+    });
+    let run = send(&["-u", &addr, "hello"], b"", STEP);
+    run.assert_stderr_line(
+        1,
+        &format!(
+            "echokit: echo from udp:{addr} is a datagram that differs at byte 2: sent 0x6c ('l'), received 0x58 ('X')"
+        ),
+    );
+    assert_eq!(run.out(), "heXlo\ntail", "{}", run.describe());
+    let _ = peer.join();
+}
+
+/// Issue 16.4: a short datagram reply is a short datagram, not a closed
+/// connection; with --json the failed exchange is a JSON line too.
+#[test]
+fn issue16_a_short_datagram_reply_is_written_and_json_has_a_line_for_it() {
+    let (addr, peer) = udp_peer_answering(|d| d[..2].to_vec());
+    let run = send(&["-u", &addr, "hello"], b"", STEP);
+    run.assert_stderr_line(
+        1,
+        &format!("echokit: echo from udp:{addr} is a short datagram: 2 of 6 bytes came back"),
+    );
+    assert_eq!(run.out(), "he", "{}", run.describe());
+    let _ = peer.join();
+
+    let (addr, peer) = udp_peer_answering(|d| d[..2].to_vec());
+    let run = send(&["-u", "--json", &addr, "hello"], b"", STEP);
+    run.assert_code(1);
+    let line: serde_json::Value = serde_json::from_str(run.out().trim())
+        .unwrap_or_else(|e| panic!("not one JSON line ({e}):\n{}", run.describe()));
+    assert_eq!(line["ok"], false, "{line}");
+    assert_eq!(line["error_class"], "verify", "{line}");
+    assert_eq!(line["address"], format!("udp:{addr}"), "{line}");
+    assert_eq!(
+        line["error"],
+        format!("echo from udp:{addr} is a short datagram: 2 of 6 bytes came back"),
+        "{line}"
+    );
+    let _ = peer.join();
+}

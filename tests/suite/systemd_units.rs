@@ -11,11 +11,13 @@ use std::time::Duration;
 use crate::util::{BIN, have_program, run_cmd, skip, temp_dir};
 
 /// The unit files, in the order they are verified.
-const UNITS: [&str; 4] = [
+const UNITS: [&str; 6] = [
     "echokit.socket",
     "echokit.service",
     "echokit-inetd.socket",
     "echokit-inetd@.service",
+    "echokit-check.service",
+    "echokit-check.timer",
 ];
 
 /// Where the units are installed from.
@@ -131,4 +133,11 @@ fn the_units_keep_what_the_readme_promises() {
     );
     // stderr must not be the connection: an error line would reach the client as echo.
     assert!(instance.lines().any(|l| l == "StandardError=journal"));
+    // The textfile timer: check every minute into node_exporter's directory.
+    let check = unit("echokit-check.service");
+    assert!(check.lines().any(|l| l
+        == "ExecStart=/usr/bin/echokit check -q --metrics-file /var/lib/prometheus/node-exporter/echokit.prom"));
+    assert!(check.lines().any(|l| l == "Type=oneshot"));
+    let timer = unit("echokit-check.timer");
+    assert!(timer.lines().any(|l| l == "OnUnitActiveSec=1min"));
 }

@@ -21,12 +21,14 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod foreign;
 pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod transports;
 
 pub use corpus::*;
+pub use foreign::*;
 pub use netns::*;
 pub use peers::*;
 pub use process::*;

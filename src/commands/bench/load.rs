@@ -89,6 +89,9 @@ pub struct LoadReport {
     pub bytes: u64,
     pub errors: u64,
     pub mismatches: u64,
+    /// Requests sent less than `--timeout` before the end and not back yet
+    /// (bulk: bytes written and not back yet): neither done nor failed.
+    pub in_flight: u64,
     pub elapsed: Duration,
     /// Round-trip latency in nanoseconds (empty for bulk).
     pub latency: Histogram<u64>,
@@ -275,6 +278,7 @@ fn merge(results: Vec<io::Result<LoadReport>>) -> io::Result<LoadReport> {
                 m.bytes += r.bytes;
                 m.errors += r.errors;
                 m.mismatches += r.mismatches;
+                m.in_flight += r.in_flight;
                 m.elapsed = m.elapsed.max(r.elapsed);
                 let _ = m.latency.add(&r.latency);
                 if m.first_error.is_none() {

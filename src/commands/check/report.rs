@@ -1,13 +1,19 @@
-//! The CI reports of `echokit check` (SPEC §4 check): `--junit FILE` and
-//! `--github`. They read the finished rows as data, after the table.
+//! The CI reports of `echokit check` (SPEC §4 check): `--junit FILE`,
+//! `--metrics-file FILE` (node_exporter's textfile collector) and `--github`. They read the finished rows as data, after the table.
 //!
-//! Every file is opened before the first row runs ([`Reports::open`]), so a
+//! Every file is checked before the first row runs ([`Reports::open`]), so a
 //! path that cannot be written is a usage error (exit 2) naming it, and a run
-//! never ends with its report lost. The renderers ([`junit`], [`github`]) are
+//! rarely ends with its report lost. What still fails at the end (a full
+//! disk) is exit 6 (SPEC §5), one line naming the file. The JUnit report
+//! replaces its file atomically ([`atomic`]): never an empty or partial
+//! report. GitHub's files are appended to, as the runner asks (other steps'
+//! lines are already there). The renderers ([`junit`], [`github`]) are
 //! pure: rows in, text out, unit-tested on odd reason text.
 
+mod atomic;
 mod github;
 mod junit;
+mod textfile;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -29,31 +35,21 @@ pub struct Finished {
     pub verdict: Verdict,
 }
 
-/// A report file, opened up front, and the name it was given by.
+/// A file appended to (GitHub's), opened up front, and the name it was given by.
 struct Target {
     path: PathBuf,
     file: File,
 }
 
 impl Target {
-    /// Opens `path` to write from the start (`--junit`) or to append (GitHub's files).
-    fn open(path: &Path, append: bool, what: &str) -> Result<Target, Error> {
-        let mut options = OpenOptions::new();
-        if append {
-            options.append(true).create(true);
-        } else {
-            options.write(true).create(true).truncate(true);
-        }
-        match options.open(path) {
+    /// Opens `path` to append to, creating it if needed.
+    fn open(path: &Path, what: &str) -> Result<Target, Error> {
+        match OpenOptions::new().append(true).create(true).open(path) {
             Ok(file) => Ok(Target {
                 path: path.to_path_buf(),
                 file,
             }),
-            Err(e) => Err(Error::Usage(format!(
-                "cannot write {what} {}: {}",
-                path.display(),
-                error::describe(&e)
-            ))),
+            Err(e) => Err(cannot_write_early(what, path, &e)),
         }
     }
 
@@ -65,9 +61,47 @@ impl Target {
     }
 }
 
+/// A report file that cannot be written, found before any row ran (exit 2).
+fn cannot_write_early(what: &str, path: &Path, e: &std::io::Error) -> Error {
+    Error::Usage(format!(
+        "cannot write {what} {}: {}",
+        path.display(),
+        error::describe(e)
+    ))
+}
+
+/// A report file (`--junit`, `--metrics-file`): checked up front, replaced
+/// whole at the end.
+struct ReplacedFile {
+    path: PathBuf,
+    what: &'static str,
+}
+
+impl ReplacedFile {
+    fn check(path: &Path, what: &'static str) -> Result<ReplacedFile, Error> {
+        atomic::probe(path).map_err(|e| cannot_write_early(what, path, &e))?;
+        Ok(ReplacedFile {
+            path: path.to_path_buf(),
+            what,
+        })
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), Error> {
+        atomic::replace(&self.path, bytes).map_err(|e| {
+            Error::internal(
+                format!("cannot write {} {}", self.what, self.path.display()),
+                e,
+            )
+        })
+    }
+}
+
 /// The reports this run was asked for, their files already open.
 pub struct Reports {
-    junit: Option<Target>,
+    junit: Option<ReplacedFile>,
+    metrics: Option<ReplacedFile>,
+    /// No ADDR: the rows are in-process servers (their addresses change every run).
+    local: bool,
     github: bool,
     summary: Option<Target>,
     outputs: Option<Target>,
@@ -85,20 +119,26 @@ impl Reports {
     /// Opens every report file `args` asks for; nothing has run yet.
     pub fn open(args: &CheckArgs) -> Result<Reports, Error> {
         let junit = match &args.junit {
-            Some(path) => Some(Target::open(path, false, "the JUnit report")?),
+            Some(path) => Some(ReplacedFile::check(path, "the JUnit report")?),
+            None => None,
+        };
+        let metrics = match &args.metrics_file {
+            Some(path) => Some(ReplacedFile::check(path, "the metrics file")?),
             None => None,
         };
         let (mut summary, mut outputs) = (None, None);
         if args.github {
             if let Some(path) = github_file("GITHUB_STEP_SUMMARY") {
-                summary = Some(Target::open(&path, true, "GITHUB_STEP_SUMMARY")?);
+                summary = Some(Target::open(&path, "GITHUB_STEP_SUMMARY")?);
             }
             if let Some(path) = github_file("GITHUB_OUTPUT") {
-                outputs = Some(Target::open(&path, true, "GITHUB_OUTPUT")?);
+                outputs = Some(Target::open(&path, "GITHUB_OUTPUT")?);
             }
         }
         Ok(Reports {
             junit,
+            metrics,
+            local: args.addrs.is_empty(),
             github: args.github,
             summary,
             outputs,
@@ -107,16 +147,26 @@ impl Reports {
     }
 
     /// Writes every report once all `rows` have run in `elapsed`; the
-    /// workflow commands go to stdout after the table.
+    /// workflow commands go to stdout after the table. One report that
+    /// cannot be written does not keep the others from being written; the
+    /// first failure is the error.
     pub fn finish(
         &mut self,
         rows: &[Finished],
         elapsed: Duration,
         out: &Output,
     ) -> Result<(), Error> {
-        if let Some(target) = &mut self.junit {
-            let xml = junit::render(rows, elapsed, self.started);
-            target.write(&xml)?;
+        let mut first_error = None;
+        let mut keep = |result: Result<(), Error>| {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        };
+        if let Some(junit_file) = &self.junit {
+            keep(junit_file.write(&junit::render(rows, elapsed, self.started)));
+        }
+        if let Some(metrics_file) = &self.metrics {
+            keep(metrics_file.write(textfile::render(rows, self.local).as_bytes()));
         }
         if self.github {
             for line in github::commands(rows) {
@@ -124,12 +174,12 @@ impl Reports {
             }
         }
         if let Some(target) = &mut self.summary {
-            target.write(github::summary(rows).as_bytes())?;
+            keep(target.write(github::summary(rows).as_bytes()));
         }
         if let Some(target) = &mut self.outputs {
-            target.write(github::outputs(rows).as_bytes())?;
+            keep(target.write(github::outputs(rows).as_bytes()));
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 

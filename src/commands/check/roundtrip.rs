@@ -4,9 +4,9 @@
 //! Streams get 1 byte, exact multiples of the buffer size (1× and 3×: the
 //! lengths that hang a client relying on "a short read means done"), and more
 //! than the socket buffers of both ends hold (what deadlocks a client that
-//! writes everything before reading), each on its own connection, half-closed
-//! after the last byte like `send`. Datagrams get 1 byte and the largest
-//! datagram the transport carries, on one socket. The payload bytes follow a
+//! writes everything before reading), each on its own connection, with the
+//! client `send` uses: paced, half-closed once every byte is back. Datagrams
+//! get 1 byte and the largest datagram the transport carries, on one socket. The payload bytes follow a
 //! 251-byte cycle, so a chunk echoed twice, dropped or out of order shows.
 
 use std::io;
@@ -245,6 +245,7 @@ impl Trip<'_> {
     }
 
     fn datagram_failure(&self, e: DatagramError, waited: Duration, deadline: Instant) -> String {
+        let noun = self.socket_type.message_noun();
         match e {
             DatagramError::TimedOut { tries } => {
                 let tries = format!("{tries} tr{}", if tries == 1 { "y" } else { "ies" });
@@ -257,8 +258,17 @@ impl Trip<'_> {
                     format!("no reply to {tries} in {}", table::duration(waited))
                 }
             }
-            DatagramError::Mismatch(e) => exchange_failure(e),
-            DatagramError::Oversize => "the reply was larger than what was sent".to_string(),
+            DatagramError::Mismatch {
+                error: ExchangeError::EndedEarly { received, sent, .. },
+                ..
+            } => format!("the reply is a short {noun}: {received} of {sent} bytes came back"),
+            DatagramError::Mismatch {
+                error: ExchangeError::Longer { offset },
+                ..
+            } => format!(
+                "the reply is a {noun} longer than what was sent: an extra byte at offset {offset}"
+            ),
+            DatagramError::Mismatch { error, .. } => exchange_failure(error),
             DatagramError::Io(e) if e.raw_os_error() == Some(Errno::EMSGSIZE as i32) => format!(
                 "{} (this system carries smaller datagrams here; for Unix sockets the limit is SO_SNDBUF, net.core.wmem_default)",
                 describe(&e)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::error::Error;
+use crate::error::{Error, ExitCode};
 use crate::output::{self, Human, Report};
 
 /// One exchange done: the echo was written to stdout; this is the note about it.
@@ -36,6 +36,41 @@ impl Report for Echoed<'_> {
             "bytes_received": self.bytes,
             "rtt_ms": ms(self.rtt),
         }))
+    }
+}
+
+/// One exchange failed: its error line is printed by `main`; this is its
+/// `--json` line (SPEC §4 send: every exchange prints one).
+pub struct Failed<'a> {
+    pub peer: &'a str,
+    pub error: &'a Error,
+}
+
+impl Report for Failed<'_> {
+    fn human(&self) -> Human {
+        Human::Nothing
+    }
+
+    fn json(&self) -> Option<Value> {
+        Some(json!({
+            "address": self.peer,
+            "ok": false,
+            "error_class": class(self.error),
+            "error": self.error.to_string(),
+        }))
+    }
+}
+
+/// What kind of failure, as a word a script can match: the exit code's meaning (SPEC §5).
+pub fn class(error: &Error) -> &'static str {
+    match error.exit_code() {
+        ExitCode::Success => "none",
+        ExitCode::VerifyFailed => "verify",
+        ExitCode::Usage => "usage",
+        ExitCode::Connect => "connect",
+        ExitCode::Timeout => "timeout",
+        ExitCode::Listen => "listen",
+        ExitCode::Internal => "internal",
     }
 }
 
@@ -85,7 +120,12 @@ impl Report for Ping<'_> {
             Ok(rtt) => {
                 json!({"seq": self.seq, "bytes": self.bytes, "rtt_ms": ms(rtt), "ok": true})
             }
-            Err(err) => json!({"seq": self.seq, "ok": false, "error": err.to_string()}),
+            Err(err) => json!({
+                "seq": self.seq,
+                "ok": false,
+                "error_class": class(err),
+                "error": err.to_string(),
+            }),
         })
     }
 }

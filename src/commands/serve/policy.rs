@@ -106,13 +106,9 @@ impl DatagramGate for RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nix::sys::socket::SockaddrStorage;
 
     fn inet(last: u8, port: u16) -> Sender {
-        Sender::Inet(SockaddrStorage::from(std::net::SocketAddr::from((
-            [127, 0, 0, last],
-            port,
-        ))))
+        Sender::inet(std::net::SocketAddr::from(([127, 0, 0, last], port)))
     }
 
     #[test]

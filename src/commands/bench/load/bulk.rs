@@ -20,6 +20,12 @@ pub(super) const PATTERN_PERIOD: usize = 65_521;
 /// Write-and-read rounds on one connection before the others get a turn.
 const BULK_ROUNDS: usize = 4;
 
+/// At most this many writes, and bytes, per round, so the event loop looks
+/// at the clock often whatever `--size` is: `-s 1` against a 64 MiB window
+/// would otherwise write for minutes past `--duration`.
+const ROUND_WRITES: usize = 64;
+const ROUND_BYTES: usize = 1 << 20;
+
 impl Load<'_> {
     /// Bulk on connection `i`: writes while the window has room, reads and
     /// checks what came back, until the socket says EAGAIN both ways (or the
@@ -45,8 +51,13 @@ impl Load<'_> {
                 return Ok(true);
             };
             let mut wrote = 0;
+            let mut writes = 0;
             let mut write_blocked = false;
-            while conn.bulk_written - conn.bulk_read < BULK_WINDOW {
+            while conn.bulk_written - conn.bulk_read < BULK_WINDOW
+                && writes < ROUND_WRITES
+                && wrote < ROUND_BYTES
+            {
+                writes += 1;
                 let room = BULK_WINDOW - (conn.bulk_written - conn.bulk_read);
                 let n = size.min(room) as usize;
                 let at = (conn.bulk_written % PATTERN_PERIOD as u64) as usize;

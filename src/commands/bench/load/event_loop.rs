@@ -511,7 +511,35 @@ impl<'a> Load<'a> {
         }
     }
 
+    /// At the end: a request still waiting for its echo for the timeout is
+    /// an error; one sent less than that long ago is in flight, never
+    /// silently dropped (SPEC §4 bench). Bulk: a connection with no byte
+    /// back for the timeout is an error; the others' unechoed bytes are in flight.
+    fn settle(&mut self, now: Instant) -> u64 {
+        let bulk = self.config.workload == Workload::Bulk;
+        let mut in_flight = 0;
+        for i in 0..self.conns.len() {
+            let conn = &self.conns[i];
+            if conn.socket.is_none() || !conn.in_flight {
+                continue;
+            }
+            let unechoed = conn.bulk_written - conn.bulk_read;
+            if bulk && unechoed == 0 {
+                continue;
+            }
+            if now.duration_since(conn.sent) >= self.config.timeout {
+                self.fail("a request timed out".to_string());
+            } else if bulk {
+                in_flight += unechoed;
+            } else {
+                in_flight += 1;
+            }
+        }
+        in_flight
+    }
+
     pub(super) fn finish(mut self, elapsed: Duration) -> LoadReport {
+        let in_flight = self.settle(Instant::now());
         for i in 0..self.conns.len() {
             self.close(i);
         }
@@ -520,6 +548,7 @@ impl<'a> Load<'a> {
             bytes: self.report.bytes,
             errors: self.report.errors,
             mismatches: self.report.mismatches,
+            in_flight,
             elapsed,
             latency: self.latency,
             first_error: self.first_error,

@@ -4,14 +4,24 @@
 //! `<testcase>` per row, `<failure message=…>` for FAIL and
 //! `<skipped message=…>` for SKIP, both carrying the reason.
 //!
-//! Every attribute and text node goes through quick-xml's writer, which
-//! escapes `<>&"'`; characters XML 1.0 cannot carry at all (most C0 controls)
-//! are replaced first, so any reason a system gives still parses.
+//! It validates against `junit-10.xsd`, the schema Jenkins' xUnit plugin and
+//! pytest check reports with (tests/data/junit-10-rules.xsd restates its
+//! rules): `<testsuites>` takes only `name`, `tests`, `failures`, `errors` and
+//! `time` (no `skipped`: that count lives on `<testsuite>`), and every `time`
+//! has at most 3 fraction digits (its `SUREFIRE_TIME` pattern).
+//!
+//! Text from outside (an address, a reason) is escaped here ([`escape`]):
+//! `<>&"'` as entities, and every control character XML 1.0 can carry as a
+//! character reference (`&#10;`), so a newline in a name survives a parser's
+//! attribute normalization instead of becoming a space. The C0 controls XML
+//! 1.0 forbids even as references (all but tab, LF and CR), and U+FFFE/U+FFFF,
+//! are written as the text `\0`, `\u{1}` … `\u{fffe}`, as echokit's one-line
+//! diagnostics show them (SPEC §6).
 
-use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use quick_xml::Writer;
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
 use super::Finished;
@@ -35,8 +45,6 @@ pub fn render(rows: &[Finished], elapsed: Duration, started: SystemTime) -> Vec<
         ("tests", tests.as_str()),
         ("failures", failures.as_str()),
         ("errors", "0"),
-        ("skipped", skipped.as_str()),
-        ("time", time.as_str()),
     ];
 
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -47,10 +55,13 @@ pub fn render(rows: &[Finished], elapsed: Duration, started: SystemTime) -> Vec<
             .create_element("testsuites")
             .with_attribute(("name", SUITE))
             .with_attributes(counts)
+            .with_attribute(("time", time.as_str()))
             .write_inner_content(|w| {
                 w.create_element("testsuite")
                     .with_attribute(("name", SUITE))
                     .with_attributes(counts)
+                    .with_attribute(("skipped", skipped.as_str()))
+                    .with_attribute(("time", time.as_str()))
                     .with_attribute(("timestamp", timestamp.as_str()))
                     .write_inner_content(|w| {
                         for row in rows {
@@ -68,16 +79,22 @@ pub fn render(rows: &[Finished], elapsed: Duration, started: SystemTime) -> Vec<
     xml
 }
 
+/// An attribute whose value [`escape`] has already escaped (quick-xml's
+/// `(&str, &str)` form would escape the `&` of `&#10;` again).
+fn escaped_attribute<'a>(key: &'a str, escaped: &'a str) -> Attribute<'a> {
+    Attribute::from((key.as_bytes(), escaped.as_bytes()))
+}
+
 /// One `<testcase>`: named by transport and address, timed by the 1-byte round trip.
 fn testcase(w: &mut Writer<Vec<u8>>, row: &Finished) -> std::io::Result<()> {
-    let name = xml_text(&format!("{} {}", row.transport, row.address)).into_owned();
+    let name = escape(&format!("{} {}", row.transport, row.address));
     let time = seconds(row.verdict.rtt.unwrap_or_default());
-    let reason = xml_text(&row.verdict.reason);
-    let case = w.create_element("testcase").with_attributes([
-        ("name", name.as_str()),
-        ("classname", CLASS),
-        ("time", time.as_str()),
-    ]);
+    let reason = escape(&row.verdict.reason);
+    let case = w
+        .create_element("testcase")
+        .with_attribute(escaped_attribute("name", &name))
+        .with_attribute(("classname", CLASS))
+        .with_attribute(("time", time.as_str()));
     let (child, status) = match row.verdict.status {
         Status::Fail => ("failure", "FAIL"),
         Status::Skip => ("skipped", "SKIP"),
@@ -85,7 +102,7 @@ fn testcase(w: &mut Writer<Vec<u8>>, row: &Finished) -> std::io::Result<()> {
             // A PASS says what was echoed: kept where the reports show a case's output.
             case.write_inner_content(|w| {
                 w.create_element("system-out")
-                    .write_text_content(BytesText::new(&reason))?;
+                    .write_text_content(BytesText::from_escaped(reason.as_str()))?;
                 Ok(())
             })?;
             return Ok(());
@@ -94,11 +111,11 @@ fn testcase(w: &mut Writer<Vec<u8>>, row: &Finished) -> std::io::Result<()> {
     case.write_inner_content(|w| {
         let element = w
             .create_element(child)
-            .with_attribute(("message", reason.as_ref()));
+            .with_attribute(escaped_attribute("message", &reason));
         if child == "failure" {
             element
                 .with_attribute(("type", status))
-                .write_text_content(BytesText::new(&reason))?;
+                .write_text_content(BytesText::from_escaped(reason.as_str()))?;
         } else {
             element.write_empty()?;
         }
@@ -107,28 +124,36 @@ fn testcase(w: &mut Writer<Vec<u8>>, row: &Finished) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Seconds with microseconds, as JUnit's `time` attributes are written.
+/// Seconds with milliseconds: `junit-10.xsd`'s `SUREFIRE_TIME` allows at most
+/// 3 fraction digits, and a report reader needs no finer clock.
 fn seconds(d: Duration) -> String {
-    format!("{:.6}", d.as_secs_f64())
+    format!("{:.3}", d.as_secs_f64())
 }
 
-/// `text` without the characters XML 1.0 forbids even escaped (C0 controls
-/// other than tab, LF and CR, and U+FFFE/U+FFFF): each becomes U+FFFD.
-fn xml_text(text: &str) -> Cow<'_, str> {
-    let allowed = |c: char| {
-        !(c.is_control() && c < ' ' && !matches!(c, '\t' | '\n' | '\r'))
-            && c != '\u{FFFE}'
-            && c != '\u{FFFF}'
-    };
-    if text.chars().all(allowed) {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(
-            text.chars()
-                .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
-                .collect(),
-        )
+/// `text` escaped for an attribute value or a text node (see the module doc):
+/// entities for `<>&"'`, character references for the controls XML 1.0
+/// allows (tab, LF, CR, DEL and C1), `\u{…}` text for the ones it forbids.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | …
+            '\t' | '\n' | '\r' | '\u{7f}'..='\u{9f}' => {
+                out.push_str(&format!("&#{};", u32::from(c)));
+            }
+            '\0' => out.push_str("\\0"),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+                out.extend(c.escape_unicode());
+            }
+            c => out.push(c),
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -140,7 +165,7 @@ mod tests {
 
     fn sample() -> Vec<Finished> {
         let mut pass = Verdict::pass("echoed 1B, 64KiB");
-        pass.rtt = Some(Duration::from_micros(120));
+        pass.rtt = Some(Duration::from_micros(12_345));
         vec![
             row("tcp4", "tcp:127.0.0.1:40123", pass),
             row(
@@ -162,13 +187,21 @@ mod tests {
     }
 
     #[test]
-    fn one_suite_with_the_counts_and_the_total_time() {
+    fn one_suite_with_the_counts_and_the_total_time_in_milliseconds() {
         let xml = xml();
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+        // junit-10.xsd: no `skipped` on <testsuites>; at most 3 fraction digits in `time`.
+        assert!(
+            xml.contains(
+                "<testsuites name=\"echokit check\" tests=\"3\" failures=\"1\" errors=\"0\" \
+                 time=\"1.500\">"
+            ),
+            "{xml}"
+        );
         assert!(
             xml.contains(
                 "<testsuite name=\"echokit check\" tests=\"3\" failures=\"1\" errors=\"0\" \
-                 skipped=\"1\" time=\"1.500000\" timestamp=\"2023-11-14T22:13:20Z\">"
+                 skipped=\"1\" time=\"1.500\" timestamp=\"2023-11-14T22:13:20Z\">"
             ),
             "{xml}"
         );
@@ -181,7 +214,7 @@ mod tests {
         let xml = xml();
         assert!(
             xml.contains(
-                "<testcase name=\"tcp4 tcp:127.0.0.1:40123\" classname=\"echokit.check\" time=\"0.000120\">"
+                "<testcase name=\"tcp4 tcp:127.0.0.1:40123\" classname=\"echokit.check\" time=\"0.012\">"
             ),
             "{xml}"
         );
@@ -196,7 +229,14 @@ mod tests {
     }
 
     #[test]
-    fn odd_reason_text_is_escaped_and_control_characters_replaced() {
+    fn times_have_at_most_three_fraction_digits() {
+        assert_eq!(seconds(Duration::from_nanos(36_889_000)), "0.037");
+        assert_eq!(seconds(Duration::from_micros(120)), "0.000");
+        assert_eq!(seconds(Duration::from_secs(90)), "90.000");
+    }
+
+    #[test]
+    fn odd_reason_text_is_escaped_and_control_characters_are_references() {
         let xml = xml();
         assert!(
             xml.contains("name=\"unix unix:/tmp/a&amp;b/e.sock\""),
@@ -204,11 +244,23 @@ mod tests {
         );
         assert!(
             xml.contains(
-                "<failure message=\"odd &lt;reason&gt; &amp; &quot;quotes&quot; &apos;too&apos;\nsecond line\u{FFFD}\" type=\"FAIL\">"
+                "<failure message=\"odd &lt;reason&gt; &amp; &quot;quotes&quot; &apos;too&apos;&#10;second line\\u{1}\" type=\"FAIL\">"
             ),
             "{xml}"
         );
         assert!(!xml.contains('\u{1}'));
         assert!(!xml.contains("<reason>"));
+    }
+
+    #[test]
+    fn every_control_character_is_a_reference_or_escaped_text() {
+        assert_eq!(escape("a\tb\nc\rd"), "a&#9;b&#10;c&#13;d");
+        assert_eq!(escape("\u{7f}\u{85}\u{9f}"), "&#127;&#133;&#159;");
+        assert_eq!(escape("\0\u{1}\u{1b}\u{1f}"), "\\0\\u{1}\\u{1b}\\u{1f}");
+        assert_eq!(escape("\u{FFFE}\u{FFFF}"), "\\u{fffe}\\u{ffff}");
+        assert_eq!(escape("é ok"), "é ok");
+        // Nothing raw below U+0020 is left for a parser to normalize or reject.
+        let all: String = (0u8..0x20).map(char::from).collect();
+        assert!(!escape(&all).chars().any(|c| c < ' '));
     }
 }
