@@ -254,6 +254,8 @@ fn argv_word() -> impl Strategy<Value = String> {
         "--require",
         "--unix-dir",
         "--junit",
+        "--metrics",
+        "--metrics-file",
         "--file",
         "--json",
         "-q",
