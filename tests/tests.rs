@@ -24,7 +24,9 @@ mod suite {
     mod generated_docs;
     mod hostile;
     mod interop;
+    mod limits;
     mod metrics;
+    mod outputs;
     mod portable_build;
     mod properties;
     mod readiness;

@@ -397,7 +397,7 @@ Success.
 Verification failed: the echo differed or ended early, or a check failed.
 
 : 2
-Usage error or invalid address, including a name that does not resolve, and input that cannot be read (`--file`, stdin).
+Usage error or invalid address, including a name that does not resolve, input that cannot be read (`--file`, stdin), and a value past its flag's limit (a duration over 100y, a size over 16MiB), named with that limit.
 
 : 3
 Could not connect: refused (also ICMP port unreachable on UDP), unreachable, no such socket file, permission denied, resolver unavailable.
@@ -409,7 +409,7 @@ Timed out.
 Could not listen: address in use, privileged port, bad socket directory, a non-socket (a file, a symlink) at the path.
 
 : 6
-Internal error: a failure that is no fault of the input, the peer or the machine's setup, such as the event loop itself failing.
+Internal error: a failure that is no fault of the input, the peer or the machine's setup, such as the event loop itself failing; or output that could not be written (stdout on a full disk: `echokit: cannot write to stdout: no space left on device`). A reader of stdout that goes away, as head(1) does, is no failure. A closed stderr loses the messages, never the exit status.
 
 Every error is one line on stderr that names the address and the system's reason, such as `echokit: cannot listen on 127.0.0.1:5000: address in use`.
 "#;
