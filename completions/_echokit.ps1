@@ -123,6 +123,8 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request (counted as an error) after this long (at most 100y)')
             [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Stop after this many requests in total (default: only --duration stops)')
             [CompletionResult]::new('--buffer-size', '--buffer-size', [CompletionResultType]::ParameterName, 'Read at most this many bytes at a time (at most 16MiB)')
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Run share I of N of the load, for N machines (each shard takes 1/N of --connections and of --rate); merge their --json reports with `echokit bench merge`')
+            [CompletionResult]::new('--start-at', '--start-at', [CompletionResultType]::ParameterName, 'Start the load at this time, in Unix seconds (e.g. $(( $(date +%s) + 30 ))), so every shard starts together; at most a day ahead')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Resolve names to IPv4 addresses only')
@@ -136,6 +138,29 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Say nothing but errors (not with --json: SPEC §6)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge `bench --json` reports (shards of one load) into one report')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'echokit;bench;merge' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON lines on stdout instead of human-readable text')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Say more on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Say more on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Say nothing but errors (not with --json: SPEC §6)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Say nothing but errors (not with --json: SPEC §6)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'echokit;bench;help' {
+            [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge `bench --json` reports (shards of one load) into one report')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'echokit;bench;help;merge' {
+            break
+        }
+        'echokit;bench;help;help' {
             break
         }
         'echokit;resolve' {
@@ -207,6 +232,10 @@ Register-ArgumentCompleter -Native -CommandName 'echokit' -ScriptBlock {
             break
         }
         'echokit;help;bench' {
+            [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge `bench --json` reports (shards of one load) into one report')
+            break
+        }
+        'echokit;help;bench;merge' {
             break
         }
         'echokit;help;resolve' {

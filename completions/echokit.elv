@@ -116,6 +116,8 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand --timeout 'Give up on a request (counted as an error) after this long (at most 100y)'
             cand --requests 'Stop after this many requests in total (default: only --duration stops)'
             cand --buffer-size 'Read at most this many bytes at a time (at most 16MiB)'
+            cand --shard 'Run share I of N of the load, for N machines (each shard takes 1/N of --connections and of --rate); merge their --json reports with `echokit bench merge`'
+            cand --start-at 'Start the load at this time, in Unix seconds (e.g. $(( $(date +%s) + 30 ))), so every shard starts together; at most a day ahead'
             cand -u 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
             cand --udp 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
             cand -4 'Resolve names to IPv4 addresses only'
@@ -129,6 +131,25 @@ set edit:completion:arg-completer[echokit] = {|@words|
             cand --quiet 'Say nothing but errors (not with --json: SPEC §6)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+            cand merge 'Merge `bench --json` reports (shards of one load) into one report'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'echokit;bench;merge'= {
+            cand --json 'Print JSON lines on stdout instead of human-readable text'
+            cand -v 'Say more on stderr (repeat for more)'
+            cand --verbose 'Say more on stderr (repeat for more)'
+            cand -q 'Say nothing but errors (not with --json: SPEC §6)'
+            cand --quiet 'Say nothing but errors (not with --json: SPEC §6)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'echokit;bench;help'= {
+            cand merge 'Merge `bench --json` reports (shards of one load) into one report'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'echokit;bench;help;merge'= {
+        }
+        &'echokit;bench;help;help'= {
         }
         &'echokit;resolve'= {
             cand -4 'IPv4 results only'
@@ -187,6 +208,9 @@ set edit:completion:arg-completer[echokit] = {|@words|
         &'echokit;help;check'= {
         }
         &'echokit;help;bench'= {
+            cand merge 'Merge `bench --json` reports (shards of one load) into one report'
+        }
+        &'echokit;help;bench;merge'= {
         }
         &'echokit;help;resolve'= {
         }

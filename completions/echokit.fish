@@ -94,23 +94,33 @@ complete -c echokit -n "__fish_echokit_using_subcommand check" -l json -d 'Print
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s v -l verbose -d 'Say more on stderr (repeat for more)'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s c -l connections -d 'Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s d -l duration -d 'How long to run (e.g. 3s, 1m; at most 100y)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s s -l size -d 'Bytes per request (e.g. 64, 1KiB, 1MiB; at most 16MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l threads -d 'Spread the connections over this many client threads, each with its own event loop' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s r -l rate -d 'Open loop: this many requests per second in total, on a fixed schedule' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s t -l timeout -d 'Give up on a request (counted as an error) after this long (at most 100y)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l requests -d 'Stop after this many requests in total (default: only --duration stops)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l buffer-size -d 'Read at most this many bytes at a time (at most 16MiB)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s 4 -d 'Resolve names to IPv4 addresses only'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s 6 -d 'Resolve names to IPv6 addresses only'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l churn -d 'Churn: every request on a new connection (connect, send, read the echo, close); reports connections per second'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l bulk -d 'Bulk: each connection writes without waiting and reads the echo back as it comes; reports bytes per second'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l json -d 'Print JSON lines on stdout instead of human-readable text'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s v -l verbose -d 'Say more on stderr (repeat for more)'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s c -l connections -d 'Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s d -l duration -d 'How long to run (e.g. 3s, 1m; at most 100y)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s s -l size -d 'Bytes per request (e.g. 64, 1KiB, 1MiB; at most 16MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l threads -d 'Spread the connections over this many client threads, each with its own event loop' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s r -l rate -d 'Open loop: this many requests per second in total, on a fixed schedule' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s t -l timeout -d 'Give up on a request (counted as an error) after this long (at most 100y)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l requests -d 'Stop after this many requests in total (default: only --duration stops)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l buffer-size -d 'Read at most this many bytes at a time (at most 16MiB)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l shard -d 'Run share I of N of the load, for N machines (each shard takes 1/N of --connections and of --rate); merge their --json reports with `echokit bench merge`' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l start-at -d 'Start the load at this time, in Unix seconds (e.g. $(( $(date +%s) + 30 ))), so every shard starts together; at most a day ahead' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s 4 -d 'Resolve names to IPv4 addresses only'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s 6 -d 'Resolve names to IPv6 addresses only'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l churn -d 'Churn: every request on a new connection (connect, send, read the echo, close); reports connections per second'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l bulk -d 'Bulk: each connection writes without waiting and reads the echo back as it comes; reports bytes per second'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l json -d 'Print JSON lines on stdout instead of human-readable text'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s v -l verbose -d 'Say more on stderr (repeat for more)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -a "merge" -d 'Merge `bench --json` reports (shards of one load) into one report'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from merge" -l json -d 'Print JSON lines on stdout instead of human-readable text'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from merge" -s v -l verbose -d 'Say more on stderr (repeat for more)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from merge" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from merge" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "merge" -d 'Merge `bench --json` reports (shards of one load) into one report'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s 4 -d 'IPv4 results only'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s 6 -d 'IPv6 results only'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s u -l udp -d 'Datagram (UDP) results only'
@@ -136,5 +146,6 @@ complete -c echokit -n "__fish_echokit_using_subcommand help; and not __fish_see
 complete -c echokit -n "__fish_echokit_using_subcommand help; and not __fish_seen_subcommand_from serve send check bench resolve generate help" -f -a "resolve" -d 'Show what getaddrinfo answers for a name'
 complete -c echokit -n "__fish_echokit_using_subcommand help; and not __fish_seen_subcommand_from serve send check bench resolve generate help" -f -a "generate" -d 'Write the man pages, or print a shell completion script'
 complete -c echokit -n "__fish_echokit_using_subcommand help; and not __fish_seen_subcommand_from serve send check bench resolve generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c echokit -n "__fish_echokit_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "merge" -d 'Merge `bench --json` reports (shards of one load) into one report'
 complete -c echokit -n "__fish_echokit_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Write echokit.1 and one page per subcommand into DIR'
 complete -c echokit -n "__fish_echokit_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Print the completion script for SHELL on stdout'

@@ -97,7 +97,12 @@ pub enum Command {
                       TCP connections to a 127.x server come from 127.0.0.1-127.0.0.16 on Linux, \
                       so ephemeral ports last. The report says how busy the client's busiest \
                       thread was: at 90% or more the figures are the client's limit (add \
-                      --threads). A live progress line is shown on a terminal."
+                      --threads). A live progress line is shown on a terminal.\n\n\
+                      Many machines: --shard I/N runs share I of N (1/N of --connections and of \
+                      --rate), --start-at starts every shard at one time, and --json carries the \
+                      latency histogram itself; `echokit bench merge FILE...` adds such reports \
+                      into one (counts summed, percentiles from the merged histogram).",
+        args_conflicts_with_subcommands = true
     )]
     Bench(BenchArgs),
     /// Show what getaddrinfo answers for a name
@@ -307,6 +312,38 @@ pub struct BenchArgs {
     /// Read at most this many bytes at a time (at most 16MiB)
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
+    /// Run share I of N of the load, for N machines (each shard takes 1/N of --connections and of --rate); merge their --json reports with `echokit bench merge`
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
+    /// Start the load at this time, in Unix seconds (e.g. $(( $(date +%s) + 30 ))), so every shard starts together; at most a day ahead
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_start_at)]
+    pub start_at: Option<f64>,
+    #[command(flatten)]
+    pub output: OutputFlags,
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+}
+
+/// What `echokit bench` can do besides loading a server.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Merge `bench --json` reports (shards of one load) into one report
+    #[command(
+        long_about = "Read `echokit bench --json` reports (one per shard or machine) and print one \
+                      report over all of them, in the same text or --json form: counts summed, \
+                      rates over the union of the runs' time spans, latency percentiles from the \
+                      sum of their histograms (never from averaged percentiles). Reports of \
+                      different workloads, modes or sizes are refused (exit 2, naming both files)."
+    )]
+    Merge(MergeArgs),
+}
+
+/// `echokit bench merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// `bench --json` reports to merge (a file may hold several JSON lines; each report line counts)
+    #[arg(value_name = "FILE", required = true, value_hint = clap::ValueHint::FilePath)]
+    pub files: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub output: OutputFlags,
 }
@@ -400,6 +437,25 @@ pub const MAX_SIZE: usize = 16 << 20;
 
 /// How [`MAX_SIZE`] is written in messages and help.
 pub const MAX_SIZE_TEXT: &str = "16MiB";
+
+/// `--shard I/N`: 1 <= I <= N <= 65535.
+pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not I/N with 1 <= I <= N <= 65535 (e.g. 2/4)");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u32, u32) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || n > 65_535 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// `--start-at TIME`: Unix seconds (a fraction allowed), not negative.
+pub fn parse_start_at(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err("must be a time in Unix seconds, like $(date +%s) gives (e.g. 1767225600)".into()),
+    }
+}
 
 /// Parses a humantime duration (`500ms`, `2s`, `1m30s`); a bare number is
 /// seconds. At most [`MAX_DURATION`]: a larger one is "too large", never a

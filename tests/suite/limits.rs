@@ -56,6 +56,9 @@ enum Kind {
 /// Value names that are neither a duration, a size nor a count.
 const OTHER_VALUES: &[&str] = &[
     "ADDR", "MESSAGE", "PATH", "LIST", "DIR", "FILE", "MODE", "HOST", "SERVICE", "SHELL",
+    // bench --shard and --start-at: their extremes are in
+    // bench_merge.rs (a shard with nothing, a start more than a day ahead).
+    "I/N", "TIME",
 ];
 
 fn kind(value_name: &str) -> Option<Kind> {
