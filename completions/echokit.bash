@@ -37,6 +37,18 @@ _echokit() {
             echokit,serve)
                 cmd="echokit__subcmd__serve"
                 ;;
+            echokit__subcmd__bench,help)
+                cmd="echokit__subcmd__bench__subcmd__help"
+                ;;
+            echokit__subcmd__bench,merge)
+                cmd="echokit__subcmd__bench__subcmd__merge"
+                ;;
+            echokit__subcmd__bench__subcmd__help,help)
+                cmd="echokit__subcmd__bench__subcmd__help__subcmd__help"
+                ;;
+            echokit__subcmd__bench__subcmd__help,merge)
+                cmd="echokit__subcmd__bench__subcmd__help__subcmd__merge"
+                ;;
             echokit__subcmd__generate,completions)
                 cmd="echokit__subcmd__generate__subcmd__completions"
                 ;;
@@ -76,6 +88,9 @@ _echokit() {
             echokit__subcmd__help,serve)
                 cmd="echokit__subcmd__help__subcmd__serve"
                 ;;
+            echokit__subcmd__help__subcmd__bench,merge)
+                cmd="echokit__subcmd__help__subcmd__bench__subcmd__merge"
+                ;;
             echokit__subcmd__help__subcmd__generate,completions)
                 cmd="echokit__subcmd__help__subcmd__generate__subcmd__completions"
                 ;;
@@ -103,7 +118,7 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__bench)
-            opts="-u -4 -6 -c -d -s -r -t -v -q -h --udp --connections --duration --size --churn --bulk --threads --rate --timeout --requests --buffer-size --json --verbose --quiet --help"
+            opts="-u -4 -6 -c -d -s -r -t -v -q -h --udp --connections --duration --size --churn --bulk --threads --rate --timeout --requests --buffer-size --shard --start-at --json --verbose --quiet --help merge help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -161,6 +176,70 @@ _echokit() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__bench__subcmd__help)
+            opts="merge help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__bench__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__bench__subcmd__help__subcmd__merge)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__bench__subcmd__merge)
+            opts="-v -q -h --json --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -334,8 +413,22 @@ _echokit() {
             return 0
             ;;
         echokit__subcmd__help__subcmd__bench)
-            opts=""
+            opts="merge"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        echokit__subcmd__help__subcmd__bench__subcmd__merge)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

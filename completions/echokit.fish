@@ -35,10 +35,10 @@ complete -c echokit -n "__fish_echokit_needs_command" -f -a "generate" -d 'Write
 complete -c echokit -n "__fish_echokit_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l backlog -d 'Length of the queue of connections waiting to be accepted' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l max-conns -d 'Accept at most N connections at once; extra ones are closed at once and counted' -r
-complete -c echokit -n "__fish_echokit_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long without a byte in either direction (e.g. 30s)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand serve" -l drain -d 'After SIGINT/SIGTERM, how long open connections may take to finish' -r
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long without a byte in either direction (e.g. 30s; at most 100y)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -l drain -d 'After SIGINT/SIGTERM, how long open connections may take to finish (at most 100y)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l udp-rate -d 'Answer at most N datagrams per second from one source address (extra ones are dropped and counted)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand serve" -l buffer-size -d 'Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed' -r
+complete -c echokit -n "__fish_echokit_using_subcommand serve" -l buffer-size -d 'Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB; at most 16MiB); also the largest datagram echoed' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l count -d 'Exit once N connections or datagrams have been echoed in full' -r
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l mode -d 'Permissions of created Unix socket files, octal as for chmod (600, 0660); an abstract name (@name) has no file, so it gets none: any local user in its network namespace can connect (a warning says so)' -r -f
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -l workers -d 'Number of event loops (threads) sharing the listeners (default: the CPUs this process may run on, as its affinity says)' -r
@@ -53,13 +53,13 @@ complete -c echokit -n "__fish_echokit_using_subcommand serve" -s v -l verbose -
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s f -l file -d 'Send the contents of this file' -r -F
-complete -c echokit -n "__fish_echokit_using_subcommand send" -s t -l timeout -d 'Give up if the whole exchange takes longer than this (e.g. 5s)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand send" -l connect-timeout -d 'Give up on a connection attempt after this long (default: --timeout, else 10s); a full Unix listen queue is retried until then' -r
-complete -c echokit -n "__fish_echokit_using_subcommand send" -l idle-timeout -d 'End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever' -r
+complete -c echokit -n "__fish_echokit_using_subcommand send" -s t -l timeout -d 'Give up if the whole exchange takes longer than this (e.g. 5s; at most 100y)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand send" -l connect-timeout -d 'Give up on a connection attempt after this long (default: --timeout, else 10s; at most 100y); a full Unix listen queue is retried until then' -r
+complete -c echokit -n "__fish_echokit_using_subcommand send" -l idle-timeout -d 'End the exchange (exit 4) when no byte moved either way for this long (at most 100y); 0 waits for ever' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -l retries -d 'Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s c -l count -d 'Repeat the exchange N times and print round-trip times, like ping' -r
-complete -c echokit -n "__fish_echokit_using_subcommand send" -s i -l interval -d 'Wait this long between repeated exchanges (default 1s; alone, repeats until interrupted)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand send" -l buffer-size -d 'Read at most this many bytes at a time (with -v, each received chunk is shown)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand send" -s i -l interval -d 'Wait this long between repeated exchanges (default 1s, at most 100y; alone, repeats until interrupted)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand send" -l buffer-size -d 'Read at most this many bytes at a time (at most 16MiB; with -v, each received chunk is shown)' -r
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s n -d 'Do not append a newline to MESSAGE'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
 complete -c echokit -n "__fish_echokit_using_subcommand send" -s 4 -d 'Resolve names to IPv4 addresses only'
@@ -85,8 +85,8 @@ udp6\t''
 unix\t''
 unixgram\t''"
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l unix-dir -d 'Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL' -r -F
-complete -c echokit -n "__fish_echokit_using_subcommand check" -s t -l timeout -d 'Give up on one transport (all its payloads) after this long' -r
-complete -c echokit -n "__fish_echokit_using_subcommand check" -l buffer-size -d 'Read size of the in-process servers and the clients; stream payloads include exact multiples of it' -r
+complete -c echokit -n "__fish_echokit_using_subcommand check" -s t -l timeout -d 'Give up on one transport (all its payloads) after this long (at most 100y)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand check" -l buffer-size -d 'Read size of the in-process servers and the clients (at most 16MiB); stream payloads include exact multiples of it' -r
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l junit -d 'Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand check" -l metrics-file -d 'Also write the rows for node_exporter\'s textfile collector to FILE (name it *.prom): probe_success and probe_duration_seconds per row, replaced atomically' -r -F
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
@@ -97,23 +97,33 @@ complete -c echokit -n "__fish_echokit_using_subcommand check" -l json -d 'Print
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s v -l verbose -d 'Say more on stderr (repeat for more)'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
 complete -c echokit -n "__fish_echokit_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s c -l connections -d 'Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s d -l duration -d 'How long to run (e.g. 3s, 1m)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s s -l size -d 'Bytes per request (e.g. 64, 1KiB, 1MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l threads -d 'Spread the connections over this many client threads, each with its own event loop' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s r -l rate -d 'Open loop: this many requests per second in total, on a fixed schedule' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s t -l timeout -d 'Give up on a request (counted as an error) after this long' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l requests -d 'Stop after this many requests in total (default: only --duration stops)' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l buffer-size -d 'Read at most this many bytes at a time' -r
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s 4 -d 'Resolve names to IPv4 addresses only'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s 6 -d 'Resolve names to IPv6 addresses only'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l churn -d 'Churn: every request on a new connection (connect, send, read the echo, close); reports connections per second'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l bulk -d 'Bulk: each connection writes without waiting and reads the echo back as it comes; reports bytes per second'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -l json -d 'Print JSON lines on stdout instead of human-readable text'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s v -l verbose -d 'Say more on stderr (repeat for more)'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
-complete -c echokit -n "__fish_echokit_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s c -l connections -d 'Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s d -l duration -d 'How long to run (e.g. 3s, 1m; at most 100y)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s s -l size -d 'Bytes per request (e.g. 64, 1KiB, 1MiB; at most 16MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l threads -d 'Spread the connections over this many client threads, each with its own event loop' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s r -l rate -d 'Open loop: this many requests per second in total, on a fixed schedule' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s t -l timeout -d 'Give up on a request (counted as an error) after this long (at most 100y)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l requests -d 'Stop after this many requests in total (default: only --duration stops)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l buffer-size -d 'Read at most this many bytes at a time (at most 16MiB)' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l shard -d 'Run share I of N of the load, for N machines (each shard takes 1/N of --connections and of --rate); merge their --json reports with `echokit bench merge`' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l start-at -d 'Start the load at this time, in Unix seconds (e.g. $(( $(date +%s) + 30 ))), so every shard starts together; at most a day ahead' -r
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s u -l udp -d 'Use datagrams (UDP, or SOCK_DGRAM for Unix sockets) for addresses without a prefix'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s 4 -d 'Resolve names to IPv4 addresses only'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s 6 -d 'Resolve names to IPv6 addresses only'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l churn -d 'Churn: every request on a new connection (connect, send, read the echo, close); reports connections per second'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l bulk -d 'Bulk: each connection writes without waiting and reads the echo back as it comes; reports bytes per second'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -l json -d 'Print JSON lines on stdout instead of human-readable text'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s v -l verbose -d 'Say more on stderr (repeat for more)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -a "merge" -d 'Merge `bench --json` reports (shards of one load) into one report'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and not __fish_seen_subcommand_from merge help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from merge" -l json -d 'Print JSON lines on stdout instead of human-readable text'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from merge" -s v -l verbose -d 'Say more on stderr (repeat for more)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from merge" -s q -l quiet -d 'Say nothing but errors (not with --json: SPEC §6)'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from merge" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "merge" -d 'Merge `bench --json` reports (shards of one load) into one report'
+complete -c echokit -n "__fish_echokit_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s 4 -d 'IPv4 results only'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s 6 -d 'IPv6 results only'
 complete -c echokit -n "__fish_echokit_using_subcommand resolve" -s u -l udp -d 'Datagram (UDP) results only'
@@ -139,5 +149,6 @@ complete -c echokit -n "__fish_echokit_using_subcommand help; and not __fish_see
 complete -c echokit -n "__fish_echokit_using_subcommand help; and not __fish_seen_subcommand_from serve send check bench resolve generate help" -f -a "resolve" -d 'Show what getaddrinfo answers for a name'
 complete -c echokit -n "__fish_echokit_using_subcommand help; and not __fish_seen_subcommand_from serve send check bench resolve generate help" -f -a "generate" -d 'Write the man pages, or print a shell completion script'
 complete -c echokit -n "__fish_echokit_using_subcommand help; and not __fish_seen_subcommand_from serve send check bench resolve generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c echokit -n "__fish_echokit_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "merge" -d 'Merge `bench --json` reports (shards of one load) into one report'
 complete -c echokit -n "__fish_echokit_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Write echokit.1 and one page per subcommand into DIR'
 complete -c echokit -n "__fish_echokit_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Print the completion script for SHELL on stdout'

@@ -97,7 +97,12 @@ pub enum Command {
                       TCP connections to a 127.x server come from 127.0.0.1-127.0.0.16 on Linux, \
                       so ephemeral ports last. The report says how busy the client's busiest \
                       thread was: at 90% or more the figures are the client's limit (add \
-                      --threads). A live progress line is shown on a terminal."
+                      --threads). A live progress line is shown on a terminal.\n\n\
+                      Many machines: --shard I/N runs share I of N (1/N of --connections and of \
+                      --rate), --start-at starts every shard at one time, and --json carries the \
+                      latency histogram itself; `echokit bench merge FILE...` adds such reports \
+                      into one (counts summed, percentiles from the merged histogram).",
+        args_conflicts_with_subcommands = true
     )]
     Bench(BenchArgs),
     /// Show what getaddrinfo answers for a name
@@ -159,16 +164,16 @@ pub struct ServeArgs {
     /// Accept at most N connections at once; extra ones are closed at once and counted
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, usize::MAX))]
     pub max_conns: Option<usize>,
-    /// Close a connection after this long without a byte in either direction (e.g. 30s)
+    /// Close a connection after this long without a byte in either direction (e.g. 30s; at most 100y)
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
-    /// After SIGINT/SIGTERM, how long open connections may take to finish
+    /// After SIGINT/SIGTERM, how long open connections may take to finish (at most 100y)
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "5s")]
     pub drain: Duration,
     /// Answer at most N datagrams per second from one source address (extra ones are dropped and counted)
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u32::MAX))]
     pub udp_rate: Option<u32>,
-    /// Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB); also the largest datagram echoed
+    /// Read at most this many bytes at a time (e.g. 8, 4KiB, 64KiB; at most 16MiB); also the largest datagram echoed
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     /// Exit once N connections or datagrams have been echoed in full
@@ -210,13 +215,13 @@ pub struct SendArgs {
     pub file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub addr_flags: AddrFlags,
-    /// Give up if the whole exchange takes longer than this (e.g. 5s)
+    /// Give up if the whole exchange takes longer than this (e.g. 5s; at most 100y)
     #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Give up on a connection attempt after this long (default: --timeout, else 10s); a full Unix listen queue is retried until then
+    /// Give up on a connection attempt after this long (default: --timeout, else 10s; at most 100y); a full Unix listen queue is retried until then
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
-    /// End the exchange (exit 4) when no byte moved either way for this long; 0 waits for ever
+    /// End the exchange (exit 4) when no byte moved either way for this long (at most 100y); 0 waits for ever
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "10s")]
     pub idle_timeout: Duration,
     /// Datagrams: send again this many times when no reply comes (waits 1s, 2s, 4s... between)
@@ -225,10 +230,10 @@ pub struct SendArgs {
     /// Repeat the exchange N times and print round-trip times, like ping
     #[arg(short = 'c', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub count: Option<u64>,
-    /// Wait this long between repeated exchanges (default 1s; alone, repeats until interrupted)
+    /// Wait this long between repeated exchanges (default 1s, at most 100y; alone, repeats until interrupted)
     #[arg(short = 'i', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     pub interval: Option<Duration>,
-    /// Read at most this many bytes at a time (with -v, each received chunk is shown)
+    /// Read at most this many bytes at a time (at most 16MiB; with -v, each received chunk is shown)
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     #[command(flatten)]
@@ -250,10 +255,10 @@ pub struct CheckArgs {
     pub unix_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub addr_flags: AddrFlags,
-    /// Give up on one transport (all its payloads) after this long
+    /// Give up on one transport (all its payloads) after this long (at most 100y)
     #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "5s")]
     pub timeout: Duration,
-    /// Read size of the in-process servers and the clients; stream payloads include exact multiples of it
+    /// Read size of the in-process servers and the clients (at most 16MiB); stream payloads include exact multiples of it
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
     /// Also write the rows as a JUnit XML report to FILE (GitLab, Jenkins, test-report actions)
@@ -280,10 +285,10 @@ pub struct BenchArgs {
     /// Number of concurrent connections (or datagram sockets with -u) [default: 50, or 1 with --bulk]
     #[arg(short = 'c', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, 1_000_000u32))]
     pub connections: Option<u32>,
-    /// How long to run (e.g. 3s, 1m)
+    /// How long to run (e.g. 3s, 1m; at most 100y)
     #[arg(short = 'd', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "3s")]
     pub duration: Duration,
-    /// Bytes per request (e.g. 64, 1KiB, 1MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]
+    /// Bytes per request (e.g. 64, 1KiB, 1MiB; at most 16MiB); with --bulk, bytes per write [default: 64, or 64KiB with --bulk]
     #[arg(short = 's', long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size)]
     pub size: Option<usize>,
     /// Churn: every request on a new connection (connect, send, read the echo, close); reports connections per second
@@ -298,15 +303,47 @@ pub struct BenchArgs {
     /// Open loop: this many requests per second in total, on a fixed schedule
     #[arg(short = 'r', long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub rate: Option<u64>,
-    /// Give up on a request (counted as an error) after this long
+    /// Give up on a request (counted as an error) after this long (at most 100y)
     #[arg(short = 't', long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "1s")]
     pub timeout: Duration,
     /// Stop after this many requests in total (default: only --duration stops)
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole(1, u64::MAX))]
     pub requests: Option<u64>,
-    /// Read at most this many bytes at a time
+    /// Read at most this many bytes at a time (at most 16MiB)
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = parse_size, default_value = "64KiB")]
     pub buffer_size: usize,
+    /// Run share I of N of the load, for N machines (each shard takes 1/N of --connections and of --rate); merge their --json reports with `echokit bench merge`
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
+    /// Start the load at this time, in Unix seconds (e.g. $(( $(date +%s) + 30 ))), so every shard starts together; at most a day ahead
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_start_at)]
+    pub start_at: Option<f64>,
+    #[command(flatten)]
+    pub output: OutputFlags,
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+}
+
+/// What `echokit bench` can do besides loading a server.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Merge `bench --json` reports (shards of one load) into one report
+    #[command(
+        long_about = "Read `echokit bench --json` reports (one per shard or machine) and print one \
+                      report over all of them, in the same text or --json form: counts summed, \
+                      rates over the union of the runs' time spans, latency percentiles from the \
+                      sum of their histograms (never from averaged percentiles). Reports of \
+                      different workloads, modes or sizes are refused (exit 2, naming both files)."
+    )]
+    Merge(MergeArgs),
+}
+
+/// `echokit bench merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// `bench --json` reports to merge (a file may hold several JSON lines; each report line counts)
+    #[arg(value_name = "FILE", required = true, value_hint = clap::ValueHint::FilePath)]
+    pub files: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub output: OutputFlags,
 }
@@ -384,21 +421,69 @@ where
     }
 }
 
-/// Parses a humantime duration (`500ms`, `2s`, `1m30s`); a bare number is seconds.
+/// The longest duration any flag takes: 100 years. Far beyond any real wait,
+/// and far below what `Instant + Duration` can hold (about 292 billion years
+/// on Linux, less elsewhere), so a deadline or a sum of two never overflows.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600);
+
+/// How [`MAX_DURATION`] is written in messages and help.
+pub const MAX_DURATION_TEXT: &str = "100y";
+
+/// The largest size a size flag takes: 16 MiB. `--buffer-size` is one read
+/// (socket buffers hold a few MiB, a datagram at most 64 KiB, so more never
+/// helps), allocated per event loop and per datagram slot; bench's `--size` is
+/// one request, held per client thread. Larger is refused (exit 2), not an abort.
+pub const MAX_SIZE: usize = 16 << 20;
+
+/// How [`MAX_SIZE`] is written in messages and help.
+pub const MAX_SIZE_TEXT: &str = "16MiB";
+
+/// `--shard I/N`: 1 <= I <= N <= 65535.
+pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not I/N with 1 <= I <= N <= 65535 (e.g. 2/4)");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u32, u32) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || n > 65_535 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// `--start-at TIME`: Unix seconds (a fraction allowed), not negative.
+pub fn parse_start_at(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err("must be a time in Unix seconds, like $(date +%s) gives (e.g. 1767225600)".into()),
+    }
+}
+
+/// Parses a humantime duration (`500ms`, `2s`, `1m30s`); a bare number is
+/// seconds. At most [`MAX_DURATION`]: a larger one is "too large", never a
+/// panic further on (SPEC §5).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let too_large = || format!("too large (at most {MAX_DURATION_TEXT})");
     if text.starts_with('-') {
         return Err("must not be negative (durations look like 500ms, 2s, 1m30s)".to_string());
     }
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 {
-            return Ok(Duration::from_secs_f64(seconds));
+    let duration = match text.parse::<f64>() {
+        // Checked before converting: Duration::from_secs_f64 panics past u64 seconds.
+        Ok(seconds) if seconds.is_finite() && seconds > MAX_DURATION.as_secs_f64() => {
+            return Err(too_large());
         }
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds),
+        _ => humantime::parse_duration(text).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => too_large(),
+            e => format!("{e} (durations look like 500ms, 2s, 1m30s)"),
+        })?,
+    };
+    if duration > MAX_DURATION {
+        return Err(too_large());
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e} (durations look like 500ms, 2s, 1m30s)"))
+    Ok(duration)
 }
 
-/// Parses a size with an optional binary suffix: `8`, `512B`, `4K`, `64KiB`, `1MiB`.
+/// Parses a size with an optional binary suffix: `8`, `512B`, `4K`, `64KiB`,
+/// `1MiB`; at most [`MAX_SIZE`].
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -408,9 +493,13 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
     if text.starts_with('-') {
         return Err(format!("must not be negative ({hint})"));
     }
-    let number: usize = digits
-        .parse()
-        .map_err(|_| format!("not a size: {text:?} ({hint})"))?;
+    let too_large = || format!("too large (at most {MAX_SIZE_TEXT})");
+    let number: usize = match digits.parse() {
+        Ok(n) => n,
+        // Digits, but more than usize holds: too large, once the suffix is known good.
+        Err(_) if !digits.is_empty() => usize::MAX,
+        Err(_) => return Err(format!("not a size: {text:?} ({hint})")),
+    };
     let unit: usize = match suffix.trim() {
         "" | "B" | "b" => 1,
         "K" | "k" | "KiB" | "KB" | "kB" | "kiB" => 1 << 10,
@@ -418,13 +507,11 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "G" | "g" | "GiB" | "GB" => 1 << 30,
         _ => return Err(format!("unknown size suffix {suffix:?} ({hint})")),
     };
-    let size = number
-        .checked_mul(unit)
-        .ok_or_else(|| format!("size too large: {text}"))?;
-    if size == 0 {
-        return Err("size must be at least 1 byte".to_string());
+    match number.checked_mul(unit) {
+        Some(0) => Err("size must be at least 1 byte".to_string()),
+        Some(size) if size <= MAX_SIZE => Ok(size),
+        _ => Err(too_large()),
     }
-    Ok(size)
 }
 
 /// Parses an octal file mode as chmod takes it: `600`, `0660`.
@@ -508,6 +595,54 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn durations_past_100_years_are_too_large_not_a_panic() {
+        assert_eq!(parse_duration("100y"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("3155760000"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        let refused = Err("too large (at most 100y)".to_string());
+        for text in [
+            "1e19",
+            "1e20",
+            "1e300",
+            "18446744073709551615",
+            "18446744073709551616",
+            "3155760000.5",
+            "101y",
+            "300000000000y",
+            "18446744073709551615s",
+            "99999999999999999999999999ns",
+        ] {
+            assert_eq!(parse_duration(text), refused, "{text:?}");
+        }
+        for text in ["inf", "NaN", "1e", "-inf"] {
+            assert!(parse_duration(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_past_16_mib_are_too_large_not_an_abort() {
+        assert_eq!(parse_size("16MiB"), Ok(MAX_SIZE));
+        assert_eq!(parse_size("16777216"), Ok(MAX_SIZE));
+        let refused = Err("too large (at most 16MiB)".to_string());
+        for text in [
+            "16777217",
+            "17MiB",
+            "30GiB",
+            "1000000GiB",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999KiB",
+        ] {
+            assert_eq!(parse_size(text), refused, "{text:?}");
+        }
+        assert!(
+            parse_size("99999999999999999999999XB")
+                .unwrap_err()
+                .starts_with("unknown size suffix")
+        );
     }
 
     #[test]

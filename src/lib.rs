@@ -18,8 +18,21 @@ pub mod output;
 pub mod sys;
 pub mod transport;
 
+use clap::Parser;
 use cli::{Cli, Command};
 use error::{Error, ExitCode};
+
+/// Parses a whole command line (`argv[0]` first) and validates every value
+/// clap can: the flags, their ranges (durations up to 100y, sizes up to
+/// 16MiB, counts), conflicts. Nothing is bound, connected or resolved, so
+/// a fuzzer may call it with any arguments (`fuzz/fuzz_targets/argv.rs`).
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
 
 /// Runs the parsed command line and returns its exit code.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {

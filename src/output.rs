@@ -7,9 +7,19 @@
 //! the one [`Table`] layout `check` and `resolve` share. It never picks exit
 //! codes. Every write is flushed at once, so a script reading a ready line
 //! never waits for a buffer.
+//!
+//! No write here can panic or end the process (SPEC §5), which `println!` and
+//! `eprintln!` would on a closed or full stream. Stderr that cannot be written
+//! loses the message and nothing else: the exit code still tells. Stdout is
+//! the command's result: a reader that went away (EPIPE, `| head`) only stops
+//! the writing, but any other failure (`/dev/full`: ENOSPC, EIO) is kept, and
+//! [`stdout_failure`] turns it into exit 6 once the command is done. Rust
+//! starts every program with SIGPIPE ignored, so EPIPE arrives as an error
+//! here and never as a signal.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use serde_json::Value;
 
@@ -42,9 +52,18 @@ pub struct Output {
     pub json: bool,
     pub verbose: u8,
     pub quiet: bool,
-    /// Set once stdout's reader has gone away (EPIPE): data is then dropped, not fatal.
-    stdout_closed: AtomicBool,
 }
+
+/// Set once stdout's reader has gone away (EPIPE): data is then dropped, not
+/// fatal. Process-wide, as stdout is: `serve` writes it from two `Output`s.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// The first stdout write that failed for another reason (a full disk, an I/O
+/// error): what [`stdout_failure`] reports. Nothing is written after it.
+static STDOUT_FAILED: Mutex<Option<io::Error>> = Mutex::new(None);
+
+/// That failure's errno, for every later write (0: none yet; -1: not an OS error).
+static STDOUT_ERRNO: AtomicI32 = AtomicI32::new(0);
 
 impl Output {
     /// From the command's output flags.
@@ -53,7 +72,6 @@ impl Output {
             json: flags.json,
             verbose: flags.verbose,
             quiet: flags.quiet,
-            stdout_closed: AtomicBool::new(false),
         }
     }
 
@@ -73,25 +91,14 @@ impl Output {
         match report.human() {
             Human::Stdout(text) if !self.quiet => self.line(&text),
             Human::Log { level, text } if !self.quiet && self.verbose >= level => {
-                eprintln!("echokit: {}", one_line(&text));
+                diagnostic(&text);
             }
             _ => {}
         }
     }
 
     fn stdout(&self, bytes: &[u8]) -> io::Result<()> {
-        if self.stdout_closed.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let mut out = io::stdout().lock();
-        match out.write_all(bytes).and_then(|()| out.flush()) {
-            // The reader of our stdout left (`| head`): keep working, stop writing.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                self.stdout_closed.store(true, Ordering::Relaxed);
-                Ok(())
-            }
-            other => other,
-        }
+        write_stdout(bytes)
     }
 
     /// Raw echoed bytes (send's data).
@@ -121,21 +128,79 @@ impl Output {
     /// A diagnostic on stderr, unless `-q`.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("echokit: {}", one_line(text));
+            diagnostic(text);
         }
     }
 
     /// A diagnostic on stderr only with `-v` (or more).
     pub fn verbose(&self, level: u8, text: &str) {
         if self.verbose >= level {
-            eprintln!("echokit: {}", one_line(text));
+            diagnostic(text);
         }
     }
 }
 
+/// Writes `bytes` to stdout and flushes them. A closed pipe is `Ok`: the
+/// reader chose to stop, and the work goes on (`send … | head` still verifies).
+/// Any other failure is kept for [`stdout_failure`] and returned; from then on
+/// nothing more is written, and every write returns that error's kind.
+fn write_stdout(bytes: &[u8]) -> io::Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    match STDOUT_ERRNO.load(Ordering::Relaxed) {
+        0 => {}
+        -1 => return Err(io::Error::other("an earlier write failed")),
+        errno => return Err(io::Error::from_raw_os_error(errno)),
+    }
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(-1);
+            STDOUT_ERRNO.store(errno, Ordering::Relaxed);
+            let kept = match errno {
+                -1 => io::Error::new(e.kind(), e.to_string()),
+                errno => io::Error::from_raw_os_error(errno),
+            };
+            let mut failed = STDOUT_FAILED.lock().unwrap_or_else(|p| p.into_inner());
+            failed.get_or_insert(kept);
+            Err(e)
+        }
+    }
+}
+
+/// The first failed stdout write, as the error that ends the command (exit 6:
+/// `cannot write to stdout: no space left on device`); `None` when every
+/// write went through or only the reader went away. Taken: asked twice, the
+/// second answer is `None`.
+pub fn stdout_failure() -> Option<Error> {
+    let mut failed = STDOUT_FAILED.lock().unwrap_or_else(|p| p.into_inner());
+    failed
+        .take()
+        .map(|e| Error::internal("cannot write to stdout", e))
+}
+
+/// One `echokit: ` line on stderr. A stderr that cannot be written (closed
+/// pipe, full disk) loses the line and nothing else (SPEC §5).
+fn diagnostic(text: &str) {
+    raw_stderr(&format!("echokit: {}\n", one_line(text)));
+}
+
+/// `text` on stderr as it is (clap's usage message, already prefixed and
+/// ended), ignoring every error, as [`diagnostic`] does.
+pub fn raw_stderr(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
 /// Prints an error as its one line on stderr.
 pub fn error(err: &Error) {
-    eprintln!("echokit: {}", one_line(&err.to_string()));
+    diagnostic(&one_line(&err.to_string()));
 }
 
 /// Control characters from the user's input (a newline in an address) are

@@ -16,7 +16,12 @@
 #     abstract names of random lengths, autobound and unbound sockets, UDP from
 #     127.0.0.N, in bursts to the udp and unixgram listeners; an echo that
 #     reaches a socket that did not send it is a misdelivery, counted apart
-#     from losses (a datagram with no echo within 2 s).
+#     from losses (a datagram with no echo within 2 s);
+#   - hostile peers (Python): a slow sender (a byte every 50 ms), a peer
+#     that sends megabytes and never reads (held back, then gone), a peer
+#     that resets mid-echo (SO_LINGER 0), and datagram senders whose names
+#     hold newlines and escape characters; each must leave the others and
+#     the server's descriptors and RSS as they were.
 # Every loop stops by itself at the deadline and after at most MAX_ITERATIONS
 # rounds; every command runs under `timeout`. The server's descriptor count
 # (/proc/PID/fd) and VmRSS (/proc/PID/status) are sampled at the start (idle),
@@ -226,10 +231,96 @@ PY
     echo "$name $counts" >"$dir/$name.result"
 }
 
+# hostile_peers NAME TCP_ADDR UNIX_PATH UNIXGRAM_PATH: see the header. Result
+# columns: rounds survived (as echoes), errors, misdeliveries (as mismatches).
+hostile_peers() {
+    local name=$1
+    trap - INT TERM EXIT
+    timeout $((end - SECONDS + 30)) python3 - "$2" "$3" "$4" "$dir" "$end_epoch" "$MAX_ITERATIONS" \
+        >"$dir/$name.counts" 2>>"$dir/$name.err" <<'PY'
+import os, socket, struct, sys, time
+tcp, unix_path, dgram_path, tmp, end, max_rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), int(sys.argv[6])
+host, port = tcp.rsplit(":", 1)
+target = (host, int(port))
+ok = errors = misdelivered = 0
+rounds = 0
+def slow():
+    s = socket.create_connection(target, timeout=5)
+    msg = b"slow-peer-%d" % rounds
+    for b in msg:
+        s.send(bytes([b]))
+        time.sleep(0.05)
+    got = b""
+    while len(got) < len(msg):
+        chunk = s.recv(100)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    return got == msg
+def never_reads():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(unix_path)
+    s.setblocking(False)
+    sent = 0
+    try:
+        while sent < 8 << 20:
+            sent += s.send(b"x" * 65536)
+    except BlockingIOError:
+        pass          # held back: the server stopped reading us, as it must
+    time.sleep(0.5)
+    s.close()         # unread echo in our buffer: the server sees a reset
+    return sent < 8 << 20
+def resets():
+    s = socket.create_connection(target, timeout=5)
+    s.sendall(os.urandom(65536))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    return True
+def forged_names():
+    names = [os.path.join(tmp, "h\ntcp:10.9.9.9:7\x1b[31m%d" % rounds), "\0h\x1b]0;title\x07\n%d" % rounds]
+    good = True
+    for n in names:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(n)
+        s.settimeout(2)
+        msg = b"forged %d" % rounds
+        s.sendto(msg, dgram_path)
+        try:
+            good = good and s.recv(100) == msg
+        except OSError:
+            good = False
+        s.close()
+        if not n.startswith("\0"):
+            os.unlink(n)
+    return good
+while time.time() < end and rounds < max_rounds:
+    rounds += 1
+    for peer in (slow, never_reads, resets, forged_names):
+        try:
+            if peer():
+                ok += 1
+            else:
+                errors += 1
+                print(f"{peer.__name__}: round {rounds} did not end as expected", file=sys.stderr)
+        except OSError as e:
+            errors += 1
+            print(f"{peer.__name__}: round {rounds}: {e}", file=sys.stderr)
+print(ok, errors, misdelivered)
+PY
+    local counts
+    counts=$(<"$dir/$name.counts")
+    [[ $counts =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]] || counts="0 1 0"
+    echo "$name $counts" >"$dir/$name.result"
+}
+
 sample start
 end_epoch=$(($(date +%s) + end - SECONDS))
 if command -v python3 >/dev/null; then
     mixed_senders mixed-dgram "${addr[udp]#udp:}" "${addr[unixgram]#unixgram:}" &
+    workers+=($!)
+    hostile_peers hostile "${addr[tcp]#tcp:}" "${addr[unix]#unix:}" "${addr[unixgram]#unixgram:}" &
     workers+=($!)
 else
     echo "soak: python3 is not installed: no mixed datagram senders" >&2

@@ -12,11 +12,13 @@ mod suite {
     mod action;
     mod activation;
     mod bench;
+    mod bench_merge;
     mod blackbox;
     mod check;
     mod ci_reports;
     mod cli;
     mod completions;
+    mod contrib;
     mod datagram_delivery;
     mod debian;
     mod flags;
@@ -24,8 +26,10 @@ mod suite {
     mod generated_docs;
     mod hostile;
     mod interop;
+    mod limits;
     mod metrics;
     mod mptcp;
+    mod outputs;
     mod portable_build;
     mod properties;
     mod readiness;

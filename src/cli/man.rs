@@ -211,6 +211,7 @@ pub fn page(subcommand: Option<&str>, all: &[String]) -> Page {
                 section("WORKLOADS", BENCH_WORKLOADS),
                 section("ADDRESSES", ADDRESSES),
                 section("JSON OUTPUT", BENCH_JSON),
+                section("MANY MACHINES", BENCH_MANY),
             ],
             None,
             Some(BENCH_EXAMPLES),
@@ -400,7 +401,7 @@ Success.
 Verification failed: the echo differed or ended early, or a check failed.
 
 : 2
-Usage error or invalid address, including a name that does not resolve, and input that cannot be read (`--file`, stdin).
+Usage error or invalid address, including a name that does not resolve, input that cannot be read (`--file`, stdin), and a value past its flag's limit (a duration over 100y, a size over 16MiB), named with that limit.
 
 : 3
 Could not connect: refused (also ICMP port unreachable on UDP), unreachable, no such socket file, permission denied, resolver unavailable.
@@ -412,7 +413,7 @@ Timed out.
 Could not listen: address in use, privileged port, bad socket directory, a non-socket (a file, a symlink) at the path.
 
 : 6
-Internal error: a failure that is no fault of the input, the peer or the machine's setup, such as the event loop itself failing.
+Internal error: a failure that is no fault of the input, the peer or the machine's setup, such as the event loop itself failing; or output that could not be written (stdout on a full disk: `echokit: cannot write to stdout: no space left on device`). A reader of stdout that goes away, as head(1) does, is no failure. A closed stderr loses the messages, never the exit status.
 
 Every error is one line on stderr that names the address and the system's reason, such as `echokit: cannot listen on 127.0.0.1:5000: address in use`.
 "#;
@@ -918,7 +919,13 @@ On Linux the report ends with the CPU time of the client's busiest thread as a s
 "#;
 
 const BENCH_JSON: &str = r#"
-With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `in_flight` (requests still waiting at the end; null for bulk), `in_flight_bytes` (bulk: bytes not back yet at the end; null otherwise), `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`. Exit 1 when no request completed, or there were errors or mismatches.
+With `--json`, one object when the run ends: `address`, `workload` (`pingpong`, `churn` or `bulk`), `connections`, `threads`, `size`, `mode` (`closed` or `open`), `rate`, `duration_s`, `requests`, `requests_per_s`, `bytes` (echoed and checked), `bytes_per_s`, `latency_us` with `p50`, `p90`, `p99`, `p99_9`, `max` and `mean` in microseconds (null for bulk), `errors`, `mismatches`, `in_flight` (requests still waiting at the end; null for bulk), `in_flight_bytes` (bulk: bytes not back yet at the end; null otherwise), `first_error`, `client_cpu` (the busiest client thread's CPU time over the run's, null where the platform cannot tell) and `client_saturated`; `start` and `end` (the run's span, Unix seconds), `shard` (`I/N`, or null), `runs` (1, or how many reports were merged), and `histogram`: the latency histogram itself, `{"encoding": "HdrHistogram V2 compressed (deflate), base64", "unit": "ns", "data": ...}`, which any HdrHistogram library reads. Exit 1 when no request completed, or there were errors or mismatches.
+"#;
+
+const BENCH_MANY: &str = r#"
+To load one server from N machines (pods of a Kubernetes Job, legs of a CI matrix), run `echokit bench --json --shard I/N --start-at TIME` on each: shard I takes 1/N of `--connections` and of `--rate` (the first shards take one more where they do not divide evenly; a shard left with none is a usage error), and every shard waits until TIME (Unix seconds, at most a day ahead; a time already past starts at once, with a note) so they all load the server together.
+
+`echokit bench merge FILE...` then reads their reports (a file may hold several JSON lines) and prints one report over all of them, as text or with `--json` in the same form: counts summed; rates over the union of the runs' time spans; latency percentiles from the sum of their histograms, bucket by bucket, exactly as one histogram fed every request would give, never from averaged percentiles. Reports of different workloads, loop modes or sizes are refused (exit 2, naming both files), as is a file with no report in it. Its exit status is that of a run: 1 when nothing completed, or any error or mismatch was counted.
 "#;
 
 const BENCH_EXAMPLES: &str = r#"
@@ -938,6 +945,15 @@ Open loop at 5000 requests per second, so a stalled server cannot hide its delay
 
 ```
 echokit bench --rate 5000 -d 30s localhost:5000
+```
+
+Two machines, then one report over both:
+
+```
+T=$(( $(date +%s) + 30 ))
+echokit bench --json --shard 1/2 --start-at $T -c 100 --rate 20000 server:7 > a.json   # machine 1
+echokit bench --json --shard 2/2 --start-at $T -c 100 --rate 20000 server:7 > b.json   # machine 2
+echokit bench merge a.json b.json
 ```
 
 UDP:

@@ -4,12 +4,12 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
 use crate::addr::{self, Role};
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, BenchCommand};
 use crate::engine::{self, ServerConfig, Silent, Unlimited};
 use crate::error::{Error, ExitCode};
 use crate::output::{Human, Output, Report};
@@ -17,11 +17,20 @@ use crate::transport::{self, ListenOptions};
 use crate::transport::{SocketAddress, SocketType, Transport};
 
 mod load;
+mod merge;
+mod summary;
 
 use load::{LoadConfig, LoadReport, Progress, SATURATED, Workload};
+use summary::{Shard, Summary};
+
+/// How far ahead `--start-at` may be.
+const START_AT_MAX: Duration = Duration::from_secs(24 * 3600);
 
 /// Runs `echokit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
+    if let Some(BenchCommand::Merge(merge_args)) = args.command {
+        return merge::run(merge_args);
+    }
     let out = Output::new(args.output);
     if args.duration.is_zero() {
         // Nothing could complete in no time: exit 1 for ever (SPEC §4 bench).
@@ -40,13 +49,24 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
     };
     let bulk = workload == Workload::Bulk;
     let size = args.size.unwrap_or(if bulk { 64 * 1024 } else { 64 });
+    let shard = args.shard.map(|(index, count)| Shard { index, count });
+    let connections = args.connections.unwrap_or(if bulk { 1 } else { 50 });
+    let (connections, rate) = match shard {
+        Some(shard) => shard_share(shard, connections, args.rate)?,
+        None => (connections, args.rate),
+    };
+    let start = Start {
+        at: args.start_at,
+        shard,
+    };
+    start.check()?;
     let config = |kind| LoadConfig {
         workload,
         kind,
-        connections: args.connections.unwrap_or(if bulk { 1 } else { 50 }),
+        connections,
         size,
         duration: args.duration,
-        rate: args.rate,
+        rate,
         timeout: args.timeout,
         max_requests: args.requests,
         buffer_size: args.buffer_size,
@@ -61,8 +81,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
                 .ok_or_else(|| Error::address(text, "resolves to nothing"))?;
             let config = config(endpoint.kind);
             check_workload(&config, target)?;
-            let report = measure(&out, text, target, &config)?;
-            Ok(finish(&out, target, &config, &report))
+            let (report, started) = measure(&out, text, target, &config, &start)?;
+            Ok(finish(&out, target, &config, report, started, shard))
         }
         None => {
             // Our own server on 127.0.0.1:0, on a thread of this process.
@@ -83,11 +103,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Error> {
             let config = config(default_kind);
             check_workload(&config, &local)?;
             out.verbose(1, &format!("started an echo server on {name}"));
-            let result = measure(&out, &name, &local, &config);
+            let result = measure(&out, &name, &local, &config, &start);
             server.stop();
             let _ = server.join();
-            let report = result?;
-            Ok(finish(&out, &local, &config, &report))
+            let (report, started) = result?;
+            Ok(finish(&out, &local, &config, report, started, shard))
         }
     }
 }
@@ -125,12 +145,102 @@ fn check_workload(config: &LoadConfig, target: &SocketAddress) -> Result<(), Err
     Ok(())
 }
 
+/// This shard's connections and rate: 1/N of each (SPEC §4 bench), the
+/// remainder going to the first shards so the parts add up. A shard left
+/// with nothing to do is a usage error.
+fn shard_share(
+    shard: Shard,
+    connections: u32,
+    rate: Option<u64>,
+) -> Result<(u32, Option<u64>), Error> {
+    let mine = shard.part(u64::from(connections));
+    if mine == 0 {
+        return Err(Error::Usage(format!(
+            "--shard {shard}: {connections} connections leave this shard none (give --connections at least {})",
+            shard.count
+        )));
+    }
+    let rate = match rate {
+        Some(total) => {
+            let part = shard.part(total);
+            if part == 0 {
+                return Err(Error::Usage(format!(
+                    "--shard {shard}: --rate {total} leaves this shard no requests (give --rate at least {})",
+                    shard.count
+                )));
+            }
+            Some(part)
+        }
+        None => None,
+    };
+    Ok((u32::try_from(mine).unwrap_or(u32::MAX), rate))
+}
+
+/// When the load starts: at once, or at `--start-at` (Unix seconds).
+struct Start {
+    at: Option<f64>,
+    shard: Option<Shard>,
+}
+
+impl Start {
+    /// A start more than a day ahead is a usage error (a typo, or milliseconds).
+    fn check(&self) -> Result<(), Error> {
+        let Some(at) = self.at else { return Ok(()) };
+        let now = summary_now();
+        if at - now > START_AT_MAX.as_secs_f64() {
+            return Err(Error::Usage(format!(
+                "--start-at {at}: more than a day ahead (it is {now:.0} now; Unix seconds, not milliseconds)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits for the start time, saying how long on stderr; a time already
+    /// past starts at once, with a note.
+    fn wait(&self, out: &Output) {
+        let Some(at) = self.at else { return };
+        let now = summary_now();
+        let ahead = at - now;
+        let who = self.shard.map_or(String::new(), |s| format!("shard {s}: "));
+        if ahead <= 0.0 {
+            out.note(&format!(
+                "{who}--start-at was {:.1}s ago: starting now",
+                -ahead
+            ));
+            return;
+        }
+        out.verbose(
+            1,
+            &format!("{who}starting in {ahead:.1}s (--start-at {at})"),
+        );
+        // The deadline is a wall-clock time: sleep in slices, so a clock
+        // step is seen within one.
+        loop {
+            let left = at - summary_now();
+            if left <= 0.0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs_f64(left.min(0.5)));
+        }
+    }
+}
+
+/// Now, in Unix seconds.
+fn summary_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 fn measure(
     out: &Output,
     text: &str,
     target: &SocketAddress,
     config: &LoadConfig,
-) -> Result<LoadReport, Error> {
+    start: &Start,
+) -> Result<(LoadReport, SystemTime), Error> {
+    start.wait(out);
+    let started = SystemTime::now();
     // A live progress line only on a terminal, never in JSON or quiet mode.
     let bar = (std::io::stderr().is_terminal() && out.human()).then(|| {
         let bar = indicatif::ProgressBar::new(config.duration.as_millis() as u64);
@@ -166,73 +276,73 @@ fn measure(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    result.map_err(|e| Error::connect(text, e))
+    result
+        .map(|r| (r, started))
+        .map_err(|e| Error::connect(text, e))
 }
 
-fn finish(out: &Output, target: &SocketAddress, config: &LoadConfig, r: &LoadReport) -> ExitCode {
+fn finish(
+    out: &Output,
+    target: &SocketAddress,
+    config: &LoadConfig,
+    report: LoadReport,
+    started: SystemTime,
+    shard: Option<Shard>,
+) -> ExitCode {
     let name = addr::display(config.kind, target);
-    out.report(&BenchReport {
-        name: &name,
-        config,
-        report: r,
-    });
-    if let Some(e) = &r.first_error {
+    let summary = Summary::of_run(name, config, report, started, shard);
+    verdict(out, &summary)
+}
+
+/// Prints `s` and its notes; exit 1 when nothing completed, or any error or
+/// mismatch was counted (SPEC §4 bench). `bench merge` ends the same way.
+pub(super) fn verdict(out: &Output, s: &Summary) -> ExitCode {
+    out.report(s);
+    if let Some(e) = &s.first_error {
         out.note(&format!("first error: {e}"));
     }
-    let nothing_done = match config.workload {
-        Workload::Bulk => r.bytes == 0,
-        _ => r.requests == 0,
+    let nothing_done = match s.workload {
+        Workload::Bulk => s.bytes == 0,
+        _ => s.requests == 0,
     };
     if nothing_done {
-        let what = match config.workload {
+        let what = match s.workload {
             Workload::Bulk => "no byte was echoed",
             _ => "no request was echoed",
         };
-        let errors = match r.errors {
+        let errors = match s.errors {
             1 => "1 error".to_string(),
             n => format!("{n} errors"),
         };
         out.note(&format!(
             "{what} in {} ({errors}, {} in flight)",
-            crate::output::duration(r.elapsed),
-            r.in_flight
+            crate::output::duration(s.elapsed()),
+            s.in_flight
         ));
     }
-    if let Some(busy) = r.busiest_thread_cpu.filter(|b| *b >= SATURATED) {
+    if let Some(busy) = s.client_cpu.filter(|b| *b >= SATURATED) {
         out.note(&format!(
             "the client was saturated (its busiest thread on CPU {:.0}% of the run): these figures are the client's limit, not the server's; try more --threads",
             busy * 100.0
         ));
     }
-    if nothing_done || r.mismatches > 0 || r.errors > 0 {
+    if nothing_done || s.mismatches > 0 || s.errors > 0 {
         ExitCode::VerifyFailed
     } else {
         ExitCode::Success
     }
 }
 
-/// The result of a run: rates, latency percentiles, errors and mismatches.
-struct BenchReport<'a> {
-    name: &'a str,
-    config: &'a LoadConfig,
-    report: &'a LoadReport,
-}
-
-impl BenchReport<'_> {
-    fn secs(&self) -> f64 {
-        self.report.elapsed.as_secs_f64().max(1e-9)
-    }
-
+impl Summary {
     fn pct(&self, q: f64) -> u64 {
-        self.report.latency.value_at_quantile(q)
+        self.latency.value_at_quantile(q)
     }
 }
 
-impl Report for BenchReport<'_> {
+impl Report for Summary {
     fn human(&self) -> Human {
-        let (r, config) = (self.report, self.config);
-        let mode = match (config.workload, config.rate) {
-            (Workload::Bulk, _) => format!("bulk ({} per write)", bytes(config.size as f64)),
+        let mode = match (self.workload, self.rate) {
+            (Workload::Bulk, _) => format!("bulk ({} per write)", bytes(self.size as f64)),
             (Workload::Churn, Some(rate)) => {
                 format!("a new connection per request, open loop at {rate} requests/s")
             }
@@ -240,41 +350,46 @@ impl Report for BenchReport<'_> {
             (Workload::PingPong, Some(rate)) => format!("open loop at {rate} requests/s"),
             (Workload::PingPong, None) => "closed loop".to_string(),
         };
-        let size = match config.workload {
+        let size = match self.workload {
             Workload::Bulk => String::new(),
-            _ => format!("{} bytes per request, ", config.size),
+            _ => format!("{} bytes per request, ", self.size),
+        };
+        let whose = match (self.shard, self.runs) {
+            (Some(shard), _) => format!(" (shard {shard})"),
+            (None, 1) => String::new(),
+            (None, n) => format!(" ({n} runs merged)"),
         };
         let mut lines = vec![format!(
-            "bench {}: {} connection{}, {size}{mode}, {}{}",
-            self.name,
-            config.connections,
-            if config.connections == 1 { "" } else { "s" },
-            humantime::format_duration(Duration::from_millis(r.elapsed.as_millis() as u64)),
-            match config.threads {
+            "bench {}{whose}: {} connection{}, {size}{mode}, {}{}",
+            self.address,
+            self.connections,
+            if self.connections == 1 { "" } else { "s" },
+            humantime::format_duration(Duration::from_millis(self.elapsed().as_millis() as u64)),
+            match self.threads {
                 1 => String::new(),
                 n => format!(", {n} client threads"),
             }
         )];
-        if config.workload == Workload::Bulk {
+        if self.workload == Workload::Bulk {
             lines.push(format!(
                 "echoed:     {} ({} each way)",
-                bytes(r.bytes as f64),
-                per_second(r.bytes as f64 / self.secs())
+                bytes(self.bytes as f64),
+                per_second(self.bytes as f64 / self.secs())
             ));
         } else {
-            let unit = match config.workload {
+            let unit = match self.workload {
                 Workload::Churn => "connections",
                 _ => "requests",
             };
             lines.push(format!(
                 "{:<11} {} ({:.0}/s)",
                 format!("{unit}:"),
-                r.requests,
-                r.requests as f64 / self.secs()
+                self.requests,
+                self.requests as f64 / self.secs()
             ));
             lines.push(format!(
                 "throughput: {} each way",
-                per_second(r.bytes as f64 / self.secs())
+                per_second(self.bytes as f64 / self.secs())
             ));
             lines.push(format!(
                 "latency:    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
@@ -282,18 +397,18 @@ impl Report for BenchReport<'_> {
                 micros(self.pct(0.9)),
                 micros(self.pct(0.99)),
                 micros(self.pct(0.999)),
-                micros(r.latency.max())
+                micros(self.latency.max())
             ));
         }
-        let in_flight = match config.workload {
-            Workload::Bulk => bytes(r.in_flight as f64),
-            _ => r.in_flight.to_string(),
+        let in_flight = match self.workload {
+            Workload::Bulk => bytes(self.in_flight as f64),
+            _ => self.in_flight.to_string(),
         };
         lines.push(format!(
             "errors:     {}  mismatches: {}  in flight: {in_flight}",
-            r.errors, r.mismatches
+            self.errors, self.mismatches
         ));
-        if let Some(busy) = r.busiest_thread_cpu {
+        if let Some(busy) = self.client_cpu {
             lines.push(format!(
                 "client:     busiest thread on CPU {:.0}% of the run{}",
                 busy * 100.0,
@@ -308,43 +423,44 @@ impl Report for BenchReport<'_> {
     }
 
     fn json(&self) -> Option<Value> {
-        let (r, config) = (self.report, self.config);
         let us = |nanos: u64| nanos as f64 / 1000.0;
-        let latency = (config.workload != Workload::Bulk).then(|| {
+        let bulk = self.workload == Workload::Bulk;
+        let latency = (!bulk).then(|| {
             json!({
                 "p50": us(self.pct(0.5)),
                 "p90": us(self.pct(0.9)),
                 "p99": us(self.pct(0.99)),
                 "p99_9": us(self.pct(0.999)),
-                "max": us(r.latency.max()),
-                "mean": r.latency.mean() / 1000.0,
+                "max": us(self.latency.max()),
+                "mean": self.latency.mean() / 1000.0,
             })
         });
         Some(json!({
-            "address": self.name,
-            "workload": match config.workload {
-                Workload::PingPong => "pingpong",
-                Workload::Churn => "churn",
-                Workload::Bulk => "bulk",
-            },
-            "connections": config.connections,
-            "threads": config.threads,
-            "size": config.size,
-            "mode": if config.rate.is_some() { "open" } else { "closed" },
-            "rate": config.rate,
+            "address": self.address,
+            "workload": self.workload_name(),
+            "connections": self.connections,
+            "threads": self.threads,
+            "size": self.size,
+            "mode": self.mode(),
+            "rate": self.rate,
+            "shard": self.shard.map(|s| s.to_string()),
+            "runs": self.runs,
+            "start": self.start,
+            "end": self.end,
             "duration_s": self.secs(),
-            "requests": r.requests,
-            "requests_per_s": r.requests as f64 / self.secs(),
-            "bytes": r.bytes,
-            "bytes_per_s": r.bytes as f64 / self.secs(),
+            "requests": self.requests,
+            "requests_per_s": self.requests as f64 / self.secs(),
+            "bytes": self.bytes,
+            "bytes_per_s": self.bytes as f64 / self.secs(),
             "latency_us": latency,
-            "errors": r.errors,
-            "mismatches": r.mismatches,
-            "in_flight": (config.workload != Workload::Bulk).then_some(r.in_flight),
-            "in_flight_bytes": (config.workload == Workload::Bulk).then_some(r.in_flight),
-            "first_error": r.first_error,
-            "client_cpu": r.busiest_thread_cpu,
-            "client_saturated": r.busiest_thread_cpu.map(|b| b >= SATURATED),
+            "histogram": self.histogram_json(),
+            "errors": self.errors,
+            "mismatches": self.mismatches,
+            "in_flight": (!bulk).then_some(self.in_flight),
+            "in_flight_bytes": bulk.then_some(self.in_flight),
+            "first_error": self.first_error,
+            "client_cpu": self.client_cpu,
+            "client_saturated": self.client_cpu.map(|b| b >= SATURATED),
         }))
     }
 }

@@ -55,6 +55,15 @@ impl Family<'_> {
     }
 }
 
+/// The page of `families`, in order (a family without samples says nothing).
+pub fn render(families: &[Family<'_>]) -> String {
+    let mut out = String::new();
+    for family in families {
+        family.write(&mut out);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,10 +194,13 @@ impl Plan<'_> {
         move |chunk: &[u8]| {
             if show_chunks {
                 // The classroom demo: every recv() as it arrives.
-                eprintln!(
-                    "echokit: received {} bytes: {:?}",
-                    chunk.len(),
-                    String::from_utf8_lossy(chunk)
+                self.out.verbose(
+                    1,
+                    &format!(
+                        "received {} bytes: {:?}",
+                        chunk.len(),
+                        String::from_utf8_lossy(chunk)
+                    ),
                 );
             }
             if write_data {

@@ -150,6 +150,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
     for name in &names {
         out.ready(name);
     }
+    if let Some(err) = crate::output::stdout_failure() {
+        // No one can learn where we listen: stop instead of serving unseen (exit 6).
+        handle.stop();
+        let _ = handle.join();
+        log.remove_socket_files();
+        return Err(err);
+    }
     for address in &metrics_addresses {
         out.note(&format!("metrics on http://{address}/metrics"));
     }

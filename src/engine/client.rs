@@ -545,7 +545,7 @@ pub fn datagram_exchange(
     for wait in waits {
         tries += 1;
         let started = Instant::now();
-        let mut until = started + *wait;
+        let mut until = later(started, *wait);
         if let Some(d) = deadline {
             until = until.min(d);
         }
@@ -577,6 +577,13 @@ pub fn datagram_exchange(
     Err(DatagramError::TimedOut { tries })
 }
 
+/// `from + wait`; a wait no `Instant` can hold (`Duration::MAX`: for ever) is a century.
+fn later(from: Instant, wait: Duration) -> Instant {
+    from.checked_add(wait)
+        .or_else(|| from.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(from)
+}
+
 /// One exchange on a SOCK_SEQPACKET connection (SPEC §3): the input as one
 /// message, the same message back, then our half-close and the server's EOF.
 /// Empty input sends no message (a zero-length message reads as EOF) and is
@@ -595,7 +602,7 @@ pub fn message_exchange(
     };
     // Like `send` over a stream: our write side closes after the last message.
     let _ = socket.shutdown(std::net::Shutdown::Write);
-    let mut until = Instant::now() + wait;
+    let mut until = later(Instant::now(), wait);
     if let Some(d) = deadline {
         until = until.min(d);
     }

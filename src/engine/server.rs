@@ -19,7 +19,7 @@ use socket2::Socket;
 use super::batch::{Batch, SLOTS};
 use super::dgram::{DropReason, OwnAddresses, Received, Sender};
 use super::http::{HttpConn, HttpStep};
-use super::meters::{Meters, WorkerMeters};
+use super::meters::{ListenerMeters, Meters, WorkerMeters};
 use super::stream::{EndReason, PeerSide, Step, StreamConn};
 use super::{
     Closed, Control, DatagramGate, Event, MetricsEndpoint, Observer, Peer, Policy, ServedSocket,
@@ -92,6 +92,16 @@ struct Served {
     peer: Option<Box<Peer>>,
     /// With details: MPTCP or TCP after fallback, for an MPTCP listener's connection.
     over: Option<&'static str>,
+}
+
+impl Served {
+    /// Adds the bytes moved since the last call to its listener's meters.
+    fn meter(&mut self, meters: &ListenerMeters) {
+        meters.bytes_in.add(self.conn.bytes_in - self.metered_in);
+        meters.bytes_out.add(self.conn.bytes_out - self.metered_out);
+        self.metered_in = self.conn.bytes_in;
+        self.metered_out = self.conn.bytes_out;
+    }
 }
 
 /// A minimal slab: tokens are indices, freed slots are reused.
@@ -456,15 +466,7 @@ impl Server {
                     .conn
                     .drive(&mut self.scratch, READS_PER_TURN, turn.peer, now);
                 // Bytes count as they move, so `--metrics` sees long connections too.
-                let meters = self.meters.listener(self.ids[served.listener]);
-                meters
-                    .bytes_in
-                    .add(served.conn.bytes_in - served.metered_in);
-                meters
-                    .bytes_out
-                    .add(served.conn.bytes_out - served.metered_out);
-                served.metered_in = served.conn.bytes_in;
-                served.metered_out = served.conn.bytes_out;
+                served.meter(self.meters.listener(self.ids[served.listener]));
                 match step {
                     Step::Wait => {}
                     Step::Yield => self.deferred.push(index),
@@ -657,7 +659,7 @@ impl Server {
     }
 
     fn close(&mut self, index: usize, reason: EndReason) {
-        let Some(Entry::Stream(served)) = self.slab.remove(index) else {
+        let Some(Entry::Stream(mut served)) = self.slab.remove(index) else {
             return;
         };
         let _ = self
@@ -673,12 +675,7 @@ impl Server {
         }
         let meters = self.meters.listener(self.ids[served.listener]);
         meters.open.sub(1);
-        meters
-            .bytes_in
-            .add(served.conn.bytes_in - served.metered_in);
-        meters
-            .bytes_out
-            .add(served.conn.bytes_out - served.metered_out);
+        served.meter(meters);
         match reason {
             EndReason::Truncated => meters.closed_cut.add(1),
             EndReason::IdleTimeout => meters.closed_idle.add(1),

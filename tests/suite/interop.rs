@@ -438,3 +438,41 @@ fn issue2_socat_as_a_server_for_echokit_send() {
     }
     send(&[&path], &payload, STEP).assert_echo(&payload);
 }
+
+/// ncat (nmap's netcat) as a client of `echokit serve`, over TCP and a Unix
+/// path: it half-closes at stdin's end and reads until the server closes, so
+/// every byte must come back and the connection must then end (a server that
+/// kept it open would hang ncat until the timeout).
+#[test]
+fn ncat_clients_get_every_byte_back_over_tcp_and_unix() {
+    if !have_program("ncat", &["--version"]) {
+        return skip("ncat_clients_get_every_byte_back", "ncat is not installed");
+    }
+    let dir = temp_dir();
+    let path = dir.path().join("n.sock");
+    let server = Server::start(&["tcp:127.0.0.1:0", &format!("unix:{}", path.display())], 2);
+    let port = server.port(0).to_string();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    for payload in [b"hello ncat\n".to_vec(), big] {
+        let mut tcp = Command::new("ncat");
+        tcp.args(["127.0.0.1", &port]);
+        let run = run_cmd(tcp, &payload, STEP);
+        assert!(
+            run.code == 0 && run.stdout == payload,
+            "ncat over tcp: {} bytes back of {}\n{}",
+            run.stdout.len(),
+            payload.len(),
+            run.describe()
+        );
+        let mut unix = Command::new("ncat");
+        unix.args(["-U", &path.display().to_string()]);
+        let run = run_cmd(unix, &payload, STEP);
+        assert!(
+            run.code == 0 && run.stdout == payload,
+            "ncat over unix: {} bytes back of {}\n{}",
+            run.stdout.len(),
+            payload.len(),
+            run.describe()
+        );
+    }
+}

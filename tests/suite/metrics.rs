@@ -264,48 +264,25 @@ fn prometheus_scrapes_the_datagrams_echoed() {
         ),
     )
     .expect("write the scrape config");
-    // Prometheus takes a fixed port: one that was free a moment ago, tried
-    // again on another if it lost the race.
-    let mut last = String::new();
-    for _attempt in 0..3 {
-        let port = free_tcp_port("127.0.0.1");
-        let web = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new("prometheus");
-        cmd.args([
-            &format!("--config.file={}", config.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            &format!("--web.listen-address={web}"),
-        ]);
-        let prometheus = Proc::spawn(cmd);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let query = format!(
-            "GET /api/v1/query?query=echokit_datagrams_echoed_total HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n"
-        );
-        while Instant::now() < deadline {
-            if let Ok(mut s) = TcpStream::connect(&web) {
-                s.set_read_timeout(Some(STEP)).unwrap();
-                let _ = s.write_all(query.as_bytes());
-                let mut response = String::new();
-                let _ = s.read_to_string(&mut response);
-                last = response;
-                if last.contains("\"echokit_datagrams_echoed_total\"") && last.contains(",\"5\"]") {
-                    assert!(
-                        last.contains(&format!("\"listener\":\"{}\"", server.ready[0])),
-                        "{last}"
-                    );
-                    assert!(last.contains("\"transport\":\"udp4\""), "{last}");
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        if prometheus.stderr().contains("address already in use") {
-            continue;
-        }
-        panic!(
-            "prometheus never showed 5 datagrams echoed; last answer: {last}\nprometheus stderr:\n{}",
-            prometheus.stderr()
-        );
-    }
-    panic!("prometheus could not get a port: {last}");
+    let data = dir.path().join("data");
+    let answer = ask_until(
+        "prometheus",
+        |web| {
+            let mut cmd = Command::new("prometheus");
+            cmd.args([
+                &format!("--config.file={}", config.display()),
+                &format!("--storage.tsdb.path={}", data.display()),
+                &format!("--web.listen-address={web}"),
+            ]);
+            cmd
+        },
+        "/api/v1/query?query=echokit_datagrams_echoed_total",
+        Duration::from_secs(60),
+        |r| r.contains("\"echokit_datagrams_echoed_total\"") && r.contains(",\"5\"]"),
+    );
+    assert!(
+        answer.contains(&format!("\"listener\":\"{}\"", server.ready[0])),
+        "{answer}"
+    );
+    assert!(answer.contains("\"transport\":\"udp4\""), "{answer}");
 }

@@ -9,11 +9,14 @@
 //! - [`ready_lines_parse_back`]: every ready line `serve` prints
 //!   (`addr::display`) parses back to the same socket type and a target that
 //!   resolves to the same concrete address, for every transport.
+//! - [`any_command_line_parses_or_is_refused_without_panic`] (issue 15):
+//!   arbitrary argv, built from every subcommand, flag and value edge, goes
+//!   through `echokit::parse` without a panic.
 //!
 //! Only literals are resolved, so no case touches the network or the
 //! services database; the case counts keep the module well under ten seconds.
-//! The parser's cargo-fuzz target (`fuzz/`, not run here) covers the first
-//! property without a time bound.
+//! The cargo-fuzz targets (`fuzz/`, not run here) cover the first and the
+//! last property without a time bound.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::PathBuf;
@@ -233,4 +236,118 @@ fn scope_refused(address: &SocketAddress) -> bool {
     let link_local = a.ip().segments()[0] & 0xffc0 == 0xfe80;
     let known = nix::net::if_::if_indextoname(a.scope_id()).is_ok_and(|n| !n.as_bytes().is_empty());
     (a.scope_id() == 0 && link_local) || (a.scope_id() != 0 && !known)
+}
+
+/// Words an argv is built from: every subcommand and flag, values at and past
+/// their limits, addresses, and garbage.
+fn argv_word() -> impl Strategy<Value = String> {
+    let words: Vec<&'static str> = vec![
+        "serve",
+        "send",
+        "check",
+        "bench",
+        "resolve",
+        "generate",
+        "man",
+        "completions",
+        "bash",
+        "--timeout",
+        "-t",
+        "--connect-timeout",
+        "--idle-timeout",
+        "--drain",
+        "--interval",
+        "-i",
+        "--duration",
+        "-d",
+        "--buffer-size",
+        "--size",
+        "-s",
+        "--count",
+        "-c",
+        "--connections",
+        "--rate",
+        "-r",
+        "--requests",
+        "--threads",
+        "--workers",
+        "--backlog",
+        "--max-conns",
+        "--udp-rate",
+        "--retries",
+        "--mode",
+        "--require",
+        "--unix-dir",
+        "--junit",
+        "--metrics",
+        "--metrics-file",
+        "--file",
+        "--json",
+        "-q",
+        "-v",
+        "-vv",
+        "-u",
+        "-4",
+        "-6",
+        "-n",
+        "--bulk",
+        "--churn",
+        "--inetd",
+        "--v6only",
+        "--github",
+        "--tcp",
+        "--canonname",
+        "--help",
+        "--version",
+        "--",
+        "0",
+        "1",
+        "100y",
+        "101y",
+        "1e19",
+        "1e20",
+        "300000000000y",
+        "18446744073709551615",
+        "18446744073709551616",
+        "16MiB",
+        "17MiB",
+        "1000000GiB",
+        "-1",
+        "NaN",
+        "0660",
+        "9999",
+        "127.0.0.1:0",
+        "[::1]:0",
+        ":5000",
+        "udp:127.0.0.1:0",
+        "seqpacket:/tmp/x",
+        "@x",
+        "/tmp/x",
+        "localhost",
+        "ipv6,unix,bogus",
+        "",
+    ];
+    prop_oneof![
+        4 => proptest::sample::select(words).prop_map(String::from),
+        1 => "[^\\x00]{0,12}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Issue 15: any argv, through the parser and value checks the binary
+    /// runs first (`echokit::parse`, also the `argv` fuzz target's entry),
+    /// gives a command line or a clap error that renders, never a panic; a
+    /// usage error is exit 2 in `main`. Nothing is run.
+    #[test]
+    fn any_command_line_parses_or_is_refused_without_panic(
+        words in proptest::collection::vec(argv_word(), 0..8)
+    ) {
+        let argv = std::iter::once("echokit".to_string()).chain(words);
+        match echokit::parse(argv) {
+            Ok(cli) => { std::hint::black_box(format!("{cli:?}")); }
+            Err(e) => { std::hint::black_box(e.render().to_string()); }
+        }
+    }
 }

@@ -1372,18 +1372,7 @@ fn the_descriptor_table_is_sized_before_serving() {
 /// descriptors again after them, are the same episode: still one report.
 #[test]
 fn connections_queued_while_out_of_descriptors_are_served_when_some_close() {
-    let script = format!(
-        "ulimit -n 40 && exec '{}' serve --workers 1 127.0.0.1:0",
-        crate::util::BIN
-    );
-    let mut cmd = std::process::Command::new("bash");
-    cmd.args(["-c", &script]);
-    let mut proc = Proc::spawn(cmd);
-    let ready = proc.expect_line("the ready line");
-    let addr = ready
-        .strip_prefix("tcp:")
-        .expect("a tcp ready line")
-        .to_string();
+    let (mut proc, addr) = serve_with_open_files_limit(40, "--workers 1 127.0.0.1:0");
     let echoes = |s: &mut TcpStream| -> bool {
         s.write_all(b"ping").is_ok() && {
             let mut buf = [0u8; 4];

@@ -3,10 +3,8 @@
 //! temporary directory, and `promtool check metrics`. Where either is
 //! missing the test says it skips (CI's `.ci/run` installs them).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -98,50 +96,26 @@ fn node_exporter_reads_the_metrics_file_without_a_textfile_error() {
     let dir = temp_dir();
     let (run, _) = check_into(dir.path());
     run.assert_code(0);
-    let mut last = String::new();
-    for _attempt in 0..3 {
-        let web = format!("127.0.0.1:{}", free_tcp_port("127.0.0.1"));
-        let mut cmd = Command::new(program);
-        cmd.args([
-            "--collector.disable-defaults",
-            "--collector.textfile",
-            &format!("--collector.textfile.directory={}", dir.path().display()),
-            &format!("--web.listen-address={web}"),
-        ]);
-        let exporter = Proc::spawn(cmd);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(mut s) = TcpStream::connect(&web) {
-                s.set_read_timeout(Some(STEP)).unwrap();
-                let _ = s.write_all(
-                    format!("GET /metrics HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n")
-                        .as_bytes(),
-                );
-                let mut page = String::new();
-                let _ = s.read_to_string(&mut page);
-                last = page;
-                if last.contains("node_textfile_scrape_error") {
-                    // node_exporter sorts labels by name.
-                    assert!(
-                        last.contains(
-                            "probe_success{address=\"tcp:in-process\",transport=\"tcp4\"} 1"
-                        ),
-                        "{last}"
-                    );
-                    assert!(last.contains("node_textfile_scrape_error 0"), "{last}");
-                    return;
-                }
-            }
-            // node_exporter has no ready line: its port is polled until it answers.
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if exporter.stderr().contains("address already in use") {
-            continue;
-        }
-        panic!(
-            "node_exporter never served the textfile rows; last page: {last}\nits stderr:\n{}",
-            exporter.stderr()
-        );
-    }
-    panic!("node_exporter could not get a port: {last}");
+    let page = ask_until(
+        "node_exporter",
+        |web| {
+            let mut cmd = Command::new(program);
+            cmd.args([
+                "--collector.disable-defaults",
+                "--collector.textfile",
+                &format!("--collector.textfile.directory={}", dir.path().display()),
+                &format!("--web.listen-address={web}"),
+            ]);
+            cmd
+        },
+        "/metrics",
+        Duration::from_secs(20),
+        |page| page.contains("node_textfile_scrape_error"),
+    );
+    // node_exporter sorts labels by name.
+    assert!(
+        page.contains("probe_success{address=\"tcp:in-process\",transport=\"tcp4\"} 1"),
+        "{page}"
+    );
+    assert!(page.contains("node_textfile_scrape_error 0"), "{page}");
 }

@@ -10,18 +10,7 @@ use crate::util::*;
 
 #[test]
 fn out_of_descriptors_is_reported_once_whatever_the_number_of_workers() {
-    let script = format!(
-        "ulimit -n 48 && exec '{}' serve --workers 4 127.0.0.1:0",
-        crate::util::BIN
-    );
-    let mut cmd = std::process::Command::new("bash");
-    cmd.args(["-c", &script]);
-    let mut proc = Proc::spawn(cmd);
-    let ready = proc.expect_line("the ready line");
-    let addr = ready
-        .strip_prefix("tcp:")
-        .expect("a tcp ready line")
-        .to_string();
+    let (mut proc, addr) = serve_with_open_files_limit(48, "--workers 4 127.0.0.1:0");
     // More connections than descriptors: every worker meets EMFILE in turn
     // (a shared listener wakes one worker per connection).
     let mut conns: Vec<TcpStream> = (0..80)

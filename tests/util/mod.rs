@@ -22,6 +22,7 @@
 
 pub mod corpus;
 pub mod foreign;
+pub mod http;
 pub mod netns;
 pub mod peers;
 pub mod process;
@@ -29,6 +30,7 @@ pub mod transports;
 
 pub use corpus::*;
 pub use foreign::*;
+pub use http::*;
 pub use netns::*;
 pub use peers::*;
 pub use process::*;

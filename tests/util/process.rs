@@ -704,3 +704,18 @@ pub fn echokit_unprivileged(dir: &Path) -> Command {
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
+
+/// `echokit serve ARGS` under `ulimit -n LIMIT` (through bash), and the
+/// `host:port` of its one TCP ready line.
+pub fn serve_with_open_files_limit(limit: u32, args: &str) -> (Proc, String) {
+    let script = format!("ulimit -n {limit} && exec '{BIN}' serve {args}");
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &script]);
+    let mut proc = Proc::spawn(cmd);
+    let ready = proc.expect_line("the ready line");
+    let addr = ready
+        .strip_prefix("tcp:")
+        .unwrap_or_else(|| panic!("a tcp ready line, not {ready:?}"))
+        .to_string();
+    (proc, addr)
+}

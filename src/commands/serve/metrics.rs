@@ -159,11 +159,7 @@ impl MetricsPage for Page {
                 samples: vec![(vec![("version", env!("CARGO_PKG_VERSION"))], "1".into())],
             },
         ];
-        let mut out = String::new();
-        for family in &families {
-            family.write(&mut out);
-        }
-        out
+        crate::commands::prometheus::render(&families)
     }
 }
 

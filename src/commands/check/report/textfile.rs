@@ -85,11 +85,7 @@ pub fn render(rows: &[Finished], local: bool) -> String {
                 .collect(),
         },
     ];
-    let mut out = String::new();
-    for family in &families {
-        family.write(&mut out);
-    }
-    out
+    crate::commands::prometheus::render(&families)
 }
 
 #[cfg(test)]
