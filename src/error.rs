@@ -63,7 +63,7 @@ pub enum Error {
     /// Timed out (exit 4): `what` was under way with `addr`; `detail` may add counts.
     Timeout {
         addr: String,
-        what: String,
+        what: Waiting,
         detail: String,
     },
     /// Could not listen (exit 5).
@@ -79,6 +79,33 @@ pub enum Error {
     /// A failure that is no fault of the input, the peer or the machine's
     /// setup: the event loop itself, a thread, our own stdout (exit 6).
     Internal { what: String, source: io::Error },
+}
+
+/// What a client was waiting for when its time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// The connection to be accepted.
+    Connect,
+    /// The echo of what was sent.
+    Echo,
+}
+
+impl Waiting {
+    /// The words before the address: `timed out connecting to ADDR`.
+    fn with_address(self) -> &'static str {
+        match self {
+            Waiting::Connect => "connecting to",
+            Waiting::Echo => "waiting for the echo from",
+        }
+    }
+
+    /// The words where the address is said elsewhere: `timed out connecting`.
+    fn alone(self) -> &'static str {
+        match self {
+            Waiting::Connect => "connecting",
+            Waiting::Echo => "waiting for the echo",
+        }
+    }
 }
 
 /// What was under way when the system said no: it picks the variant and the words.
@@ -125,7 +152,7 @@ impl Error {
         match op {
             Op::Connect if is_timeout(&source) => Error::Timeout {
                 addr,
-                what: "connecting to".to_string(),
+                what: Waiting::Connect,
                 // Our own words on why (a full listen queue), not the errno's.
                 detail: match source.get_ref() {
                     Some(words) => words.to_string(),
@@ -179,20 +206,16 @@ impl Error {
         }
     }
 
-    /// A timeout while `what` (e.g. "waiting for the echo from").
-    pub fn timeout(addr: &str, what: impl Into<String>) -> Error {
-        Error::Timeout {
-            addr: addr.to_string(),
-            what: what.into(),
-            detail: String::new(),
-        }
+    /// A timeout while waiting for `what` from `addr`.
+    pub fn timeout(addr: &str, what: Waiting) -> Error {
+        Error::timeout_detail(addr, what, String::new())
     }
 
     /// The same timeout with counts or tries added.
-    pub fn timeout_detail(addr: &str, what: impl Into<String>, detail: String) -> Error {
+    pub fn timeout_detail(addr: &str, what: Waiting, detail: String) -> Error {
         Error::Timeout {
             addr: addr.to_string(),
-            what: what.into(),
+            what,
             detail,
         }
     }
@@ -255,6 +278,22 @@ impl Error {
             other => other.to_string(),
         }
     }
+
+    /// The whole line without the address, for a row that names it
+    /// (`check`): `echo differs at byte 3: …`, `timed out waiting for the
+    /// echo (0 of 1 bytes came back)`, `connection refused (…)`.
+    pub fn brief(&self) -> String {
+        match self {
+            Error::Verify { reason, .. } => format!("echo {reason}"),
+            Error::Timeout { what, detail, .. } if detail.is_empty() => {
+                format!("timed out {}", what.alone())
+            }
+            Error::Timeout { what, detail, .. } => {
+                format!("timed out {} ({detail})", what.alone())
+            }
+            other => other.reason(),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -267,7 +306,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot connect to {addr}: {}", self.reason())
             }
             Error::Timeout { addr, what, detail } => {
-                write!(f, "timed out {what} {addr}")?;
+                write!(f, "timed out {} {addr}", what.with_address())?;
                 if !detail.is_empty() {
                     write!(f, " ({detail})")?;
                 }
@@ -403,7 +442,7 @@ mod tests {
                 3,
             ),
             (Error::connect("a", os(libc::ETIMEDOUT)), 4),
-            (Error::timeout("a", "waiting for"), 4),
+            (Error::timeout("a", Waiting::Echo), 4),
             (Error::listen("a", os(libc::EADDRINUSE)), 5),
             (Error::listen("a", os(libc::EACCES)), 5),
             (Error::input("cannot read the input", os(libc::EIO)), 2),

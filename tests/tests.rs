@@ -17,6 +17,7 @@ mod suite {
     mod check;
     mod ci_reports;
     mod cli;
+    mod client_failure;
     mod completions;
     mod contrib;
     mod datagram_delivery;

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use super::client_failure::ClientFailure;
 use crate::addr::{self, Role};
 use crate::cli::{BenchArgs, BenchCommand};
 use crate::engine::{self, ServerConfig, Silent, Unlimited};
@@ -276,9 +277,14 @@ fn measure(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    result
-        .map(|r| (r, started))
-        .map_err(|e| Error::connect(text, e))
+    result.map(|r| (r, started)).map_err(|e| {
+        let words = ClientFailure {
+            addr: text,
+            kind: config.kind,
+            idle: None,
+        };
+        words.connect(target, e)
+    })
 }
 
 fn finish(

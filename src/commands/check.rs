@@ -71,6 +71,7 @@ impl Row {
                     max_datagram,
                     timeout: args.timeout,
                     label: &label,
+                    shown: &self.address,
                 };
                 let mut verdict = trip.run(out);
                 if let Some(mut server) = server {

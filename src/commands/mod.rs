@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod client_failure;
 pub mod generate;
 pub mod prometheus;
 pub mod resolve;

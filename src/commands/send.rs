@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use crate::addr::{self, Role};
 use crate::cli::SendArgs;
 use crate::engine::client::{
-    ClientError, DatagramError, Source, StreamClient, datagram_exchange, message_exchange,
+    DatagramError, Source, StreamClient, datagram_exchange, message_exchange,
 };
-use crate::engine::stream::ExchangeError;
 use crate::error::{Error, ExitCode, describe};
-use crate::output::{self, Output};
+use crate::output::Output;
 use crate::transport::{self, Connection};
 
 mod report;
+use super::client_failure::{ClientFailure, output_failed};
 use crate::transport::{Kind, SocketAddress, SocketType, Transport};
 
 /// Payload of a repeated exchange when there is nothing to send: 56 bytes, as ping.
@@ -85,6 +85,15 @@ impl Plan<'_> {
         &self.args.addr
     }
 
+    /// How this run's failures are worded (one vocabulary with `check`).
+    fn failure(&self) -> ClientFailure<'_> {
+        ClientFailure {
+            addr: self.text(),
+            kind: self.kind,
+            idle: self.idle_timeout(),
+        }
+    }
+
     /// Notes the server an exchange is under way with, and gives it back.
     fn connected_to(&self, conn: &Connection) -> String {
         let peer = conn.transport.display(&conn.peer);
@@ -124,7 +133,7 @@ impl Plan<'_> {
         for target in targets {
             let timeout = self.connect_timeout();
             if timeout.is_some_and(|t| t.is_zero()) {
-                failures.add(target, Error::timeout(self.text(), "connecting to"));
+                failures.add(target, self.failure().connect_timeout());
                 continue;
             }
             match transport::connect(self.kind, target, timeout) {
@@ -137,7 +146,7 @@ impl Plan<'_> {
                     return Ok(conn);
                 }
                 Err(e) => {
-                    let err = refine_unix_refusal(Error::connect(self.text(), e), target);
+                    let err = self.failure().connect(target, e);
                     self.out
                         .verbose(1, &format!("{}: {err}", addr::display_target(target)));
                     failures.add(target, err);
@@ -221,7 +230,7 @@ impl Plan<'_> {
         let mut sink = self.sink();
         let done = client
             .exchange(source, &mut sink, self.deadline, self.idle_timeout())
-            .map_err(|e| self.client_error(e))?;
+            .map_err(|e| self.failure().stream(e))?;
         self.report_once(&peer, done.sent, started.elapsed());
         Ok(ExitCode::Success)
     }
@@ -242,38 +251,16 @@ impl Plan<'_> {
         let wait = self.idle_timeout().unwrap_or(Duration::MAX);
         match message_exchange(&conn.socket, payload, wait, self.deadline) {
             Ok((reply, rtt)) => {
-                (self.sink())(&reply).map_err(|e| self.output_error(e))?;
+                (self.sink())(&reply).map_err(output_failed)?;
                 self.report_once(&peer, reply.len() as u64, rtt);
                 Ok(ExitCode::Success)
             }
-            Err(DatagramError::Io(e)) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                Err(Error::Usage(format!(
-                    "message is {} bytes; larger than this {} socket carries ({})",
-                    payload.len(),
-                    Transport::SeqPacket,
-                    describe(&e)
-                )))
-            }
-            Err(DatagramError::TimedOut { .. }) => {
-                let mut err = Error::timeout(self.text(), "waiting for the echo from");
-                if let Error::Timeout { detail, .. } = &mut err {
-                    *detail = match self.idle_timeout() {
-                        Some(idle) => format!(
-                            "no byte moved either way for {}: {} bytes sent, 0 received",
-                            output::duration(idle),
-                            payload.len()
-                        ),
-                        None => format!("{} bytes sent, 0 received", payload.len()),
-                    };
-                }
-                Err(err)
-            }
             Err(DatagramError::Mismatch { error, reply }) => {
                 // The reply as it came back, then the verdict (SPEC §4 send).
-                (self.sink())(&reply).map_err(|e| self.output_error(e))?;
-                Err(self.exchange_error(error))
+                (self.sink())(&reply).map_err(output_failed)?;
+                Err(self.failure().mismatch(error, &peer))
             }
-            Err(other) => Err(self.datagram_error(other, &peer)),
+            Err(e) => Err(self.failure().message(e, payload.len(), &conn.peer, &peer)),
         }
     }
 
@@ -284,33 +271,29 @@ impl Plan<'_> {
             let conn = match transport::connect(Kind::DATAGRAM, target, None) {
                 Ok(c) => c,
                 Err(e) => {
-                    let err = refine_unix_refusal(Error::connect(self.text(), e), target);
-                    failures.add(target, err);
+                    failures.add(target, self.failure().connect(target, e));
                     continue;
                 }
             };
             let peer = self.connected_to(&conn);
             match datagram_exchange(&conn.socket, payload, &self.waits(), self.deadline) {
                 Ok((reply, rtt)) => {
-                    (self.sink())(&reply).map_err(|e| self.output_error(e))?;
+                    (self.sink())(&reply).map_err(output_failed)?;
                     self.report_once(&peer, reply.len() as u64, rtt);
                     return Ok(ExitCode::Success);
                 }
-                Err(DatagramError::TimedOut { tries }) => {
-                    let mut err = Error::timeout(self.text(), "waiting for the echo from");
-                    if let Error::Timeout { detail, .. } = &mut err {
-                        *detail = no_reply(tries);
-                    }
-                    if targets.len() == 1 {
+                Err(DatagramError::Mismatch { error, reply }) => {
+                    // The reply as it came back, then the verdict (SPEC §4 send).
+                    (self.sink())(&reply).map_err(output_failed)?;
+                    return Err(self.failure().mismatch(error, &peer));
+                }
+                Err(e) => {
+                    let err = self.failure().message(e, payload.len(), target, &peer);
+                    // Bad input is the same at every address; one timeout is said as it is.
+                    if targets.len() == 1 || err.exit_code() == ExitCode::Usage {
                         return Err(err);
                     }
                     failures.add(target, err);
-                }
-                Err(DatagramError::Io(e)) => failures.add(target, Error::connect(self.text(), e)),
-                Err(DatagramError::Mismatch { error, reply }) => {
-                    // The reply as it came back, then the verdict (SPEC §4 send).
-                    (self.sink())(&reply).map_err(|e| self.output_error(e))?;
-                    return Err(self.datagram_mismatch(error, &peer));
                 }
             }
         }
@@ -326,125 +309,6 @@ impl Plan<'_> {
 
     fn report_once(&self, peer: &str, bytes: u64, rtt: Duration) {
         self.out.report(&report::Echoed { peer, bytes, rtt });
-    }
-
-    fn output_error(&self, e: io::Error) -> Error {
-        Error::internal("cannot write to stdout", e)
-    }
-
-    fn verify_error(&self, reason: String) -> Error {
-        Error::Verify {
-            addr: self.text().to_string(),
-            reason,
-        }
-    }
-
-    fn exchange_error(&self, e: ExchangeError) -> Error {
-        match e {
-            ExchangeError::Mismatch {
-                offset,
-                sent,
-                received,
-            } => self.verify_error(format!(
-                "differs at byte {offset}: sent {}, received {}",
-                output::byte(sent),
-                output::byte(received)
-            )),
-            ExchangeError::Longer { offset } => self.verify_error(format!(
-                "is longer than what was sent: an extra byte at offset {offset}"
-            )),
-            ExchangeError::EndedEarly {
-                received,
-                sent,
-                cause,
-            } => {
-                let why = match &cause {
-                    None => "connection closed by the peer".to_string(),
-                    Some(e) => describe(e),
-                };
-                self.verify_error(format!(
-                    "ended early: {received} of {sent} bytes came back ({why})"
-                ))
-            }
-            ExchangeError::Send(e) => Error::connect(self.text(), e),
-            ExchangeError::Output(e) => self.output_error(e),
-        }
-    }
-
-    fn client_error(&self, e: ClientError) -> Error {
-        match e {
-            ClientError::Exchange(e) => self.exchange_error(e),
-            ClientError::TimedOut { received, sent } => {
-                let mut err = Error::timeout(self.text(), "waiting for the echo from");
-                if let Error::Timeout { detail, .. } = &mut err {
-                    *detail = format!("{received} of {sent} bytes came back");
-                }
-                err
-            }
-            ClientError::Idle {
-                idle,
-                received,
-                sent,
-            } => {
-                let mut err = Error::timeout(self.text(), "waiting for the echo from");
-                if let Error::Timeout { detail, .. } = &mut err {
-                    *detail = format!(
-                        "no byte moved either way for {} (--idle-timeout): {sent} bytes sent, {received} received",
-                        output::duration(idle)
-                    );
-                }
-                err
-            }
-            ClientError::Input(e) => Error::input("cannot read the input", e),
-            ClientError::Poll(e) => Error::internal("event loop failed", e),
-        }
-    }
-
-    /// A datagram reply that is not what was sent, named by the server's
-    /// address with its prefix (`udp:…`): there is no connection to close.
-    fn datagram_mismatch(&self, e: ExchangeError, peer: &str) -> Error {
-        let noun = self.kind.socket_type.message_noun();
-        let reason = match e {
-            ExchangeError::Mismatch {
-                offset,
-                sent,
-                received,
-            } => format!(
-                "is a {noun} that differs at byte {offset}: sent {}, received {}",
-                output::byte(sent),
-                output::byte(received)
-            ),
-            ExchangeError::Longer { offset } => {
-                format!("is a {noun} longer than what was sent: an extra byte at offset {offset}")
-            }
-            ExchangeError::EndedEarly { received, sent, .. } => {
-                format!("is a short {noun}: {received} of {sent} bytes came back")
-            }
-            other => return self.exchange_error(other),
-        };
-        Error::Verify {
-            addr: peer.to_string(),
-            reason,
-        }
-    }
-
-    fn datagram_error(&self, e: DatagramError, peer: &str) -> Error {
-        match e {
-            DatagramError::Mismatch { error, .. }
-                if self.kind.socket_type == SocketType::Datagram =>
-            {
-                self.datagram_mismatch(error, peer)
-            }
-            DatagramError::Mismatch { error, .. } => self.exchange_error(error),
-            DatagramError::Io(e) => Error::connect(self.text(), e),
-            DatagramError::TimedOut { tries } => {
-                let mut err = Error::timeout(self.text(), "waiting for the echo from");
-                if let Error::Timeout { detail, .. } = &mut err {
-                    *detail = no_reply(tries);
-                }
-                err
-            }
-        }
     }
 
     /// `--count`/`--interval`: ping-like repeated exchanges with per-echo lines and a summary.
@@ -491,6 +355,11 @@ impl Plan<'_> {
             ),
             true => None,
         };
+        // Each echo waits for its own --timeout, not an idle one.
+        let failure_words = ClientFailure {
+            idle: None,
+            ..self.failure()
+        };
         let mut rtts: Vec<Duration> = Vec::new();
         let mut sent = 0u64;
         let mut failure: Option<Error> = None;
@@ -511,11 +380,11 @@ impl Plan<'_> {
                             None,
                         )
                         .map(|_| t0.elapsed())
-                        .map_err(|e| self.client_error(e))
+                        .map_err(|e| failure_words.stream(e))
                 }
                 None => datagram_exchange(&conn.socket, &payload, &[per_echo], None)
                     .map(|(_, rtt)| rtt)
-                    .map_err(|e| self.datagram_error(e, &peer)),
+                    .map_err(|e| failure_words.message(e, payload.len(), &conn.peer, &peer)),
             };
             self.out.report(&report::Ping {
                 peer: &peer,
@@ -554,39 +423,6 @@ impl Plan<'_> {
             Some(err) if self.out.human() => Ok(err.exit_code()),
             Some(err) => Err(err),
         }
-    }
-}
-
-/// A refused connect to a socket *path* has two common causes a stranger can
-/// act on: a file that is not a socket, or a socket file nobody serves any more.
-fn refine_unix_refusal(err: Error, target: &SocketAddress) -> Error {
-    use std::os::unix::fs::FileTypeExt;
-    let SocketAddress::Path(path) = target else {
-        return err;
-    };
-    let refused = matches!(&err, Error::Connect { source, .. }
-        if source.raw_os_error() == Some(libc::ECONNREFUSED));
-    if !refused {
-        return err;
-    }
-    match std::fs::metadata(path) {
-        Ok(meta) if !meta.file_type().is_socket() => {
-            let addr = match &err {
-                Error::Connect { addr, .. } => addr.clone(),
-                _ => path.display().to_string(),
-            };
-            Error::connect(&addr, io::Error::other("not a socket"))
-                .with_hint("something else is at that path")
-        }
-        Ok(_) => err.with_hint("a stale socket file: no process accepts on it"),
-        Err(_) => err,
-    }
-}
-
-fn no_reply(tries: u32) -> String {
-    match tries {
-        1 => "no reply to 1 datagram".to_string(),
-        n => format!("no reply to {n} datagrams"),
     }
 }
 

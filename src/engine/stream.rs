@@ -370,8 +370,6 @@ pub enum ExchangeError {
         sent: u64,
         cause: Option<io::Error>,
     },
-    /// Writing to the server failed.
-    Send(io::Error),
     /// Writing the echo to our own output failed.
     Output(io::Error),
 }

@@ -607,14 +607,17 @@ fn silent_servers_fail_within_the_timeout() {
     assert!(rows.iter().all(|r| r.status == "FAIL"), "{ran}");
     assert_eq!(
         rows[0].reason,
-        "1B payload: timed out after 1s (--timeout): 0 of 1 bytes came back"
+        "1B payload: timed out waiting for the echo (0 of 1 bytes came back)"
     );
+    // send's words for the same failure, without the address the row names.
     for row in &rows[1..] {
-        assert!(row.reason.starts_with("1B datagram: no reply to "), "{ran}");
-        assert!(
-            row.reason.ends_with(" before --timeout 1s ran out"),
-            "{ran}"
-        );
+        let reason = &row.reason;
+        let tries = reason
+            .strip_prefix("1B datagram: timed out waiting for the echo (no reply to ")
+            .and_then(|r| r.strip_suffix(" datagrams)"))
+            .unwrap_or_else(|| panic!("{reason:?}\n{ran}"));
+        // 250ms, 500ms, then what is left of the second: at least two tries.
+        assert!(tries.parse::<u32>().is_ok_and(|n| n >= 2), "{ran}");
     }
     // Three rows of one second each, not the default 5s nor a hang.
     assert!(ran.elapsed < Duration::from_secs(30), "{ran}");

@@ -162,7 +162,7 @@ fn issue16_xinetd_echo_stream_passes_and_its_2048_byte_datagram_is_a_short_datag
     run.assert_code(1);
     assert!(
         run.out()
-            .contains("the reply is a short datagram: 2048 of 65507 bytes came back"),
+            .contains("65507B datagram: echo is a short datagram: 2048 of 65507 bytes came back"),
         "{}",
         run.describe()
     );

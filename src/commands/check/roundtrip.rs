@@ -9,19 +9,16 @@
 //! get 1 byte and the largest datagram the transport carries, on one socket. The payload bytes follow a
 //! 251-byte cycle, so a chunk echoed twice, dropped or out of order shows.
 
-use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use socket2::Socket;
 
+use crate::commands::client_failure::ClientFailure;
 use crate::engine::client::{
-    ClientError, DatagramError, Source, StreamClient, datagram_exchange, message_exchange,
+    DatagramError, Source, StreamClient, datagram_exchange, message_exchange,
 };
-use crate::engine::stream::ExchangeError;
-use crate::error::{Error, describe};
-use crate::output::{self, Output};
+use crate::error::describe;
+use crate::output::Output;
 use crate::transport::{self, Connection};
 use crate::transport::{Kind, SocketAddress, SocketType};
 
@@ -49,6 +46,8 @@ pub struct Trip<'a> {
     pub timeout: Duration,
     /// For `-v` lines: the row's transport and address.
     pub label: &'a str,
+    /// The row's address as shown, for the failure words (rows print them without it).
+    pub shown: &'a str,
 }
 
 impl Trip<'_> {
@@ -78,6 +77,15 @@ impl Trip<'_> {
                 verdict.payloads = payloads;
                 verdict
             }
+        }
+    }
+
+    /// How the row's failures are worded: `send`'s words, without the address.
+    fn failure(&self) -> ClientFailure<'_> {
+        ClientFailure {
+            addr: self.shown,
+            kind: self.kind,
+            idle: None,
         }
     }
 
@@ -156,27 +164,7 @@ impl Trip<'_> {
             None,
         ) {
             Ok(_) => Ok(started.elapsed()),
-            Err(e) => Err(self.client_failure(e)),
-        }
-    }
-
-    fn client_failure(&self, e: ClientError) -> String {
-        match e {
-            ClientError::Exchange(e) => exchange_failure(e),
-            ClientError::TimedOut { received, sent } => format!(
-                "timed out after {} (--timeout): {received} of {sent} bytes came back",
-                table::duration(self.timeout)
-            ),
-            ClientError::Idle {
-                idle,
-                received,
-                sent,
-            } => format!(
-                "no byte moved either way for {}: {received} of {sent} bytes came back",
-                table::duration(idle)
-            ),
-            ClientError::Input(e) => format!("cannot read the payload: {}", describe(&e)),
-            ClientError::Poll(e) => format!("event loop failed: {}", describe(&e)),
+            Err(e) => Err(self.failure().stream(e).brief()),
         }
     }
 
@@ -184,13 +172,10 @@ impl Trip<'_> {
     fn connect(&self, deadline: Instant) -> Result<Connection, String> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!(
-                "timed out after {} (--timeout) before connecting",
-                table::duration(self.timeout)
-            ));
+            return Err(self.failure().connect_timeout().brief());
         }
         transport::connect(self.kind, self.target, Some(left))
-            .map_err(|e| connect_failure(self.target, e))
+            .map_err(|e| self.failure().connect(self.target, e).brief())
     }
 
     /// The datagram payloads, on one socket.
@@ -200,8 +185,8 @@ impl Trip<'_> {
         out: &Output,
     ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
         let conn = transport::connect(Kind::DATAGRAM, self.target, None)
-            .map_err(|e| (connect_failure(self.target, e), Vec::new()))?;
-        self.whole_messages(deadline, out, "datagram", |payload| {
+            .map_err(|e| (self.failure().connect(self.target, e).brief(), Vec::new()))?;
+        self.whole_messages(out, "datagram", |payload| {
             datagram_exchange(&conn.socket, payload, &DATAGRAM_WAITS, Some(deadline))
                 .map(|(_, took)| took)
                 .map_err(Failure::Exchange)
@@ -214,7 +199,7 @@ impl Trip<'_> {
         deadline: Instant,
         out: &Output,
     ) -> Result<(Duration, Vec<usize>), (String, Vec<usize>)> {
-        self.whole_messages(deadline, out, "message", |payload| {
+        self.whole_messages(out, "message", |payload| {
             let conn = self.connect(deadline).map_err(Failure::Connect)?;
             let left = deadline.saturating_duration_since(Instant::now());
             message_exchange(&conn.socket, payload, left, Some(deadline))
@@ -227,7 +212,6 @@ impl Trip<'_> {
     /// by `exchange` and checked whole; `noun` names them in reasons.
     fn whole_messages(
         &self,
-        deadline: Instant,
         out: &Output,
         noun: &str,
         mut exchange: impl FnMut(&[u8]) -> Result<Duration, Failure>,
@@ -237,7 +221,6 @@ impl Trip<'_> {
         let mut done = Vec::new();
         let mut rtt = Duration::ZERO;
         for &size in &sizes {
-            let started = Instant::now();
             match exchange(&pattern(size)) {
                 Ok(took) => {
                     self.note(out, size, took);
@@ -248,45 +231,13 @@ impl Trip<'_> {
                 }
                 Err(Failure::Connect(why)) => return Err((why, done)),
                 Err(Failure::Exchange(e)) => {
-                    let why = self.datagram_failure(e, started.elapsed(), deadline);
+                    let why = self.failure().message(e, size, self.target, self.shown);
+                    let why = why.brief();
                     return Err((format!("{} {noun}: {why}", table::size(size)), done));
                 }
             }
         }
         Ok((rtt, done))
-    }
-
-    fn datagram_failure(&self, e: DatagramError, waited: Duration, deadline: Instant) -> String {
-        let noun = self.kind.socket_type.message_noun();
-        match e {
-            DatagramError::TimedOut { tries } => {
-                let tries = format!("{tries} tr{}", if tries == 1 { "y" } else { "ies" });
-                if Instant::now() >= deadline {
-                    format!(
-                        "no reply to {tries} before --timeout {} ran out",
-                        table::duration(self.timeout)
-                    )
-                } else {
-                    format!("no reply to {tries} in {}", table::duration(waited))
-                }
-            }
-            DatagramError::Mismatch {
-                error: ExchangeError::EndedEarly { received, sent, .. },
-                ..
-            } => format!("the reply is a short {noun}: {received} of {sent} bytes came back"),
-            DatagramError::Mismatch {
-                error: ExchangeError::Longer { offset },
-                ..
-            } => format!(
-                "the reply is a {noun} longer than what was sent: an extra byte at offset {offset}"
-            ),
-            DatagramError::Mismatch { error, .. } => exchange_failure(error),
-            DatagramError::Io(e) if e.raw_os_error() == Some(Errno::EMSGSIZE as i32) => format!(
-                "{} (this system carries smaller datagrams here; for Unix sockets the limit is SO_SNDBUF, net.core.wmem_default)",
-                describe(&e)
-            ),
-            DatagramError::Io(e) => connect_failure(self.target, e),
-        }
     }
 }
 
@@ -311,55 +262,6 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| ((i % 251) as u8).wrapping_add((i / 251) as u8))
         .collect()
-}
-
-fn exchange_failure(e: ExchangeError) -> String {
-    match e {
-        ExchangeError::Mismatch {
-            offset,
-            sent,
-            received,
-        } => format!(
-            "echo differs at byte {offset}: sent {}, received {}",
-            output::byte(sent),
-            output::byte(received)
-        ),
-        ExchangeError::Longer { offset } => {
-            format!("echo is longer than what was sent: an extra byte at offset {offset}")
-        }
-        ExchangeError::EndedEarly {
-            received,
-            sent,
-            cause,
-        } => {
-            let why = cause.map_or_else(|| "closed by the peer".to_string(), |e| describe(&e));
-            format!("echo ended early: {received} of {sent} bytes came back ({why})")
-        }
-        ExchangeError::Send(e) => format!("send failed: {}", describe(&e)),
-        ExchangeError::Output(e) => describe(&e),
-    }
-}
-
-/// A connect (or send) failure in the words `send` uses, plus a hint where
-/// loopback itself is the problem.
-fn connect_failure(target: &SocketAddress, e: io::Error) -> String {
-    let loopback = matches!(target, SocketAddress::Inet(a) if is_loopback(a));
-    let err = if loopback && e.raw_os_error() == Some(Errno::ENETUNREACH as i32) {
-        Error::connect("", e).with_hint("is the loopback interface up? ip link set lo up")
-    } else {
-        Error::connect("", e)
-    };
-    match err {
-        Error::Timeout { detail, .. } if !detail.is_empty() => {
-            format!("timed out connecting ({detail})")
-        }
-        Error::Timeout { .. } => "timed out connecting".to_string(),
-        other => other.reason(),
-    }
-}
-
-fn is_loopback(addr: &SocketAddr) -> bool {
-    addr.ip().is_loopback()
 }
 
 #[cfg(test)]

@@ -158,11 +158,6 @@ pub fn rtt(d: Duration) -> String {
     crate::output::duration(d)
 }
 
-/// A duration as the user would type it (`5s`, `500ms`), for reasons.
-pub fn duration(d: Duration) -> String {
-    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
-}
-
 /// Sizes joined for a PASS reason: `1B, 64KiB, 192KiB, 8MiB`.
 pub fn sizes(list: &[usize]) -> String {
     list.iter().map(|&n| size(n)).collect::<Vec<_>>().join(", ")

@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_failed_ping_is_a_log_line_and_a_json_error() {
-        let err = Error::timeout("x", "waiting for the echo from");
+        let err = Error::timeout("x", crate::error::Waiting::Echo);
         let ping = Ping {
             peer: "x",
             seq: 3,
