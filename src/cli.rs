@@ -1,4 +1,6 @@
 //! The command line, as clap derive structs: one doc comment per field is its help.
+//! Lists that belong to the transport model (prefixes, transport names,
+//! `--require` names) are built from it ([`model_list`]), never typed here.
 //!
 //! This module knows clap and the value syntaxes (humantime durations, binary
 //! sizes, octal modes); it never touches a socket, a file or stdout. The man
@@ -12,18 +14,64 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::transport::Transport;
+
+/// What help texts list from the transport model, so a new row shows up in
+/// `--help`, the man pages and the completions without an edit here.
+pub enum ModelList {
+    /// `tcp:, udp:, …, seqpacket: or mptcp:` (the grammar's prefixes, in the model's order).
+    PrefixesInProse,
+    /// `tcp:/udp:/…/mptcp:`.
+    PrefixesSlashed,
+    /// `tcp4, tcp6, …, mptcp6` (the rows of `check`).
+    Names,
+    /// Every `--require` name, alphabetically, `unix` explained.
+    RequireNames,
+}
+
+/// One of the model's lists, as a help text says it.
+pub fn model_list(list: ModelList) -> String {
+    let mut prefixes: Vec<String> = Vec::new();
+    for t in Transport::ALL {
+        let prefix = format!("{}:", t.prefix());
+        if !prefixes.contains(&prefix) {
+            prefixes.push(prefix);
+        }
+    }
+    match list {
+        ModelList::PrefixesInProse => match prefixes.split_last() {
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        },
+        ModelList::PrefixesSlashed => prefixes.join("/"),
+        ModelList::Names => Transport::ALL
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        ModelList::RequireNames => crate::transport::require_names()
+            .into_iter()
+            .map(|n| match n {
+                "unix" => "unix (Unix path sockets)",
+                other => other,
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 /// The whole command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "echokit",
     version,
     about = "A dual-stack TCP/UDP/Unix echo toolkit: serve echo, verify an echo, check transports, resolve names",
-    long_about = "echokit serves echo (RFC 862: every byte that arrives goes back), talks to any \
+    long_about = format!("echokit serves echo (RFC 862: every byte that arrives goes back), talks to any \
                   echo server and verifies the echo, checks that IPv4, IPv6 and Unix socket paths \
                   really work on this machine, and shows what getaddrinfo answers for a name.\n\n\
                   Addresses use one grammar everywhere: HOST:PORT, [IPv6]:PORT, :PORT, a path \
                   containing '/', @NAME (Linux abstract socket), optionally behind a transport \
-                  prefix tcp:, udp:, unix:, unixgram:, seqpacket: or mptcp:.",
+                  prefix {}.", model_list(ModelList::PrefixesInProse)),
     after_help = "Exit status: 0 success, 1 echo differed or a check failed, 2 usage error or bad \
                   address, 3 could not connect, 4 timed out, 5 could not listen, 6 internal error."
 )]
@@ -59,9 +107,8 @@ pub enum Command {
     Send(SendArgs),
     /// Round-trip payloads through every transport and report PASS/FAIL/SKIP
     #[command(
-        long_about = "With no ADDR: round-trip payloads through every transport on this machine \
-                      (tcp4, tcp6, udp4, udp6, unix, unixgram, seqpacket, mptcp4, mptcp6 (Linux), \
-                      and abstract stream, datagram and seqpacket) with \
+        long_about = format!("With no ADDR: round-trip payloads through every transport on this machine \
+                      ({}, and abstract stream, datagram and seqpacket) with \
                       in-process servers on loopback and in a temporary directory it removes, and \
                       check that localhost resolves only to addresses this machine has. Streams \
                       carry 1 byte, exactly 1x and 3x --buffer-size, and more than the socket \
@@ -81,7 +128,7 @@ pub enum Command {
                       input, status, required, rtt_ms, payloads, reason: see JSON OUTPUT in \
                       echokit-check(1)); -q prints nothing and only sets the exit status.\n\n\
                       Exit status: 0 when no row is FAIL, 1 when any is, 2 for a usage error (an \
-                      unknown --require name, a bad ADDR)."
+                      unknown --require name, a bad ADDR).", model_list(ModelList::Names))
     )]
     Check(CheckArgs),
     /// Measure echo latency and throughput against an echo server
@@ -153,8 +200,9 @@ pub struct OutputFlags {
 /// `echokit serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Addresses to listen on: HOST:PORT, [IPv6]:PORT, :PORT, /path, @name, with optional tcp:/udp:/unix:/unixgram:/seqpacket:/mptcp: prefix
-    #[arg(value_name = "ADDR")]
+    // Addresses to listen on, with the model's prefixes.
+    #[arg(value_name = "ADDR", help = format!("Addresses to listen on: HOST:PORT, [IPv6]:PORT, :PORT, \
+          /path, @name, with optional {} prefix", model_list(ModelList::PrefixesSlashed)))]
     pub addrs: Vec<String>,
     #[command(flatten)]
     pub addr_flags: AddrFlags,
@@ -246,8 +294,10 @@ pub struct CheckArgs {
     /// Echo servers to check instead of the in-process ones (any transport)
     #[arg(value_name = "ADDR", conflicts_with = "unix_dir")]
     pub addrs: Vec<String>,
-    /// Turn SKIP into FAIL for these (comma-separated): abstract, ipv4, ipv6, localhost, mptcp, mptcp4, mptcp6, seqpacket, tcp, tcp4, tcp6, udp, udp4, udp6, unix (Unix path sockets), unixgram
+    // Turn SKIP into FAIL for the model's `--require` names.
     #[arg(long, value_name = "LIST", value_delimiter = ',', hide_possible_values = true,
+          help = format!("Turn SKIP into FAIL for these (comma-separated): {}",
+                         model_list(ModelList::RequireNames)),
           value_parser = offered::Offered(crate::transport::require_names()))]
     pub require: Vec<String>,
     /// Create the Unix path sockets in DIR instead of a temporary directory; a missing or unwritable DIR, or one too long for sun_path, is FAIL

@@ -551,7 +551,7 @@ mod tests {
     }
 
     /// The help texts name every prefix and `--require` name of the model
-    /// (they are clap doc comments, so a test keeps them in step).
+    /// (`cli::model_list` builds them; this keeps a hand-typed list out).
     #[test]
     fn help_texts_list_every_prefix_and_require_name_of_the_model() {
         let cmd = crate::cli::man::built_command();
@@ -576,6 +576,37 @@ mod tests {
             assert!(
                 require.split([' ', ',', ':']).any(|w| w == name),
                 "--require help lacks {name}"
+            );
+        }
+    }
+
+    /// The README's tables are written by hand: its transport table has a
+    /// row for every transport, and its grammar table names every prefix.
+    #[test]
+    fn the_readme_names_every_transport_and_prefix() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let first_cells: Vec<&str> = readme
+            .lines()
+            .filter_map(|l| l.strip_prefix("| "))
+            .filter_map(|l| l.split(" |").next())
+            .collect();
+        for t in Transport::ALL {
+            assert!(
+                first_cells
+                    .iter()
+                    .any(|cell| cell.split([',', ' ']).any(|w| w == t.name())),
+                "README's transport table has no row for {}",
+                t.name()
+            );
+        }
+        let prefix_row = first_cells
+            .iter()
+            .find(|cell| cell.starts_with("`tcp:`"))
+            .expect("README's grammar table has a row of prefixes");
+        for prefix in Transport::prefixes() {
+            assert!(
+                prefix_row.contains(&format!("`{prefix}:`")),
+                "README's prefix row lacks {prefix}:"
             );
         }
     }
