@@ -163,6 +163,40 @@ fn check_passes_the_mptcp_rows_only_over_mptcp_and_require_mptcp_accepts_them() 
     }
 }
 
+/// An mptcp row passes only when the connection is MPTCP on both ends: an
+/// MPTCP client to a plain TCP echo server falls back, echoes every byte,
+/// and still fails the row, naming the fallback (SPEC §4 check).
+#[test]
+fn check_fails_an_mptcp_row_whose_connection_fell_back_to_tcp() {
+    if !available("check_fails_an_mptcp_row_whose_connection_fell_back_to_tcp") {
+        return;
+    }
+    for host in loopbacks() {
+        let server = Server::start(&[&format!("tcp:{host}:0")], 1);
+        let tcp = server.addr(0);
+        let mptcp = tcp.replacen("tcp:", "mptcp:", 1);
+        // The same server passes as what it is.
+        let plain = echokit_within(&["check", &tcp], b"", LIMIT);
+        assert_eq!(plain.code, 0, "{plain}");
+        let run = echokit_within(&["check", &mptcp], b"", LIMIT);
+        assert_eq!(run.code, 1, "{run}");
+        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+        let name = if host.starts_with('[') {
+            "mptcp6"
+        } else {
+            "mptcp4"
+        };
+        let line = row(&stdout, name).unwrap_or_else(|| panic!("no {name} row\n{run}"));
+        assert!(
+            line.contains(" FAIL ")
+                && line.ends_with(&format!(
+                    "the connection runs over TCP after fallback, not {name}"
+                )),
+            "{line}\n{run}"
+        );
+    }
+}
+
 const MPTCP_OFF: &str = "ip link set lo up && sysctl -qw net.mptcp.enabled=0";
 
 #[test]
