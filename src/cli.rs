@@ -31,13 +31,10 @@ pub enum ModelList {
 
 /// One of the model's lists, as a help text says it.
 pub fn model_list(list: ModelList) -> String {
-    let mut prefixes: Vec<String> = Vec::new();
-    for t in Transport::ALL {
-        let prefix = format!("{}:", t.prefix());
-        if !prefixes.contains(&prefix) {
-            prefixes.push(prefix);
-        }
-    }
+    let prefixes: Vec<String> = Transport::prefixes_in_order()
+        .into_iter()
+        .map(|p| format!("{p}:"))
+        .collect();
     match list {
         ModelList::PrefixesInProse => match prefixes.split_last() {
             Some((last, rest)) => format!("{} or {last}", rest.join(", ")),

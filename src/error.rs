@@ -206,6 +206,11 @@ impl Error {
         }
     }
 
+    /// Our own stdout could not be written (exit 6): full, or closed.
+    pub fn stdout(source: io::Error) -> Error {
+        Error::internal("cannot write to stdout", source)
+    }
+
     /// A timeout while waiting for `what` from `addr`.
     pub fn timeout(addr: &str, what: Waiting) -> Error {
         Error::timeout_detail(addr, what, String::new())

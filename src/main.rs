@@ -16,7 +16,7 @@ fn main() -> std::process::ExitCode {
             // could not be written (a reader that left, `| head`, is no failure).
             return match e.print() {
                 Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-                    fail(Error::internal("cannot write to stdout", err))
+                    fail(Error::stdout(err))
                 }
                 _ => ExitCode::Success.into(),
             };

@@ -180,9 +180,7 @@ fn write_stdout(bytes: &[u8]) -> io::Result<()> {
 /// second answer is `None`.
 pub fn stdout_failure() -> Option<Error> {
     let mut failed = STDOUT_FAILED.lock().unwrap_or_else(|p| p.into_inner());
-    failed
-        .take()
-        .map(|e| Error::internal("cannot write to stdout", e))
+    failed.take().map(Error::stdout)
 }
 
 /// One `echokit: ` line on stderr. A stderr that cannot be written (closed

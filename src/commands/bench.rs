@@ -304,26 +304,26 @@ fn finish(
 /// mismatch was counted (SPEC §4 bench). `bench merge` ends the same way.
 pub(super) fn verdict(out: &Output, s: &Summary) -> ExitCode {
     out.report(s);
-    if let Some(e) = &s.first_error {
+    if let Some(e) = &s.tally.first_error {
         out.note(&format!("first error: {e}"));
     }
     let nothing_done = match s.workload {
-        Workload::Bulk => s.bytes == 0,
-        _ => s.requests == 0,
+        Workload::Bulk => s.tally.bytes == 0,
+        _ => s.tally.requests == 0,
     };
     if nothing_done {
         let what = match s.workload {
             Workload::Bulk => "no byte was echoed",
             _ => "no request was echoed",
         };
-        let errors = match s.errors {
+        let errors = match s.tally.errors {
             1 => "1 error".to_string(),
             n => format!("{n} errors"),
         };
         out.note(&format!(
             "{what} in {} ({errors}, {} in flight)",
             crate::output::duration(s.elapsed()),
-            s.in_flight
+            s.tally.in_flight
         ));
     }
     if let Some(busy) = s.client_cpu.filter(|b| *b >= SATURATED) {
@@ -332,7 +332,7 @@ pub(super) fn verdict(out: &Output, s: &Summary) -> ExitCode {
             busy * 100.0
         ));
     }
-    if nothing_done || s.mismatches > 0 || s.errors > 0 {
+    if nothing_done || s.tally.mismatches > 0 || s.tally.errors > 0 {
         ExitCode::VerifyFailed
     } else {
         ExitCode::Success
@@ -341,7 +341,7 @@ pub(super) fn verdict(out: &Output, s: &Summary) -> ExitCode {
 
 impl Summary {
     fn pct(&self, q: f64) -> u64 {
-        self.latency.value_at_quantile(q)
+        self.tally.latency.value_at_quantile(q)
     }
 }
 
@@ -379,8 +379,8 @@ impl Report for Summary {
         if self.workload == Workload::Bulk {
             lines.push(format!(
                 "echoed:     {} ({} each way)",
-                bytes(self.bytes as f64),
-                per_second(self.bytes as f64 / self.secs())
+                bytes(self.tally.bytes as f64),
+                per_second(self.tally.bytes as f64 / self.secs())
             ));
         } else {
             let unit = match self.workload {
@@ -390,12 +390,12 @@ impl Report for Summary {
             lines.push(format!(
                 "{:<11} {} ({:.0}/s)",
                 format!("{unit}:"),
-                self.requests,
-                self.requests as f64 / self.secs()
+                self.tally.requests,
+                self.tally.requests as f64 / self.secs()
             ));
             lines.push(format!(
                 "throughput: {} each way",
-                per_second(self.bytes as f64 / self.secs())
+                per_second(self.tally.bytes as f64 / self.secs())
             ));
             lines.push(format!(
                 "latency:    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
@@ -403,16 +403,16 @@ impl Report for Summary {
                 micros(self.pct(0.9)),
                 micros(self.pct(0.99)),
                 micros(self.pct(0.999)),
-                micros(self.latency.max())
+                micros(self.tally.latency.max())
             ));
         }
         let in_flight = match self.workload {
-            Workload::Bulk => bytes(self.in_flight as f64),
-            _ => self.in_flight.to_string(),
+            Workload::Bulk => bytes(self.tally.in_flight as f64),
+            _ => self.tally.in_flight.to_string(),
         };
         lines.push(format!(
             "errors:     {}  mismatches: {}  in flight: {in_flight}",
-            self.errors, self.mismatches
+            self.tally.errors, self.tally.mismatches
         ));
         if let Some(busy) = self.client_cpu {
             lines.push(format!(
@@ -437,8 +437,8 @@ impl Report for Summary {
                 "p90": us(self.pct(0.9)),
                 "p99": us(self.pct(0.99)),
                 "p99_9": us(self.pct(0.999)),
-                "max": us(self.latency.max()),
-                "mean": self.latency.mean() / 1000.0,
+                "max": us(self.tally.latency.max()),
+                "mean": self.tally.latency.mean() / 1000.0,
             })
         });
         Some(json!({
@@ -454,17 +454,17 @@ impl Report for Summary {
             "start": self.start,
             "end": self.end,
             "duration_s": self.secs(),
-            "requests": self.requests,
-            "requests_per_s": self.requests as f64 / self.secs(),
-            "bytes": self.bytes,
-            "bytes_per_s": self.bytes as f64 / self.secs(),
+            "requests": self.tally.requests,
+            "requests_per_s": self.tally.requests as f64 / self.secs(),
+            "bytes": self.tally.bytes,
+            "bytes_per_s": self.tally.bytes as f64 / self.secs(),
             "latency_us": latency,
             "histogram": self.histogram_json(),
-            "errors": self.errors,
-            "mismatches": self.mismatches,
-            "in_flight": (!bulk).then_some(self.in_flight),
-            "in_flight_bytes": bulk.then_some(self.in_flight),
-            "first_error": self.first_error,
+            "errors": self.tally.errors,
+            "mismatches": self.tally.mismatches,
+            "in_flight": (!bulk).then_some(self.tally.in_flight),
+            "in_flight_bytes": bulk.then_some(self.tally.in_flight),
+            "first_error": self.tally.first_error,
             "client_cpu": self.client_cpu,
             "client_saturated": self.client_cpu.map(|b| b >= SATURATED),
         }))

@@ -89,7 +89,7 @@ impl ClientFailure<'_> {
                 );
                 format!("ended early: {received} of {sent} bytes came back ({why})")
             }
-            ExchangeError::Output(e) => return output_failed(e),
+            ExchangeError::Output(e) => return Error::stdout(e),
         };
         Error::Verify {
             addr: self.addr.to_string(),
@@ -188,11 +188,6 @@ fn differs(offset: u64, sent: u8, received: u8) -> String {
 /// What follows "is longer" / "is a datagram longer".
 fn extra_byte(offset: u64) -> String {
     format!("than what was sent: an extra byte at offset {offset}")
-}
-
-/// Writing the echo to our own stdout failed (exit 6).
-pub fn output_failed(e: io::Error) -> Error {
-    Error::internal("cannot write to stdout", e)
 }
 
 /// A refused connect to a socket *path* has two common causes a stranger can

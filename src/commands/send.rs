@@ -17,7 +17,7 @@ use crate::output::Output;
 use crate::transport::{self, Connection};
 
 mod report;
-use super::client_failure::{ClientFailure, output_failed};
+use super::client_failure::ClientFailure;
 use crate::transport::{Kind, SocketAddress, SocketType, Transport};
 
 /// Payload of a repeated exchange when there is nothing to send: 56 bytes, as ping.
@@ -251,13 +251,13 @@ impl Plan<'_> {
         let wait = self.idle_timeout().unwrap_or(Duration::MAX);
         match message_exchange(&conn.socket, payload, wait, self.deadline) {
             Ok((reply, rtt)) => {
-                (self.sink())(&reply).map_err(output_failed)?;
+                (self.sink())(&reply).map_err(Error::stdout)?;
                 self.report_once(&peer, reply.len() as u64, rtt);
                 Ok(ExitCode::Success)
             }
             Err(DatagramError::Mismatch { error, reply }) => {
                 // The reply as it came back, then the verdict (SPEC §4 send).
-                (self.sink())(&reply).map_err(output_failed)?;
+                (self.sink())(&reply).map_err(Error::stdout)?;
                 Err(self.failure().mismatch(error, &peer))
             }
             Err(e) => Err(self.failure().message(e, payload.len(), &conn.peer, &peer)),
@@ -278,13 +278,13 @@ impl Plan<'_> {
             let peer = self.connected_to(&conn);
             match datagram_exchange(&conn.socket, payload, &self.waits(), self.deadline) {
                 Ok((reply, rtt)) => {
-                    (self.sink())(&reply).map_err(output_failed)?;
+                    (self.sink())(&reply).map_err(Error::stdout)?;
                     self.report_once(&peer, reply.len() as u64, rtt);
                     return Ok(ExitCode::Success);
                 }
                 Err(DatagramError::Mismatch { error, reply }) => {
                     // The reply as it came back, then the verdict (SPEC §4 send).
-                    (self.sink())(&reply).map_err(output_failed)?;
+                    (self.sink())(&reply).map_err(Error::stdout)?;
                     return Err(self.failure().mismatch(error, &peer));
                 }
                 Err(e) => {

@@ -397,11 +397,22 @@ impl Transport {
             .map(|row| row.transport)
     }
 
+    /// Every grammar prefix, each once, in the model's order (`tcp`, `udp`,
+    /// …): what help texts list.
+    pub fn prefixes_in_order() -> Vec<&'static str> {
+        let mut prefixes: Vec<&'static str> = Vec::new();
+        for row in &TABLE {
+            if !prefixes.contains(&row.prefix) {
+                prefixes.push(row.prefix);
+            }
+        }
+        prefixes
+    }
+
     /// Every grammar prefix, each once, longest first so `unixgram:` wins over `unix:`.
     pub fn prefixes() -> Vec<&'static str> {
-        let mut prefixes: Vec<&'static str> = TABLE.iter().map(|row| row.prefix).collect();
+        let mut prefixes = Transport::prefixes_in_order();
         prefixes.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        prefixes.dedup();
         prefixes
     }
 

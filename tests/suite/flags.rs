@@ -3,8 +3,6 @@
 //! '--FLAG <N>': …` line and exit 2, never clap's "unexpected argument '-1'",
 //! which hides the flag (SPEC §5, §6).
 
-use clap::CommandFactory;
-
 use crate::util::*;
 
 /// (command and the arguments it needs before the flag, flag, its value name).
@@ -90,22 +88,13 @@ fn issue8_negative_values_are_refused_with_the_accepted_range() {
 /// The table above is every such flag: a new numeric flag must join it.
 #[test]
 fn issue8_the_table_holds_every_numeric_flag() {
-    let cli = echokit::cli::Cli::command();
-    let mut found = Vec::new();
-    for sub in cli.get_subcommands() {
-        for arg in sub.get_arguments() {
-            let (Some(long), Some(names)) = (arg.get_long(), arg.get_value_names()) else {
-                continue;
-            };
-            let name = names[0].as_str();
-            if ["N", "SIZE", "DURATION", "MODE"].contains(&name) {
-                found.push((sub.get_name().to_string(), format!("--{long}"), name));
-            }
-        }
-    }
+    let mut found: Vec<_> = value_flags()
+        .into_iter()
+        .filter(|(_, _, name)| ["N", "SIZE", "DURATION", "MODE"].contains(&name.as_str()))
+        .collect();
     let mut table: Vec<_> = NUMERIC_FLAGS
         .iter()
-        .map(|(before, flag, name)| (before[0].to_string(), flag.to_string(), *name))
+        .map(|(before, flag, name)| (before[0].to_string(), flag.to_string(), name.to_string()))
         .collect();
     found.sort();
     table.sort();

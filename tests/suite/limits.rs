@@ -81,25 +81,17 @@ struct Flag {
 
 /// Every DURATION, SIZE and N option of every subcommand, from clap.
 fn flags() -> Vec<Flag> {
-    let cli = echokit::cli::Cli::command();
-    let mut found = Vec::new();
-    for sub in cli.get_subcommands() {
-        for arg in sub.get_arguments() {
-            let (Some(long), Some(names)) = (arg.get_long(), arg.get_value_names()) else {
-                continue;
-            };
-            let name = names[0].as_str();
-            if let Some(kind) = kind(name) {
-                found.push(Flag {
-                    command: sub.get_name().to_string(),
-                    long: format!("--{long}"),
-                    value_name: name.to_string(),
-                    kind,
-                });
-            }
-        }
-    }
-    found
+    value_flags()
+        .into_iter()
+        .filter_map(|(command, long, value_name)| {
+            kind(&value_name).map(|kind| Flag {
+                command,
+                long,
+                value_name,
+                kind,
+            })
+        })
+        .collect()
 }
 
 /// The extremes every flag of a kind gets.

@@ -44,3 +44,25 @@ pub fn bad_addresses() -> Vec<(Vec<String>, String)> {
     assert!(!cases.is_empty(), "{BAD_ADDRESSES} has no cases");
     cases
 }
+
+/// Every long option of every subcommand that takes a value, from clap
+/// itself: (subcommand, `--long`, value name). Tests that must cover every
+/// flag of a kind filter this, so a new flag cannot be missed.
+pub fn value_flags() -> Vec<(String, String, String)> {
+    use clap::CommandFactory;
+    let cli = echokit::cli::Cli::command();
+    let mut found = Vec::new();
+    for sub in cli.get_subcommands() {
+        for arg in sub.get_arguments() {
+            let (Some(long), Some(names)) = (arg.get_long(), arg.get_value_names()) else {
+                continue;
+            };
+            found.push((
+                sub.get_name().to_string(),
+                format!("--{long}"),
+                names[0].to_string(),
+            ));
+        }
+    }
+    found
+}

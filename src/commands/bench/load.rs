@@ -82,8 +82,10 @@ pub struct Progress {
 }
 
 /// The result of a run.
-#[derive(Debug)]
-pub struct LoadReport {
+/// What a run counted: the part of a report that adds up across threads,
+/// runs and shards (`bench merge`).
+#[derive(Debug, Clone)]
+pub struct Tally {
     pub requests: u64,
     /// Bytes echoed back and checked (ping-pong and churn: `requests × size`).
     pub bytes: u64,
@@ -92,11 +94,41 @@ pub struct LoadReport {
     /// Requests sent less than `--timeout` before the end and not back yet
     /// (bulk: bytes written and not back yet): neither done nor failed.
     pub in_flight: u64,
-    pub elapsed: Duration,
     /// Round-trip latency in nanoseconds (empty for bulk).
     pub latency: Histogram<u64>,
     /// The first error seen, for the report.
     pub first_error: Option<String>,
+}
+
+impl Tally {
+    /// Adds `other` in: counts sum, histograms add, the first error seen stays.
+    pub fn add(&mut self, other: &Tally) {
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+        self.errors += other.errors;
+        self.mismatches += other.mismatches;
+        self.in_flight += other.in_flight;
+        // Both come from bench (same bounds, 3 significant digits); `add`
+        // grows the range if another build recorded more.
+        let _ = self.latency.add(&other.latency);
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
+    }
+}
+
+/// The busier of two client CPU shares, where either is known.
+pub fn busiest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[derive(Debug)]
+pub struct LoadReport {
+    pub tally: Tally,
+    pub elapsed: Duration,
     /// The busiest client thread's CPU time as a share of the run, where the
     /// platform can tell a thread's CPU time (Linux).
     pub busiest_thread_cpu: Option<f64>,
@@ -274,20 +306,9 @@ fn merge(results: Vec<io::Result<LoadReport>>) -> io::Result<LoadReport> {
             (Err(e), _) => failed.push(e),
             (Ok(r), None) => merged = Some(r),
             (Ok(r), Some(m)) => {
-                m.requests += r.requests;
-                m.bytes += r.bytes;
-                m.errors += r.errors;
-                m.mismatches += r.mismatches;
-                m.in_flight += r.in_flight;
+                m.tally.add(&r.tally);
                 m.elapsed = m.elapsed.max(r.elapsed);
-                let _ = m.latency.add(&r.latency);
-                if m.first_error.is_none() {
-                    m.first_error = r.first_error;
-                }
-                m.busiest_thread_cpu = match (m.busiest_thread_cpu, r.busiest_thread_cpu) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
+                m.busiest_thread_cpu = busiest(m.busiest_thread_cpu, r.busiest_thread_cpu);
             }
         }
     }
@@ -299,8 +320,9 @@ fn merge(results: Vec<io::Result<LoadReport>>) -> io::Result<LoadReport> {
         Some(mut m) => {
             // A thread that could not open one connection: its share are errors.
             for e in failed {
-                m.errors += 1;
-                m.first_error
+                m.tally.errors += 1;
+                m.tally
+                    .first_error
                     .get_or_insert_with(|| crate::error::describe(&e));
             }
             Ok(m)

@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde_json::{Value, json};
 
-use super::load::{LoadConfig, LoadReport, Workload};
+use super::load::{LoadConfig, LoadReport, Tally, Workload, busiest};
 
 /// The histogram's encoding, as the `--json` report names it.
 pub const HISTOGRAM_ENCODING: &str = "HdrHistogram V2 compressed (deflate), base64";
@@ -62,15 +62,8 @@ pub struct Summary {
     pub end: f64,
     /// Seconds of load: the run's own, or the union of the merged runs' spans.
     pub seconds: f64,
-    pub requests: u64,
-    pub bytes: u64,
-    pub errors: u64,
-    pub mismatches: u64,
-    /// Requests (bulk: bytes) neither done nor failed at the end.
-    pub in_flight: u64,
-    /// Round-trip latency in nanoseconds (empty for bulk).
-    pub latency: Histogram<u64>,
-    pub first_error: Option<String>,
+    /// What it counted (summed over merged runs).
+    pub tally: Tally,
     /// The busiest client thread's CPU share (the largest over merged runs).
     pub client_cpu: Option<f64>,
     pub shard: Option<Shard>,
@@ -104,13 +97,7 @@ impl Summary {
             start,
             end: start + seconds,
             seconds,
-            requests: report.requests,
-            bytes: report.bytes,
-            errors: report.errors,
-            mismatches: report.mismatches,
-            in_flight: report.in_flight,
-            latency: report.latency,
-            first_error: report.first_error,
+            tally: report.tally,
             client_cpu: report.busiest_thread_cpu,
             shard,
             runs: 1,
@@ -148,7 +135,7 @@ impl Summary {
     /// The histogram as the JSON report carries it.
     pub fn histogram_json(&self) -> Value {
         let mut bytes = Vec::new();
-        let data = match V2DeflateSerializer::new().serialize(&self.latency, &mut bytes) {
+        let data = match V2DeflateSerializer::new().serialize(&self.tally.latency, &mut bytes) {
             Ok(_) => base64::engine::general_purpose::STANDARD.encode(&bytes),
             // Cannot happen for a histogram we made; an empty string then
             // makes `bench merge` refuse the report rather than guess.
@@ -212,16 +199,18 @@ impl Summary {
             start,
             end,
             seconds: f("duration_s")?,
-            requests: u("requests")?,
-            bytes: u("bytes")?,
-            errors: u("errors")?,
-            mismatches: u("mismatches")?,
-            in_flight: v["in_flight"]
-                .as_u64()
-                .or_else(|| v["in_flight_bytes"].as_u64())
-                .unwrap_or(0),
-            latency,
-            first_error: v["first_error"].as_str().map(str::to_string),
+            tally: Tally {
+                requests: u("requests")?,
+                bytes: u("bytes")?,
+                errors: u("errors")?,
+                mismatches: u("mismatches")?,
+                in_flight: v["in_flight"]
+                    .as_u64()
+                    .or_else(|| v["in_flight_bytes"].as_u64())
+                    .unwrap_or(0),
+                latency,
+                first_error: v["first_error"].as_str().map(str::to_string),
+            },
             client_cpu: v["client_cpu"].as_f64(),
             shard,
             runs: v["runs"].as_u64().unwrap_or(1).max(1),
@@ -242,21 +231,8 @@ impl Summary {
             };
             merged.start = merged.start.min(p.start);
             merged.end = merged.end.max(p.end);
-            merged.requests += p.requests;
-            merged.bytes += p.bytes;
-            merged.errors += p.errors;
-            merged.mismatches += p.mismatches;
-            merged.in_flight += p.in_flight;
-            // Both come from bench (same bounds, 3 significant digits);
-            // `add` grows the range if another build recorded more.
-            let _ = merged.latency.add(&p.latency);
-            if merged.first_error.is_none() {
-                merged.first_error = p.first_error.clone();
-            }
-            merged.client_cpu = match (merged.client_cpu, p.client_cpu) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
+            merged.tally.add(&p.tally);
+            merged.client_cpu = busiest(merged.client_cpu, p.client_cpu);
             merged.runs += p.runs;
             if merged.address != p.address {
                 merged.address = String::new();
@@ -322,13 +298,15 @@ mod tests {
             start,
             end,
             seconds: end - start,
-            requests: values.len() as u64,
-            bytes: 64 * values.len() as u64,
-            errors: 0,
-            mismatches: 0,
-            in_flight: 1,
-            latency: histogram(values),
-            first_error: None,
+            tally: Tally {
+                requests: values.len() as u64,
+                bytes: 64 * values.len() as u64,
+                errors: 0,
+                mismatches: 0,
+                in_flight: 1,
+                latency: histogram(values),
+                first_error: None,
+            },
             client_cpu: Some(0.2),
             shard: Some(Shard { index: 1, count: 2 }),
             runs: 1,
@@ -368,9 +346,9 @@ mod tests {
         });
         v["histogram"] = p.histogram_json();
         let back = Summary::from_json(&v).unwrap();
-        assert_eq!(back.latency, p.latency);
+        assert_eq!(back.tally.latency, p.tally.latency);
         assert_eq!(back.shard, p.shard);
-        assert_eq!(back.requests, 3);
+        assert_eq!(back.tally.requests, 3);
         v["histogram"]["unit"] = json!("us");
         assert!(Summary::from_json(&v).unwrap_err().contains("histogram"));
     }
@@ -380,11 +358,14 @@ mod tests {
         let a = part(10.0, 12.0, &[5_000, 7_000]);
         let b = part(11.0, 13.0, &[9_000, 2_000_000]);
         let m = Summary::merge(&[a, b]);
-        assert_eq!(m.requests, 4);
+        assert_eq!(m.tally.requests, 4);
         assert_eq!(m.connections, 6);
         assert_eq!(m.rate, Some(200));
         assert_eq!(m.seconds, 3.0);
-        assert_eq!(m.latency, histogram(&[5_000, 7_000, 9_000, 2_000_000]));
+        assert_eq!(
+            m.tally.latency,
+            histogram(&[5_000, 7_000, 9_000, 2_000_000])
+        );
         assert_eq!(m.runs, 2);
         assert_eq!(m.shard, None);
     }

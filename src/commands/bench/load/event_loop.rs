@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
 
 use super::bulk::{PATTERN_PERIOD, bulk_pattern};
-use super::{LoadConfig, LoadReport, Progress, Share, Shared, TICK, Workload};
+use super::{LoadConfig, LoadReport, Progress, Share, Shared, TICK, Tally, Workload};
 use crate::engine::stream::{ReadOutcome, Verifier, read_message, read_some, write_some};
 use crate::transport;
 use crate::transport::SocketAddress;
@@ -547,14 +547,16 @@ impl<'a> Load<'a> {
             self.close(i);
         }
         LoadReport {
-            requests: self.report.requests,
-            bytes: self.report.bytes,
-            errors: self.report.errors,
-            mismatches: self.report.mismatches,
-            in_flight,
+            tally: Tally {
+                requests: self.report.requests,
+                bytes: self.report.bytes,
+                errors: self.report.errors,
+                mismatches: self.report.mismatches,
+                in_flight,
+                latency: self.latency,
+                first_error: self.first_error,
+            },
             elapsed,
-            latency: self.latency,
-            first_error: self.first_error,
             busiest_thread_cpu: None,
         }
     }
